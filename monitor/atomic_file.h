@@ -1,0 +1,30 @@
+// Atomic file replacement: write a hidden temporary file in the same directory, fsync it, set
+// mode and group, rename it over the target, fsync the directory. Readers see the old file or
+// the new one, never a mix; a failure leaves the old file untouched and no temporary behind.
+#pragma once
+
+#include <sys/types.h>
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "monitor/result.h"
+
+namespace transportcertd {
+
+// Prefix of the temporary files WriteFileAtomically creates (".name.tmp-XXXXXX"); the store
+// scanner ignores hidden files and the daemon removes stale ones at start.
+inline constexpr std::string_view kTempFileMarker = ".tmp-";
+
+// `group` = -1 keeps the caller's group.
+Status WriteFileAtomically(const std::string& path, std::string_view data, mode_t mode,
+                           gid_t group = static_cast<gid_t>(-1));
+
+// Reads a whole file; fails with "PATH: reason".
+Result<std::string> ReadFile(const std::string& path, std::uint64_t max_size = 64u << 20);
+
+// Removes leftover temporary files of WriteFileAtomically from `dir`; returns how many.
+int RemoveStaleTempFiles(const std::string& dir);
+
+}  // namespace transportcertd

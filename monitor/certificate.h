@@ -1,0 +1,86 @@
+// The certificate model: what the daemon knows about one X.509 certificate, read once with
+// OpenSSL 3 and then kept as plain data (no OpenSSL object outlives parsing, except the DER).
+// Also parsing of whole files (PEM or DER) into certificates and private keys.
+// Pure functions; safe to call from any thread.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "monitor/openssl_handles.h"
+#include "monitor/result.h"
+
+namespace transportcertd {
+
+// Seconds since the Unix epoch (UTC).
+using UnixTime = std::int64_t;
+
+enum class KeyType { kRsa, kEc, kOther };
+
+// keyUsage bits we look at (subset of X509v3_KU_*).
+inline constexpr std::uint32_t kKeyUsageDigitalSignature = 0x80;
+inline constexpr std::uint32_t kKeyUsageKeyEncipherment = 0x20;
+
+struct Certificate {
+  std::string thumbprint;      // uppercase hex SHA-1 of the DER (Exchange's convention)
+  std::string sha256;          // uppercase hex SHA-256 of the DER
+  std::string subject;         // RFC 4514
+  std::string issuer;          // RFC 4514
+  std::string serial;          // uppercase hex, "-" prefixed when negative
+  int version = 0;             // 1, 2 or 3
+  UnixTime not_before = 0;
+  UnixTime not_after = 0;
+  std::vector<std::string> dns_names;  // SAN dNSName entries, as written
+  std::vector<std::string> common_names;  // subject CN values
+  KeyType key_type = KeyType::kOther;
+  std::string key_algorithm;   // "RSA", "EC P-256", "DSA", "ED25519", ...
+  int key_bits = 0;
+  std::string curve;           // "P-256", "P-384", "P-521", other short name, or empty
+  std::optional<std::uint32_t> key_usage;   // keyUsage bits when the extension is present
+  std::optional<std::vector<std::string>> extended_key_usage;  // short names ("serverAuth")
+  bool is_ca = false;          // basicConstraints CA:TRUE
+  bool self_signed = false;    // issuer == subject and the signature verifies with its own key
+  std::string public_key_id;   // SHA-256 of the SubjectPublicKeyInfo DER: pairs certs and keys
+  std::string der;             // the certificate itself
+
+  // The names selection matches against: SAN DNS names, or the CNs when there is none.
+  const std::vector<std::string>& Names() const {
+    return dns_names.empty() ? common_names : dns_names;
+  }
+  bool HasServerAuth() const;
+};
+
+struct PrivateKey {
+  std::string public_key_id;   // SHA-256 of the matching SubjectPublicKeyInfo DER
+  std::string algorithm;       // as Certificate::key_algorithm
+};
+
+// What one file in the store holds. A file may hold both certificates and a key.
+struct ParsedFile {
+  std::vector<Certificate> certificates;
+  std::vector<PrivateKey> keys;
+};
+
+// Reads a certificate from an OpenSSL object. Fails only on certificates OpenSSL cannot encode.
+Result<Certificate> DescribeCertificate(X509* x509);
+
+// Parses the contents of one store file: PEM (any number of CERTIFICATE / PRIVATE KEY /
+// RSA PRIVATE KEY / EC PRIVATE KEY blocks) or a single DER certificate. Fails with a reason a
+// person understands when the file holds nothing usable: garbage, a truncated block, an
+// encrypted key, a CSR or CRL, a certificate OpenSSL rejects. A PEM file with one good and one
+// bad block fails as a whole, so a half-read file is never taken for the whole truth.
+Result<ParsedFile> ParseStoreFile(std::string_view contents);
+
+// Loads a DER certificate back into OpenSSL (for chain building and publishing).
+X509Ptr X509FromDer(const std::string& der);
+
+// Formats `t` as YYYY-MM-DD (UTC), as used in reasons and logs.
+std::string FormatDate(UnixTime t);
+
+// Uppercase hex of `bytes`.
+std::string HexUpper(std::string_view bytes);
+
+}  // namespace transportcertd

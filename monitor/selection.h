@@ -1,0 +1,44 @@
+// Selection (SPEC §6): which certificate a service presents for a host name, with a verdict and
+// a one-line reason for every certificate in the store. The daemon publishes from this and the
+// D-Bus Select/Explain calls answer from it, so both always agree.
+// Pure function of its input; safe from any thread.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "monitor/bindings.h"
+#include "monitor/hostname.h"
+#include "monitor/store.h"
+
+namespace transportcertd {
+
+struct SelectionInput {
+  const Inventory& inventory;
+  const Bindings& bindings;
+  ServiceSet default_services = Bit(Service::kSmtp);
+  std::string fqdn;
+  Service service = Service::kSmtp;
+  WildcardMode wildcard = WildcardMode::kOneLevel;
+  UnixTime now = 0;
+};
+
+enum class Verdict { kSelected, kEligible, kIneligible };
+const char* VerdictName(Verdict v);  // "selected", "eligible", "ineligible"
+
+struct Judgement {
+  std::string thumbprint;
+  Verdict verdict = Verdict::kIneligible;
+  std::string reason;  // one line, e.g. "not enabled for SMTP", "expired 2012-01-31"
+};
+
+struct Selection {
+  const StoredCertificate* winner = nullptr;  // points into the input inventory
+  std::string reason;                        // why the winner won (empty without winner)
+  bool winner_expired = false;               // an expired certificate had to be used
+  std::vector<Judgement> judgements;         // one per certificate, in inventory order
+};
+
+Selection Select(const SelectionInput& input);
+
+}  // namespace transportcertd

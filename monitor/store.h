@@ -1,0 +1,85 @@
+// The certificate store: a directory of PEM/DER files inventoried into certificates, each paired
+// with its private key wherever in the store that key is, and a list of problems (file + reason)
+// for everything that could not be used. One StoreScanner per store directory; it caches each
+// file's parse by (inode, size, mtime, ctime) so a rescan only re-reads what changed.
+// Not thread-safe: one thread (the daemon's loop, or a worker it hands the scanner to) at a time.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "monitor/certificate.h"
+#include "monitor/result.h"
+
+namespace transportcertd {
+
+enum class ChainStatus {
+  kSelfSigned,  // issuer == subject and signed by its own key
+  kVerified,    // chains to the system trust store, with intermediates found in the store
+  kIncomplete,  // CA-issued, but the chain does not verify (missing intermediate or root)
+};
+
+struct StoredCertificate {
+  Certificate cert;
+  std::vector<std::string> files;  // store files holding this certificate (full paths, sorted)
+  std::string key_file;            // full path of the file with its private key; empty if none
+  ChainStatus chain = ChainStatus::kIncomplete;
+  std::vector<std::string> chain_der;  // issuers to publish after the leaf (no trust anchor)
+
+  bool HasPrivateKey() const { return !key_file.empty(); }
+};
+
+struct StoreProblem {
+  std::string file;    // full path
+  std::string reason;  // one line, e.g. "encrypted private key (store keys unencrypted)"
+  bool operator==(const StoreProblem&) const = default;
+};
+
+struct Inventory {
+  std::vector<StoredCertificate> certificates;  // sorted by thumbprint
+  std::vector<StoreProblem> problems;           // sorted by file
+
+  // Finds a certificate by thumbprint (uppercase); nullptr when absent.
+  const StoredCertificate* Find(const std::string& thumbprint) const;
+};
+
+struct ScanOptions {
+  std::uint64_t max_file_size = 1024 * 1024;  // larger files are a problem, not read
+  std::string trust_file;  // CA bundle for chain checks; empty: OpenSSL's default paths
+  std::string trust_dir;   // hashed CA directory; empty: OpenSSL's default paths
+};
+
+// File names the scanner looks at: *.pem *.crt *.cer *.key *.der (case-insensitive), not hidden.
+bool IsStoreFileName(const std::string& name);
+
+class StoreScanner {
+ public:
+  StoreScanner(std::string dir, ScanOptions options);
+  StoreScanner(const StoreScanner&) = delete;
+  StoreScanner& operator=(const StoreScanner&) = delete;
+
+  const std::string& dir() const { return dir_; }
+
+  // Inventories the directory. Fails only when the directory itself cannot be read; every
+  // unusable file becomes a problem in the inventory instead.
+  Result<Inventory> Scan();
+
+ private:
+  struct FileStamp {
+    std::uint64_t inode = 0, size = 0;
+    std::int64_t mtime_ns = 0, ctime_ns = 0;
+    bool operator==(const FileStamp&) const = default;
+  };
+  struct CachedFile {
+    FileStamp stamp;
+    Result<ParsedFile> parsed{Error{}};
+  };
+
+  std::string dir_;
+  ScanOptions options_;
+  std::map<std::string, CachedFile> cache_;  // by file name
+};
+
+}  // namespace transportcertd
