@@ -1,1 +1,332 @@
-// placeholder
+#include "monitor/certificate.h"
+
+#include <openssl/asn1.h>
+#include <openssl/core_names.h>
+#include <openssl/err.h>
+#include <openssl/pem.h>
+#include <openssl/x509v3.h>
+
+#include <algorithm>
+#include <ctime>
+
+namespace transportcertd {
+namespace {
+
+using GeneralNamesPtr = std::unique_ptr<GENERAL_NAMES, OpenSslDeleter<GENERAL_NAMES_free>>;
+using EkuPtr = std::unique_ptr<EXTENDED_KEY_USAGE, OpenSslDeleter<EXTENDED_KEY_USAGE_free>>;
+
+template <typename T>
+struct OpenSslFree {
+  void operator()(T* p) const { OPENSSL_free(p); }
+};
+
+std::string Digest(const EVP_MD* md, std::string_view data) {
+  unsigned char out[EVP_MAX_MD_SIZE];
+  unsigned int len = 0;
+  if (EVP_Digest(data.data(), data.size(), out, &len, md, nullptr) != 1) return {};
+  return std::string(reinterpret_cast<const char*>(out), len);
+}
+
+std::string NameToString(const X509_NAME* name) {
+  BioPtr bio(BIO_new(BIO_s_mem()));
+  // RFC 4514, keeping UTF-8 as is rather than escaping every non-ASCII byte.
+  const unsigned long flags = XN_FLAG_RFC2253 & ~ASN1_STRFLGS_ESC_MSB;
+  if (!bio || X509_NAME_print_ex(bio.get(), name, 0, flags) < 0) return {};
+  char* data = nullptr;
+  const long len = BIO_get_mem_data(bio.get(), &data);
+  return len > 0 ? std::string(data, static_cast<size_t>(len)) : std::string();
+}
+
+std::string AsnStringToUtf8(const ASN1_STRING* s) {
+  unsigned char* out = nullptr;
+  const int len = ASN1_STRING_to_UTF8(&out, s);
+  if (len < 0) return {};
+  std::string result(reinterpret_cast<const char*>(out), static_cast<size_t>(len));
+  OPENSSL_free(out);
+  return result;
+}
+
+Result<UnixTime> ToUnixTime(const ASN1_TIME* t, const char* what) {
+  struct tm tm {};
+  if (t == nullptr || ASN1_TIME_to_tm(t, &tm) != 1) {
+    return Error{std::string("unreadable ") + what + " date"};
+  }
+  return static_cast<UnixTime>(timegm(&tm));
+}
+
+std::string SerialToHex(const ASN1_INTEGER* serial) {
+  BignumPtr bn(ASN1_INTEGER_to_BN(serial, nullptr));
+  if (!bn) return {};
+  std::unique_ptr<char, OpenSslFree<char>> hex(BN_bn2hex(bn.get()));
+  return hex ? std::string(hex.get()) : std::string();
+}
+
+// The SubjectPublicKeyInfo DER re-encoded from the key, so that a certificate and its private
+// key produce identical bytes.
+std::string PublicKeyId(EVP_PKEY* key) {
+  unsigned char* der = nullptr;
+  const int len = i2d_PUBKEY(key, &der);
+  if (len <= 0) return {};
+  std::string id =
+      Digest(EVP_sha256(), {reinterpret_cast<const char*>(der), static_cast<size_t>(len)});
+  OPENSSL_free(der);
+  return id;
+}
+
+std::string CurveName(EVP_PKEY* key) {
+  char group[80] = {};
+  size_t len = 0;
+  if (EVP_PKEY_get_utf8_string_param(key, OSSL_PKEY_PARAM_GROUP_NAME, group, sizeof group, &len) !=
+      1) {
+    return {};  // explicit curve parameters, or not an EC key
+  }
+  const int nid = OBJ_sn2nid(group);
+  const char* nist = nid != NID_undef ? EC_curve_nid2nist(nid) : nullptr;
+  return nist != nullptr ? nist : group;
+}
+
+void DescribeKey(EVP_PKEY* key, Certificate& cert) {
+  if (key == nullptr) {
+    cert.key_algorithm = "unsupported";
+    return;
+  }
+  cert.key_bits = EVP_PKEY_get_bits(key);
+  const int id = EVP_PKEY_get_base_id(key);
+  if (id == EVP_PKEY_RSA || id == EVP_PKEY_RSA_PSS) {
+    cert.key_type = KeyType::kRsa;
+    cert.key_algorithm = "RSA";
+  } else if (id == EVP_PKEY_EC) {
+    cert.key_type = KeyType::kEc;
+    cert.curve = CurveName(key);
+    cert.key_algorithm = cert.curve.empty() ? "EC (explicit parameters)" : "EC " + cert.curve;
+  } else {
+    const char* name = EVP_PKEY_get0_type_name(key);
+    cert.key_algorithm = name != nullptr ? name : "unknown";
+  }
+  cert.public_key_id = PublicKeyId(key);
+}
+
+void ReadNames(X509* x509, Certificate& cert) {
+  GeneralNamesPtr sans(
+      static_cast<GENERAL_NAMES*>(X509_get_ext_d2i(x509, NID_subject_alt_name, nullptr, nullptr)));
+  for (int i = 0; sans && i < sk_GENERAL_NAME_num(sans.get()); ++i) {
+    const GENERAL_NAME* gn = sk_GENERAL_NAME_value(sans.get(), i);
+    if (gn->type != GEN_DNS) continue;
+    const ASN1_STRING* s = gn->d.dNSName;
+    cert.dns_names.emplace_back(reinterpret_cast<const char*>(ASN1_STRING_get0_data(s)),
+                                static_cast<size_t>(ASN1_STRING_length(s)));
+  }
+  const X509_NAME* subject = X509_get_subject_name(x509);
+  for (int i = X509_NAME_get_index_by_NID(subject, NID_commonName, -1); i >= 0;
+       i = X509_NAME_get_index_by_NID(subject, NID_commonName, i)) {
+    cert.common_names.push_back(
+        AsnStringToUtf8(X509_NAME_ENTRY_get_data(X509_NAME_get_entry(subject, i))));
+  }
+}
+
+void ReadUsages(X509* x509, Certificate& cert) {
+  const uint32_t flags = X509_get_extension_flags(x509);
+  if ((flags & EXFLAG_KUSAGE) != 0) cert.key_usage = X509_get_key_usage(x509);
+  cert.is_ca = (flags & EXFLAG_CA) != 0;
+  if ((flags & EXFLAG_XKUSAGE) == 0) return;
+  std::vector<std::string> usages;
+  EkuPtr eku(static_cast<EXTENDED_KEY_USAGE*>(
+      X509_get_ext_d2i(x509, NID_ext_key_usage, nullptr, nullptr)));
+  for (int i = 0; eku && i < sk_ASN1_OBJECT_num(eku.get()); ++i) {
+    const ASN1_OBJECT* obj = sk_ASN1_OBJECT_value(eku.get(), i);
+    const int nid = OBJ_obj2nid(obj);
+    if (nid != NID_undef) {
+      usages.emplace_back(OBJ_nid2sn(nid));  // "serverAuth", "clientAuth", ...
+      continue;
+    }
+    char oid[128] = {};
+    OBJ_obj2txt(oid, sizeof oid, obj, 1);
+    usages.emplace_back(oid);
+  }
+  cert.extended_key_usage = std::move(usages);
+}
+
+// Parses one PEM block's DER payload into `out`; fails with a reason.
+Status AddPemBlock(const std::string& name, const std::string& header, const unsigned char* data,
+                   long len, ParsedFile& out) {
+  const unsigned char* p = data;
+  if (name == "CERTIFICATE" || name == "X509 CERTIFICATE" || name == "TRUSTED CERTIFICATE") {
+    X509Ptr x509(name == "TRUSTED CERTIFICATE" ? d2i_X509_AUX(nullptr, &p, len)
+                                               : d2i_X509(nullptr, &p, len));
+    if (!x509) return Error{"unreadable certificate: " + TakeOpenSslError("malformed DER")};
+    auto cert = DescribeCertificate(x509.get());
+    if (!cert) return cert.error();
+    out.certificates.push_back(std::move(cert).value());
+    return {};
+  }
+  if (name == "ENCRYPTED PRIVATE KEY" || header.find("ENCRYPTED") != std::string::npos) {
+    return Error{
+        "encrypted private key (the daemon cannot ask for a passphrase; store the key "
+        "unencrypted with mode 0600)"};
+  }
+  if (name == "PRIVATE KEY" || name == "RSA PRIVATE KEY" || name == "EC PRIVATE KEY") {
+    EvpPkeyPtr key;
+    if (name == "PRIVATE KEY") {
+      key.reset(d2i_AutoPrivateKey(nullptr, &p, len));
+    } else {
+      key.reset(
+          d2i_PrivateKey(name == "RSA PRIVATE KEY" ? EVP_PKEY_RSA : EVP_PKEY_EC, nullptr, &p, len));
+    }
+    if (!key) return Error{"unreadable private key: " + TakeOpenSslError("malformed DER")};
+    Certificate described;
+    DescribeKey(key.get(), described);
+    out.keys.push_back({described.public_key_id, described.key_algorithm});
+    return {};
+  }
+  if (name == "CERTIFICATE REQUEST" || name == "NEW CERTIFICATE REQUEST") {
+    return Error{"certificate signing request, not a certificate"};
+  }
+  if (name == "X509 CRL") return Error{"certificate revocation list, not a certificate"};
+  if (name.ends_with("PARAMETERS") || name == "PUBLIC KEY") return {};  // harmless companions
+  return Error{"PEM block \"" + name + "\" is neither a certificate nor a private key"};
+}
+
+Result<ParsedFile> ParsePem(std::string_view contents) {
+  BioPtr bio(BIO_new_mem_buf(contents.data(), static_cast<int>(contents.size())));
+  if (!bio) return Error{"out of memory"};
+  ParsedFile out;
+  int blocks = 0;
+  for (;;) {
+    char* name = nullptr;
+    char* header = nullptr;
+    unsigned char* data = nullptr;
+    long len = 0;
+    if (PEM_read_bio(bio.get(), &name, &header, &data, &len) != 1) {
+      const unsigned long err = ERR_peek_last_error();
+      const bool clean_end = ERR_GET_LIB(err) == ERR_LIB_PEM &&
+                             ERR_GET_REASON(err) == PEM_R_NO_START_LINE && blocks > 0;
+      ERR_clear_error();
+      if (clean_end) break;
+      out.skipped.push_back(
+          blocks == 0 ? "no PEM block could be read (bad base64 or missing END line)"
+                      : "truncated or malformed PEM after block " + std::to_string(blocks));
+      break;
+    }
+    ++blocks;
+    const std::string block_name(name), block_header(header);
+    OPENSSL_free(name);
+    OPENSSL_free(header);
+    Status added = AddPemBlock(block_name, block_header, data, len, out);
+    OPENSSL_free(data);
+    if (!added)
+      out.skipped.push_back("block " + std::to_string(blocks) + ": " + added.error().message);
+  }
+  if (out.certificates.empty() && out.keys.empty()) {
+    if (out.skipped.size() == 1) return Error{out.skipped.front()};
+    std::string reason = "no usable certificate or private key";
+    for (const auto& why : out.skipped) reason += "; " + why;
+    return Error{reason};
+  }
+  return out;
+}
+
+Result<ParsedFile> ParseDer(std::string_view contents) {
+  const auto* p = reinterpret_cast<const unsigned char*>(contents.data());
+  X509Ptr x509(d2i_X509(nullptr, &p, static_cast<long>(contents.size())));
+  if (!x509) {
+    return Error{"neither PEM nor a DER certificate (" + TakeOpenSslError("malformed DER") + ")"};
+  }
+  if (p != reinterpret_cast<const unsigned char*>(contents.data()) + contents.size()) {
+    return Error{"trailing data after the DER certificate"};
+  }
+  auto cert = DescribeCertificate(x509.get());
+  if (!cert) return cert.error();
+  ParsedFile out;
+  out.certificates.push_back(std::move(cert).value());
+  return out;
+}
+
+}  // namespace
+
+std::string TakeOpenSslError(const std::string& fallback) {
+  const unsigned long err = ERR_get_error();
+  ERR_clear_error();
+  if (err == 0) return fallback;
+  const char* reason = ERR_reason_error_string(err);
+  return reason != nullptr ? reason : fallback;
+}
+
+std::string HexUpper(std::string_view bytes) {
+  static constexpr char kDigits[] = "0123456789ABCDEF";
+  std::string hex;
+  hex.reserve(bytes.size() * 2);
+  for (const char c : bytes) {
+    const auto b = static_cast<unsigned char>(c);
+    hex.push_back(kDigits[b >> 4]);
+    hex.push_back(kDigits[b & 0xF]);
+  }
+  return hex;
+}
+
+std::string FormatDate(UnixTime t) {
+  const auto tt = static_cast<time_t>(t);
+  struct tm tm {};
+  char buf[32] = {};
+  if (gmtime_r(&tt, &tm) == nullptr || strftime(buf, sizeof buf, "%Y-%m-%d", &tm) == 0) {
+    return std::to_string(t);
+  }
+  return buf;
+}
+
+bool Certificate::HasServerAuth() const {
+  return !extended_key_usage || std::find(extended_key_usage->begin(), extended_key_usage->end(),
+                                          "serverAuth") != extended_key_usage->end();
+}
+
+Result<Certificate> DescribeCertificate(X509* x509) {
+  Certificate cert;
+  unsigned char* der = nullptr;
+  const int der_len = i2d_X509(x509, &der);
+  if (der_len <= 0) return Error{"certificate cannot be re-encoded: " + TakeOpenSslError("?")};
+  cert.der.assign(reinterpret_cast<const char*>(der), static_cast<size_t>(der_len));
+  OPENSSL_free(der);
+
+  cert.thumbprint = HexUpper(Digest(EVP_sha1(), cert.der));
+  cert.sha256 = HexUpper(Digest(EVP_sha256(), cert.der));
+  cert.subject = NameToString(X509_get_subject_name(x509));
+  cert.issuer = NameToString(X509_get_issuer_name(x509));
+  cert.serial = SerialToHex(X509_get0_serialNumber(x509));
+  cert.version = static_cast<int>(X509_get_version(x509)) + 1;
+  auto not_before = ToUnixTime(X509_get0_notBefore(x509), "NotBefore");
+  if (!not_before) return not_before.error();
+  auto not_after = ToUnixTime(X509_get0_notAfter(x509), "NotAfter");
+  if (!not_after) return not_after.error();
+  cert.not_before = *not_before;
+  cert.not_after = *not_after;
+
+  ReadNames(x509, cert);
+  ReadUsages(x509, cert);
+  DescribeKey(X509_get0_pubkey(x509), cert);
+  if (cert.public_key_id.empty()) {
+    // Unsupported key algorithm: fall back to the raw SubjectPublicKeyInfo so that the
+    // certificate is still identified (it simply never pairs with a key).
+    unsigned char* spki = nullptr;
+    const int len = i2d_X509_PUBKEY(X509_get_X509_PUBKEY(x509), &spki);
+    if (len > 0) {
+      cert.public_key_id =
+          Digest(EVP_sha256(), {reinterpret_cast<const char*>(spki), static_cast<size_t>(len)});
+      OPENSSL_free(spki);
+    }
+  }
+  cert.self_signed = X509_self_signed(x509, 1) == 1;
+  ERR_clear_error();
+  return cert;
+}
+
+Result<ParsedFile> ParseStoreFile(std::string_view contents) {
+  if (contents.empty()) return Error{"empty file"};
+  if (contents.find("-----BEGIN ") != std::string_view::npos) return ParsePem(contents);
+  return ParseDer(contents);
+}
+
+X509Ptr X509FromDer(const std::string& der) {
+  const auto* p = reinterpret_cast<const unsigned char*>(der.data());
+  return X509Ptr(d2i_X509(nullptr, &p, static_cast<long>(der.size())));
+}
+
+}  // namespace transportcertd

@@ -62,6 +62,7 @@ struct PrivateKey {
 struct ParsedFile {
   std::vector<Certificate> certificates;
   std::vector<PrivateKey> keys;
+  std::vector<std::string> skipped;  // one reason per part of the file that could not be used
 };
 
 // Reads a certificate from an OpenSSL object. Fails only on certificates OpenSSL cannot encode.
@@ -70,8 +71,8 @@ Result<Certificate> DescribeCertificate(X509* x509);
 // Parses the contents of one store file: PEM (any number of CERTIFICATE / PRIVATE KEY /
 // RSA PRIVATE KEY / EC PRIVATE KEY blocks) or a single DER certificate. Fails with a reason a
 // person understands when the file holds nothing usable: garbage, a truncated block, an
-// encrypted key, a CSR or CRL, a certificate OpenSSL rejects. A PEM file with one good and one
-// bad block fails as a whole, so a half-read file is never taken for the whole truth.
+// encrypted key, a CSR or CRL, a certificate OpenSSL rejects. A PEM file with usable and
+// unusable blocks keeps the usable ones and lists a reason for each of the others in `skipped`.
 Result<ParsedFile> ParseStoreFile(std::string_view contents);
 
 // Loads a DER certificate back into OpenSSL (for chain building and publishing).

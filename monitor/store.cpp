@@ -1,1 +1,223 @@
-// placeholder
+#include "monitor/store.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <openssl/err.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <memory>
+#include <set>
+#include <tuple>
+
+namespace transportcertd {
+namespace {
+
+struct DirCloser {
+  void operator()(DIR* d) const { closedir(d); }
+};
+using DirPtr = std::unique_ptr<DIR, DirCloser>;
+using X509StackPtr =
+    std::unique_ptr<STACK_OF(X509),
+                    decltype([](STACK_OF(X509) * s) { sk_X509_pop_free(s, X509_free); })>;
+
+std::string Lowercase(std::string s) {
+  std::transform(s.begin(), s.end(), s.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  return s;
+}
+
+std::string HumanSize(std::uint64_t bytes) {
+  if (bytes >= 1024 * 1024) return std::to_string(bytes / (1024 * 1024)) + " MiB";
+  if (bytes >= 1024) return std::to_string(bytes / 1024) + " KiB";
+  return std::to_string(bytes) + " bytes";
+}
+
+// Opens and reads one store file without ever blocking (FIFOs) or following a loop.
+Result<std::string> ReadStoreFile(const std::string& path, std::uint64_t max_size) {
+  const int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
+  if (fd < 0) {
+    if (errno == ELOOP) return Error{"symbolic link loop"};
+    if (errno == EACCES) return Error{"not readable by the daemon (permission denied)"};
+    return Error{std::string("cannot open: ") + std::strerror(errno)};
+  }
+  struct FdCloser {
+    int fd;
+    ~FdCloser() { close(fd); }
+  } closer{fd};
+  struct stat st {};
+  if (fstat(fd, &st) != 0) return Error{std::string("cannot stat: ") + std::strerror(errno)};
+  if (S_ISDIR(st.st_mode)) return Error{"a directory, not a file"};
+  if (!S_ISREG(st.st_mode)) return Error{"not a regular file"};
+  const auto size = static_cast<std::uint64_t>(st.st_size);
+  if (size > max_size) {
+    return Error{"too large (" + HumanSize(size) + "; certificate files are at most " +
+                 HumanSize(max_size) + ")"};
+  }
+  std::string data(size, '\0');
+  size_t done = 0;
+  while (done < data.size()) {
+    const ssize_t n = read(fd, data.data() + done, data.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return Error{std::string("read failed: ") + std::strerror(errno)};
+    if (n == 0) break;  // shrank while reading; parse what is there
+    done += static_cast<size_t>(n);
+  }
+  data.resize(done);
+  return data;
+}
+
+X509StorePtr MakeTrustStore(const ScanOptions& options) {
+  X509StorePtr store(X509_STORE_new());
+  if (!store) return store;
+  if (options.trust_file.empty() && options.trust_dir.empty()) {
+    X509_STORE_set_default_paths(store.get());
+  } else {
+    X509_STORE_load_locations(store.get(),
+                              options.trust_file.empty() ? nullptr : options.trust_file.c_str(),
+                              options.trust_dir.empty() ? nullptr : options.trust_dir.c_str());
+  }
+  ERR_clear_error();
+  return store;
+}
+
+// Works out whether `cert` chains to the trust store, using the store's CA certificates as
+// intermediates, and which issuers to publish after it. Time is not checked here: validity is
+// a selection rule of its own.
+void CheckChain(X509_STORE* trust, STACK_OF(X509) * intermediates, StoredCertificate& stored) {
+  if (stored.cert.self_signed) {
+    stored.chain = ChainStatus::kSelfSigned;
+    return;
+  }
+  stored.chain = ChainStatus::kIncomplete;
+  X509Ptr leaf = X509FromDer(stored.cert.der);
+  X509StoreCtxPtr ctx(X509_STORE_CTX_new());
+  if (!leaf || !ctx || trust == nullptr ||
+      X509_STORE_CTX_init(ctx.get(), trust, leaf.get(), intermediates) != 1) {
+    ERR_clear_error();
+    return;
+  }
+  X509_STORE_CTX_set_flags(ctx.get(), X509_V_FLAG_NO_CHECK_TIME);
+  if (X509_verify_cert(ctx.get()) == 1) stored.chain = ChainStatus::kVerified;
+  STACK_OF(X509)* chain = X509_STORE_CTX_get0_chain(ctx.get());
+  for (int i = 1; chain != nullptr && i < sk_X509_num(chain); ++i) {
+    X509* issuer = sk_X509_value(chain, i);
+    if (X509_self_signed(issuer, 0) == 1) break;  // trust anchors are not sent
+    unsigned char* der = nullptr;
+    const int len = i2d_X509(issuer, &der);
+    if (len <= 0) break;
+    stored.chain_der.emplace_back(reinterpret_cast<const char*>(der), static_cast<size_t>(len));
+    OPENSSL_free(der);
+  }
+  ERR_clear_error();
+}
+
+}  // namespace
+
+bool IsStoreFileName(const std::string& name) {
+  if (name.empty() || name[0] == '.') return false;
+  const auto dot = name.rfind('.');
+  if (dot == std::string::npos) return false;
+  static const std::set<std::string> kExtensions = {".pem", ".crt", ".cer", ".key", ".der"};
+  return kExtensions.contains(Lowercase(name.substr(dot)));
+}
+
+const StoredCertificate* Inventory::Find(const std::string& thumbprint) const {
+  const auto it = std::lower_bound(
+      certificates.begin(), certificates.end(), thumbprint,
+      [](const StoredCertificate& c, const std::string& t) { return c.cert.thumbprint < t; });
+  return it != certificates.end() && it->cert.thumbprint == thumbprint ? &*it : nullptr;
+}
+
+StoreScanner::StoreScanner(std::string dir, ScanOptions options)
+    : dir_(std::move(dir)), options_(std::move(options)) {}
+
+Result<Inventory> StoreScanner::Scan() {
+  DirPtr dir(opendir(dir_.c_str()));
+  if (!dir) return Error{dir_ + ": cannot read the store directory: " + std::strerror(errno)};
+  std::vector<std::string> names;
+  while (const dirent* entry = readdir(dir.get())) {
+    if (IsStoreFileName(entry->d_name)) names.emplace_back(entry->d_name);
+  }
+  dir.reset();
+  std::sort(names.begin(), names.end());
+
+  // Parse what changed since the last scan; forget files that are gone.
+  std::map<std::string, CachedFile> cache;
+  for (const auto& name : names) {
+    const std::string path = dir_ + "/" + name;
+    struct stat st {};
+    FileStamp stamp;
+    if (stat(path.c_str(), &st) == 0) {
+      stamp = {static_cast<std::uint64_t>(st.st_ino), static_cast<std::uint64_t>(st.st_size),
+               st.st_mtim.tv_sec * 1'000'000'000LL + st.st_mtim.tv_nsec,
+               st.st_ctim.tv_sec * 1'000'000'000LL + st.st_ctim.tv_nsec};
+    }
+    auto old = cache_.find(name);
+    if (old != cache_.end() && old->second.stamp == stamp && stamp.inode != 0) {
+      cache.emplace(name, std::move(old->second));
+      continue;
+    }
+    CachedFile file{stamp, Error{}};
+    auto contents = ReadStoreFile(path, options_.max_file_size);
+    file.parsed = contents ? ParseStoreFile(*contents) : Result<ParsedFile>(contents.error());
+    if (!contents) file.stamp = {};  // unreadable files are retried on every scan
+    cache.emplace(name, std::move(file));
+  }
+  cache_ = std::move(cache);
+
+  Inventory inventory;
+  std::map<std::string, StoredCertificate> by_thumbprint;
+  std::map<std::string, std::string> key_files;       // public key id -> first file holding the key
+  std::map<std::string, std::string> key_only_files;  // public key id -> file with only keys
+  for (const auto& [name, file] : cache_) {
+    const std::string path = dir_ + "/" + name;
+    if (!file.parsed) {
+      inventory.problems.push_back({path, file.parsed.error().message});
+      continue;
+    }
+    for (const auto& why : file.parsed->skipped) inventory.problems.push_back({path, why});
+    for (const auto& cert : file.parsed->certificates) {
+      auto [it, inserted] = by_thumbprint.try_emplace(cert.thumbprint);
+      if (inserted) it->second.cert = cert;
+      it->second.files.push_back(path);
+    }
+    for (const auto& key : file.parsed->keys) {
+      key_files.try_emplace(key.public_key_id, path);
+      if (file.parsed->certificates.empty()) key_only_files.try_emplace(key.public_key_id, path);
+    }
+  }
+
+  X509StorePtr trust = MakeTrustStore(options_);
+  X509StackPtr intermediates(sk_X509_new_null());
+  for (const auto& [thumbprint, stored] : by_thumbprint) {
+    if (!stored.cert.is_ca) continue;
+    if (X509Ptr x509 = X509FromDer(stored.cert.der))
+      sk_X509_push(intermediates.get(), x509.release());
+  }
+  std::set<std::string> paired_keys;
+  for (auto& [thumbprint, stored] : by_thumbprint) {
+    const auto key = key_files.find(stored.cert.public_key_id);
+    if (key != key_files.end()) {
+      stored.key_file = key->second;
+      paired_keys.insert(key->first);
+    }
+    CheckChain(trust.get(), intermediates.get(), stored);
+    inventory.certificates.push_back(std::move(stored));
+  }
+  for (const auto& [key_id, path] : key_only_files) {
+    if (!paired_keys.contains(key_id)) {
+      inventory.problems.push_back({path, "private key that matches no certificate in the store"});
+    }
+  }
+  std::sort(inventory.problems.begin(), inventory.problems.end(),
+            [](const StoreProblem& a, const StoreProblem& b) {
+              return std::tie(a.file, a.reason) < std::tie(b.file, b.reason);
+            });
+  return inventory;
+}
+
+}  // namespace transportcertd

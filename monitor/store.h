@@ -39,7 +39,8 @@ struct StoreProblem {
 
 struct Inventory {
   std::vector<StoredCertificate> certificates;  // sorted by thumbprint
-  std::vector<StoreProblem> problems;           // sorted by file
+  // Sorted by file. A file can have several problems and still contribute what was usable.
+  std::vector<StoreProblem> problems;
 
   // Finds a certificate by thumbprint (uppercase); nullptr when absent.
   const StoredCertificate* Find(const std::string& thumbprint) const;

@@ -1,1 +1,230 @@
+#include "monitor/certificate.h"
+
 #include <gtest/gtest.h>
+#include <openssl/pem.h>
+
+#include "tests/support/cert_factory.h"
+
+namespace transportcertd {
+namespace {
+
+using testing::CertSpec;
+using testing::MakeCa;
+using testing::MakeCertificate;
+
+std::string EncryptedKeyPem(EVP_PKEY* key) {
+  BioPtr bio(BIO_new(BIO_s_mem()));
+  char pass[] = "secret";
+  PEM_write_bio_PKCS8PrivateKey(bio.get(), key, EVP_aes_256_cbc(), pass, 6, nullptr, nullptr);
+  char* data = nullptr;
+  const long len = BIO_get_mem_data(bio.get(), &data);
+  return {data, static_cast<size_t>(len)};
+}
+
+TEST(ACertificate, IsDescribedWithEveryFieldTheDaemonShows) {
+  CertSpec spec;
+  spec.cn = "mail.example.com";
+  spec.dns_names = {"mail.example.com", "mx.example.com"};
+  spec.now = 1'700'000'000;
+  spec.not_before_offset = -3600;
+  spec.not_after_offset = 86400;
+  spec.key = "rsa:2048";
+  spec.key_usage = kKeyUsageDigitalSignature | kKeyUsageKeyEncipherment;
+  spec.eku = std::vector<std::string>{"serverAuth", "clientAuth"};
+  const auto made = MakeCertificate(spec);
+
+  auto parsed = ParseStoreFile(made.cert_pem);
+  ASSERT_TRUE(parsed.ok()) << parsed.error().message;
+  ASSERT_EQ(parsed->certificates.size(), 1u);
+  const Certificate& c = parsed->certificates[0];
+  EXPECT_EQ(c.thumbprint, made.thumbprint);
+  EXPECT_EQ(c.sha256.size(), 64u);
+  EXPECT_EQ(c.subject, "CN=mail.example.com");
+  EXPECT_EQ(c.issuer, "CN=mail.example.com");
+  EXPECT_EQ(c.version, 3);
+  EXPECT_EQ(c.not_before, 1'700'000'000 - 3600);
+  EXPECT_EQ(c.not_after, 1'700'000'000 + 86400);
+  EXPECT_EQ(c.dns_names, (std::vector<std::string>{"mail.example.com", "mx.example.com"}));
+  EXPECT_EQ(c.common_names, std::vector<std::string>{"mail.example.com"});
+  EXPECT_EQ(c.key_type, KeyType::kRsa);
+  EXPECT_EQ(c.key_algorithm, "RSA");
+  EXPECT_EQ(c.key_bits, 2048);
+  ASSERT_TRUE(c.key_usage.has_value());
+  EXPECT_EQ(*c.key_usage & (kKeyUsageDigitalSignature | kKeyUsageKeyEncipherment),
+            kKeyUsageDigitalSignature | kKeyUsageKeyEncipherment);
+  ASSERT_TRUE(c.extended_key_usage.has_value());
+  EXPECT_TRUE(c.HasServerAuth());
+  EXPECT_TRUE(c.self_signed);
+  EXPECT_FALSE(c.is_ca);
+  EXPECT_FALSE(c.serial.empty());
+  EXPECT_EQ(c.der, made.der);
+}
+
+TEST(ACertificate, NamesTheEcCurveAndKeySize) {
+  CertSpec spec;
+  spec.key = "ec:P-384";
+  auto parsed = ParseStoreFile(MakeCertificate(spec).cert_pem);
+  ASSERT_TRUE(parsed.ok());
+  EXPECT_EQ(parsed->certificates[0].key_type, KeyType::kEc);
+  EXPECT_EQ(parsed->certificates[0].curve, "P-384");
+  EXPECT_EQ(parsed->certificates[0].key_algorithm, "EC P-384");
+  EXPECT_EQ(parsed->certificates[0].key_bits, 384);
+}
+
+TEST(ACertificate, UsesTheCommonNameOnlyWhenThereIsNoSanDnsName) {
+  CertSpec spec;
+  spec.cn = "legacy.example.com";
+  spec.dns_names = {};
+  auto parsed = ParseStoreFile(MakeCertificate(spec).cert_pem);
+  ASSERT_TRUE(parsed.ok());
+  EXPECT_EQ(parsed->certificates[0].Names(), std::vector<std::string>{"legacy.example.com"});
+
+  spec.dns_names = {"other.example.com"};
+  parsed = ParseStoreFile(MakeCertificate(spec).cert_pem);
+  ASSERT_TRUE(parsed.ok());
+  EXPECT_EQ(parsed->certificates[0].Names(), std::vector<std::string>{"other.example.com"});
+}
+
+TEST(ACertificate, IssuedByACaIsNotSelfSigned) {
+  const auto ca = MakeCa("Test Root");
+  CertSpec spec;
+  spec.issuer = &ca;
+  auto parsed = ParseStoreFile(MakeCertificate(spec).cert_pem);
+  ASSERT_TRUE(parsed.ok());
+  EXPECT_FALSE(parsed->certificates[0].self_signed);
+  EXPECT_EQ(parsed->certificates[0].issuer, "CN=Test Root");
+
+  auto root = ParseStoreFile(ca.cert_pem);
+  ASSERT_TRUE(root.ok());
+  EXPECT_TRUE(root->certificates[0].self_signed);
+  EXPECT_TRUE(root->certificates[0].is_ca);
+}
+
+TEST(ACertificate, ThatOnlyLooksSelfIssuedIsNotSelfSigned) {
+  // Same subject as its issuer, but signed by a different key.
+  const auto impostor_ca = MakeCa("mail.example.com");
+  CertSpec spec;
+  spec.cn = "mail.example.com";
+  spec.issuer = &impostor_ca;
+  auto parsed = ParseStoreFile(MakeCertificate(spec).cert_pem);
+  ASSERT_TRUE(parsed.ok());
+  EXPECT_EQ(parsed->certificates[0].subject, parsed->certificates[0].issuer);
+  EXPECT_FALSE(parsed->certificates[0].self_signed);
+}
+
+TEST(ACertificate, AndItsKeyShareAPublicKeyId) {
+  const auto made = MakeCertificate({});
+  auto parsed = ParseStoreFile(made.key_pem + made.cert_pem);
+  ASSERT_TRUE(parsed.ok());
+  ASSERT_EQ(parsed->keys.size(), 1u);
+  ASSERT_EQ(parsed->certificates.size(), 1u);
+  EXPECT_EQ(parsed->keys[0].public_key_id, parsed->certificates[0].public_key_id);
+  EXPECT_FALSE(parsed->keys[0].public_key_id.empty());
+  EXPECT_NE(MakeCertificate({}).thumbprint, made.thumbprint);
+}
+
+TEST(AStoreFile, InDerFormIsParsed) {
+  const auto made = MakeCertificate({});
+  auto parsed = ParseStoreFile(made.der);
+  ASSERT_TRUE(parsed.ok());
+  EXPECT_EQ(parsed->certificates[0].thumbprint, made.thumbprint);
+}
+
+TEST(AStoreFile, InDerFormWithTrailingBytesIsRejected) {
+  auto parsed = ParseStoreFile(MakeCertificate({}).der + "junk");
+  ASSERT_FALSE(parsed.ok());
+  EXPECT_NE(parsed.error().message.find("trailing data"), std::string::npos);
+}
+
+TEST(AStoreFile, WithAChainYieldsEveryCertificateInOrder) {
+  const auto root = MakeCa("Root");
+  const auto intermediate = MakeCa("Intermediate", &root);
+  CertSpec spec;
+  spec.issuer = &intermediate;
+  const auto leaf = MakeCertificate(spec);
+  auto parsed = ParseStoreFile(leaf.cert_pem + intermediate.cert_pem + root.cert_pem);
+  ASSERT_TRUE(parsed.ok());
+  ASSERT_EQ(parsed->certificates.size(), 3u);
+  EXPECT_EQ(parsed->certificates[0].thumbprint, leaf.thumbprint);
+  EXPECT_EQ(parsed->certificates[1].thumbprint, intermediate.thumbprint);
+  EXPECT_EQ(parsed->certificates[2].thumbprint, root.thumbprint);
+}
+
+TEST(AStoreFile, ThatIsEmptyIsReportedAsSuch) {
+  auto parsed = ParseStoreFile("");
+  ASSERT_FALSE(parsed.ok());
+  EXPECT_EQ(parsed.error().message, "empty file");
+}
+
+TEST(AStoreFile, OfGarbageSaysItIsNeitherPemNorDer) {
+  auto parsed = ParseStoreFile("hello, I am not a certificate\n");
+  ASSERT_FALSE(parsed.ok());
+  EXPECT_NE(parsed.error().message.find("neither PEM nor a DER certificate"), std::string::npos);
+}
+
+TEST(AStoreFile, WithAnEncryptedKeyExplainsWhyItIsUnusable) {
+  const auto made = MakeCertificate({});
+  auto parsed = ParseStoreFile(EncryptedKeyPem(made.key.get()));
+  ASSERT_FALSE(parsed.ok());
+  EXPECT_NE(parsed.error().message.find("encrypted private key"), std::string::npos);
+}
+
+TEST(AStoreFile, KeepsItsCertificateWhenItsKeyIsEncrypted) {
+  const auto made = MakeCertificate({});
+  auto parsed = ParseStoreFile(made.cert_pem + EncryptedKeyPem(made.key.get()));
+  ASSERT_TRUE(parsed.ok());
+  EXPECT_EQ(parsed->certificates.size(), 1u);
+  EXPECT_TRUE(parsed->keys.empty());
+  ASSERT_EQ(parsed->skipped.size(), 1u);
+  EXPECT_NE(parsed->skipped[0].find("encrypted private key"), std::string::npos);
+}
+
+TEST(AStoreFile, ThatIsTruncatedKeepsTheCompleteBlocksAndSaysSo) {
+  const auto first = MakeCertificate({});
+  const auto second = MakeCertificate({});
+  const std::string cut = second.cert_pem.substr(0, second.cert_pem.size() / 2);
+  auto parsed = ParseStoreFile(first.cert_pem + cut);
+  ASSERT_TRUE(parsed.ok());
+  ASSERT_EQ(parsed->certificates.size(), 1u);
+  EXPECT_EQ(parsed->certificates[0].thumbprint, first.thumbprint);
+  ASSERT_EQ(parsed->skipped.size(), 1u);
+  EXPECT_NE(parsed->skipped[0].find("truncated"), std::string::npos);
+
+  auto alone = ParseStoreFile(cut);
+  EXPECT_FALSE(alone.ok());
+}
+
+TEST(AStoreFile, WithBadBase64IsRejected) {
+  auto parsed = ParseStoreFile(
+      "-----BEGIN CERTIFICATE-----\n!!!not base64!!!\n"
+      "-----END CERTIFICATE-----\n");
+  ASSERT_FALSE(parsed.ok());
+  EXPECT_FALSE(parsed.error().message.empty());
+}
+
+TEST(AStoreFile, HoldingACsrSaysItIsACsr) {
+  auto parsed = ParseStoreFile(
+      "-----BEGIN CERTIFICATE REQUEST-----\nMIIB\n"
+      "-----END CERTIFICATE REQUEST-----\n");
+  ASSERT_FALSE(parsed.ok());
+  EXPECT_NE(parsed.error().message.find("certificate signing request"), std::string::npos)
+      << parsed.error().message;
+}
+
+TEST(AStoreFile, WithEcParametersBeforeTheKeyIsFine) {
+  const auto made = MakeCertificate({});
+  auto parsed = ParseStoreFile(
+      "-----BEGIN EC PARAMETERS-----\nBggqhkjOPQMBBw==\n-----END EC PARAMETERS-----\n" +
+      made.key_pem + made.cert_pem);
+  ASSERT_TRUE(parsed.ok());
+  EXPECT_TRUE(parsed->skipped.empty());
+  EXPECT_EQ(parsed->keys.size(), 1u);
+}
+
+TEST(ADate, IsFormattedAsIsoDayInUtc) {
+  EXPECT_EQ(FormatDate(0), "1970-01-01");
+  EXPECT_EQ(FormatDate(1'328'000'000), "2012-01-31");
+}
+
+}  // namespace
+}  // namespace transportcertd

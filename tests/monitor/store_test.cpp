@@ -1,1 +1,215 @@
+#include "monitor/store.h"
+
 #include <gtest/gtest.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <filesystem>
+
+#include "tests/support/cert_factory.h"
+#include "tests/support/temp_dir.h"
+
+namespace transportcertd {
+namespace {
+
+using testing::CertSpec;
+using testing::MakeCa;
+using testing::MakeCertificate;
+using testing::TestCert;
+
+class ACertificateStore : public ::testing::Test {
+ protected:
+  Inventory Scan() {
+    auto inventory = scanner_.Scan();
+    EXPECT_TRUE(inventory.ok()) << inventory.error().message;
+    return inventory.ok() ? std::move(inventory).value() : Inventory{};
+  }
+  std::string ProblemOf(const Inventory& inventory, const std::string& name) {
+    for (const auto& p : inventory.problems) {
+      if (p.file == dir_ / name) return p.reason;
+    }
+    return "";
+  }
+  TestCert Cert(const std::string& cn = "mail.example.com") {
+    CertSpec spec;
+    spec.cn = cn;
+    spec.dns_names = {cn};
+    return MakeCertificate(spec);
+  }
+
+  testing::TempDir dir_;
+  testing::TempDir trust_;
+  static ScanOptions TrustOnly(const std::string& file) {
+    ScanOptions options;
+    options.trust_file = file;
+    return options;
+  }
+
+  StoreScanner scanner_{dir_.path(), TrustOnly(trust_ / "roots.pem")};
+};
+
+TEST_F(ACertificateStore, PairsACertificateWithItsKeyInAnotherFile) {
+  const auto made = Cert();
+  dir_.Write("mail.crt", made.cert_pem);
+  dir_.Write("mail-key.pem", made.key_pem);
+  const auto inventory = Scan();
+  ASSERT_EQ(inventory.certificates.size(), 1u);
+  EXPECT_EQ(inventory.certificates[0].key_file, dir_ / "mail-key.pem");
+  EXPECT_TRUE(inventory.problems.empty());
+}
+
+TEST_F(ACertificateStore, PairsCertificateAndKeyInOneFile) {
+  const auto made = Cert();
+  dir_.Write("combined.pem", made.key_pem + made.cert_pem);
+  const auto inventory = Scan();
+  ASSERT_EQ(inventory.certificates.size(), 1u);
+  EXPECT_EQ(inventory.certificates[0].key_file, dir_ / "combined.pem");
+}
+
+TEST_F(ACertificateStore, ListsACertificateFoundInTwoFilesOnceWithBothFiles) {
+  const auto made = Cert();
+  dir_.Write("a.pem", made.cert_pem);
+  dir_.Write("b.der", made.der);
+  const auto inventory = Scan();
+  ASSERT_EQ(inventory.certificates.size(), 1u);
+  EXPECT_EQ(inventory.certificates[0].files,
+            (std::vector<std::string>{dir_ / "a.pem", dir_ / "b.der"}));
+  EXPECT_FALSE(inventory.certificates[0].HasPrivateKey());
+}
+
+TEST_F(ACertificateStore, SkipsTruncatedPemAndKeepsTheRest) {
+  const auto good = Cert("good.example.com");
+  const auto bad = Cert("bad.example.com");
+  dir_.Write("good.pem", good.cert_pem);
+  dir_.Write("bad.pem", bad.cert_pem.substr(0, 200));
+  const auto inventory = Scan();
+  ASSERT_EQ(inventory.certificates.size(), 1u);
+  EXPECT_EQ(inventory.certificates[0].cert.thumbprint, good.thumbprint);
+  EXPECT_FALSE(ProblemOf(inventory, "bad.pem").empty());
+}
+
+TEST_F(ACertificateStore, ReportsAKeyThatMatchesNoCertificate) {
+  dir_.Write("orphan.key", Cert().key_pem);
+  const auto inventory = Scan();
+  EXPECT_TRUE(inventory.certificates.empty());
+  EXPECT_EQ(ProblemOf(inventory, "orphan.key"),
+            "private key that matches no certificate in the store");
+}
+
+TEST_F(ACertificateStore, ReportsADirectoryAFifoAndASymlinkLoopWithoutBlocking) {
+  std::filesystem::create_directory(dir_ / "x.pem");
+  ASSERT_EQ(mkfifo((dir_ / "pipe.pem").c_str(), 0600), 0);
+  std::filesystem::create_symlink("loop2.pem", dir_ / "loop1.pem");
+  std::filesystem::create_symlink("loop1.pem", dir_ / "loop2.pem");
+  dir_.Write("ok.pem", Cert().cert_pem);
+  const auto inventory = Scan();
+  EXPECT_EQ(inventory.certificates.size(), 1u);
+  EXPECT_EQ(ProblemOf(inventory, "x.pem"), "a directory, not a file");
+  EXPECT_EQ(ProblemOf(inventory, "pipe.pem"), "not a regular file");
+  EXPECT_EQ(ProblemOf(inventory, "loop1.pem"), "symbolic link loop");
+}
+
+TEST_F(ACertificateStore, ReportsAnOversizedFileWithoutReadingIt) {
+  dir_.Write("huge.pem", std::string(2 * 1024 * 1024, 'A'));
+  const auto inventory = Scan();
+  EXPECT_NE(ProblemOf(inventory, "huge.pem").find("too large (2 MiB"), std::string::npos);
+}
+
+TEST_F(ACertificateStore, ReportsAnUnreadableFile) {
+  if (geteuid() == 0) GTEST_SKIP() << "root reads every file";
+  dir_.Write("secret.pem", Cert().cert_pem, 0000);
+  EXPECT_NE(ProblemOf(Scan(), "secret.pem").find("not readable"), std::string::npos);
+}
+
+TEST_F(ACertificateStore, IgnoresHiddenFilesAndOtherExtensions) {
+  dir_.Write(".mail.pem.tmp-123456", Cert().cert_pem);
+  dir_.Write("README", "notes");
+  dir_.Write("mail.pem~", Cert().cert_pem);
+  const auto inventory = Scan();
+  EXPECT_TRUE(inventory.certificates.empty());
+  EXPECT_TRUE(inventory.problems.empty());
+}
+
+TEST_F(ACertificateStore, SeesAFileReplacedByRename) {
+  const auto first = Cert("first.example.com");
+  const auto second = Cert("second.example.com");
+  dir_.Write("mail.pem", first.cert_pem);
+  ASSERT_EQ(Scan().certificates.at(0).cert.thumbprint, first.thumbprint);
+  dir_.Write(".incoming", second.cert_pem);
+  ASSERT_EQ(std::rename((dir_ / ".incoming").c_str(), (dir_ / "mail.pem").c_str()), 0);
+  const auto inventory = Scan();
+  ASSERT_EQ(inventory.certificates.size(), 1u);
+  EXPECT_EQ(inventory.certificates[0].cert.thumbprint, second.thumbprint);
+}
+
+TEST_F(ACertificateStore, ForgetsARemovedFile) {
+  dir_.Write("mail.pem", Cert().cert_pem);
+  ASSERT_EQ(Scan().certificates.size(), 1u);
+  std::filesystem::remove(dir_ / "mail.pem");
+  EXPECT_TRUE(Scan().certificates.empty());
+}
+
+TEST_F(ACertificateStore, VerifiesAChainThroughAnIntermediateInTheStore) {
+  const auto root = MakeCa("Test Root");
+  const auto intermediate = MakeCa("Test Intermediate", &root);
+  CertSpec spec;
+  spec.issuer = &intermediate;
+  const auto leaf = MakeCertificate(spec);
+  trust_.Write("roots.pem", root.cert_pem);
+  dir_.Write("leaf.pem", leaf.cert_pem);
+  dir_.Write("chain.pem", intermediate.cert_pem);
+  const auto inventory = Scan();
+  const StoredCertificate* stored = inventory.Find(leaf.thumbprint);
+  ASSERT_NE(stored, nullptr);
+  EXPECT_EQ(stored->chain, ChainStatus::kVerified);
+  ASSERT_EQ(stored->chain_der.size(), 1u);
+  EXPECT_EQ(stored->chain_der[0], intermediate.der);
+}
+
+TEST_F(ACertificateStore, CallsAChainWithoutItsIntermediateIncomplete) {
+  const auto root = MakeCa("Test Root");
+  const auto intermediate = MakeCa("Test Intermediate", &root);
+  CertSpec spec;
+  spec.issuer = &intermediate;
+  const auto leaf = MakeCertificate(spec);
+  trust_.Write("roots.pem", root.cert_pem);
+  dir_.Write("leaf.pem", leaf.cert_pem);
+  const auto inventory = Scan();
+  ASSERT_EQ(inventory.certificates.size(), 1u);
+  EXPECT_EQ(inventory.certificates[0].chain, ChainStatus::kIncomplete);
+}
+
+TEST_F(ACertificateStore, DoesNotTrustARootThatIsOnlyInTheStore) {
+  const auto root = MakeCa("Untrusted Root");
+  CertSpec spec;
+  spec.issuer = &root;
+  const auto leaf = MakeCertificate(spec);
+  trust_.Write("roots.pem", MakeCa("Some Other Root").cert_pem);
+  dir_.Write("leaf.pem", leaf.cert_pem);
+  dir_.Write("root.pem", root.cert_pem);
+  const auto inventory = Scan();
+  EXPECT_EQ(inventory.Find(leaf.thumbprint)->chain, ChainStatus::kIncomplete);
+  EXPECT_EQ(inventory.Find(root.thumbprint)->chain, ChainStatus::kSelfSigned);
+}
+
+TEST_F(ACertificateStore, FailsOnlyWhenTheDirectoryItselfIsMissing) {
+  StoreScanner missing(dir_ / "nope", {});
+  auto inventory = missing.Scan();
+  ASSERT_FALSE(inventory.ok());
+  EXPECT_NE(inventory.error().message.find("cannot read the store directory"), std::string::npos);
+}
+
+TEST(AStoreFileName, HasACertificateExtensionAndIsNotHidden) {
+  EXPECT_TRUE(IsStoreFileName("a.pem"));
+  EXPECT_TRUE(IsStoreFileName("a.CRT"));
+  EXPECT_TRUE(IsStoreFileName("a.cer"));
+  EXPECT_TRUE(IsStoreFileName("a.key"));
+  EXPECT_TRUE(IsStoreFileName("a.der"));
+  EXPECT_FALSE(IsStoreFileName(".a.pem"));
+  EXPECT_FALSE(IsStoreFileName("a.pem.tmp-ABC"));
+  EXPECT_FALSE(IsStoreFileName("README"));
+}
+
+}  // namespace
+}  // namespace transportcertd
