@@ -9,8 +9,19 @@
 
 namespace transportcertd {
 
+// What kind of failure an Error is, so that the edges (D-Bus, exit codes) can name it.
+enum class ErrorCode {
+  kFailed,                // anything else
+  kInvalidArgument,       // malformed input: bad thumbprint, host name, PEM, service, key spec
+  kNoSuchCertificate,     // no certificate with that thumbprint in the store
+  kInternalTransport,     // refused: it is the internal transport certificate
+  kNoCertificate,         // nothing eligible to select
+  kStore,                 // reading or writing the store or state failed
+};
+
 struct Error {
   std::string message;
+  ErrorCode code = ErrorCode::kFailed;
 };
 
 template <typename T>

@@ -1,0 +1,357 @@
+#include "daemon/config.h"
+
+#include <grp.h>
+#include <ini.h>
+#include <netdb.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <charconv>
+#include <cstring>
+#include <fstream>
+#include <functional>
+#include <map>
+#include <sstream>
+
+namespace transportcertd {
+namespace {
+
+std::vector<std::string> SplitWords(std::string_view text) {
+  std::vector<std::string> words;
+  std::string word;
+  for (const char c : text) {
+    if (c == ' ' || c == '\t' || c == ',') {
+      if (!word.empty()) words.push_back(std::move(word));
+      word.clear();
+    } else {
+      word.push_back(c);
+    }
+  }
+  if (!word.empty()) words.push_back(std::move(word));
+  return words;
+}
+
+bool IsAbsolutePath(std::string_view v) { return !v.empty() && v.front() == '/'; }
+
+Status ParseHostnames(std::string_view value, std::vector<std::string>& out) {
+  out.clear();
+  for (auto& name : SplitWords(value)) {
+    if (!IsValidHostname(name)) return Error{"\"" + name + "\" is not a valid host name"};
+    out.push_back(NormalizeHostname(name));
+  }
+  return {};
+}
+
+using Setter = std::function<Status(Config&, std::string_view)>;
+
+Setter Path(std::string Config::*member) {
+  return [member](Config& c, std::string_view v) -> Status {
+    if (!IsAbsolutePath(v)) return Error{"must be an absolute path"};
+    c.*member = std::string(v);
+    return {};
+  };
+}
+
+Setter Duration(Milliseconds Config::*member) {
+  return [member](Config& c, std::string_view v) -> Status {
+    auto d = ParseDuration(v);
+    if (!d) return d.error();
+    if (d->count() <= 0) return Error{"must be longer than 0"};
+    c.*member = *d;
+    return {};
+  };
+}
+
+// Every key of every section, with how to apply its value.
+const std::map<std::string, std::map<std::string, Setter>>& Keys() {
+  static const std::map<std::string, std::map<std::string, Setter>> keys = {
+      {"daemon",
+       {
+           {"fqdn",
+            [](Config& c, std::string_view v) -> Status {
+              if (v.empty()) return {};  // keep this host's FQDN
+              if (!IsValidHostname(v)) return Error{"\"" + std::string(v) + "\" is not a valid host name"};
+              c.fqdn = NormalizeHostname(v);
+              return {};
+            }},
+           {"store", Path(&Config::store)},
+           {"state", Path(&Config::state)},
+           {"default_services",
+            [](Config& c, std::string_view v) -> Status {
+              auto set = ParseServices(SplitWords(v));
+              if (!set) return set.error();
+              c.default_services = *set;
+              return {};
+            }},
+           {"log_level",
+            [](Config& c, std::string_view v) -> Status {
+              if (!IsLogLevel(v)) {
+                return Error{"unknown log level \"" + std::string(v) +
+                             "\" (use trace, debug, info, warning, error or critical)"};
+              }
+              c.log_level = std::string(v);
+              return {};
+            }},
+           {"admin_group",
+            [](Config& c, std::string_view v) -> Status {
+              c.admin_group = std::string(v);
+              return {};
+            }},
+       }},
+      {"monitor",
+       {
+           {"warn_before",
+            [](Config& c, std::string_view v) -> Status {
+              c.warn_before.clear();
+              for (const auto& word : SplitWords(v)) {
+                auto d = ParseDuration(word);
+                if (!d) return d.error();
+                if (d->count() <= 0) return Error{"thresholds must be longer than 0"};
+                c.warn_before.push_back(*d);
+              }
+              std::sort(c.warn_before.begin(), c.warn_before.end(), std::greater<>());
+              return {};
+            }},
+           {"renew_before", Duration(&Config::renew_before)},
+       }},
+      {"selfsigned",
+       {
+           {"key",
+            [](Config& c, std::string_view v) -> Status {
+              auto key = ParseKeySpec(v);
+              if (!key) return key.error();
+              c.key = *key;
+              return {};
+            }},
+           {"validity", Duration(&Config::validity)},
+           {"names",
+            [](Config& c, std::string_view v) { return ParseHostnames(v, c.selfsigned_names); }},
+       }},
+      {"selection",
+       {
+           {"wildcard",
+            [](Config& c, std::string_view v) -> Status {
+              if (v == "one-level") {
+                c.wildcard = WildcardMode::kOneLevel;
+              } else if (v == "multi-level") {
+                c.wildcard = WildcardMode::kMultiLevel;
+              } else {
+                return Error{"must be one-level or multi-level"};
+              }
+              return {};
+            }},
+       }},
+      {"publish",
+       {
+           {"dir", Path(&Config::publish_dir)},
+           {"names",
+            [](Config& c, std::string_view v) { return ParseHostnames(v, c.publish_names); }},
+           {"group",
+            [](Config& c, std::string_view v) -> Status {
+              c.publish_group = std::string(v);
+              return {};
+            }},
+           {"reload_command",
+            [](Config& c, std::string_view v) -> Status {
+              c.reload_command = std::string(v);
+              return {};
+            }},
+       }},
+  };
+  return keys;
+}
+
+// Debian's inih is built without line numbers in the handler, so the reader counts lines and
+// the handler reads the count; the reader also checks section headers, so that an unknown
+// empty section is an error too.
+struct ParseState {
+  Config config;
+  std::string name;
+  std::string_view text;
+  size_t pos = 0;
+  int line = 0;
+  std::string error;                // first error, "NAME:LINE: ..."
+  std::map<std::string, int> seen;  // "section.key" -> line
+
+  void Fail(const std::string& what) {
+    if (error.empty()) error = name + ":" + std::to_string(line) + ": " + what;
+  }
+};
+
+std::string_view Trim(std::string_view s) {
+  const auto first = s.find_first_not_of(" \t\r\n");
+  if (first == std::string_view::npos) return {};
+  return s.substr(first, s.find_last_not_of(" \t\r\n") - first + 1);
+}
+
+char* ReadLine(char* out, int size, void* stream) {
+  auto& state = *static_cast<ParseState*>(stream);
+  if (state.pos >= state.text.size() || !state.error.empty()) return nullptr;
+  size_t end = state.text.find('\n', state.pos);
+  end = end == std::string_view::npos ? state.text.size() : end + 1;
+  const std::string_view line = state.text.substr(state.pos, end - state.pos);
+  state.pos = end;
+  ++state.line;
+  if (line.size() >= static_cast<size_t>(size)) {
+    state.Fail("line too long (at most " + std::to_string(size - 2) + " characters)");
+    return nullptr;
+  }
+  const std::string_view trimmed = Trim(line);
+  if (trimmed.starts_with('[')) {
+    const auto close = trimmed.find(']');
+    const std::string section(trimmed.substr(1, close == std::string_view::npos ? 0 : close - 1));
+    if (close == std::string_view::npos) {
+      state.Fail("section header without ]");
+    } else if (!Keys().contains(section)) {
+      state.Fail("unknown section [" + section + "]");
+    }
+  }
+  std::memcpy(out, line.data(), line.size());
+  out[line.size()] = '\0';
+  return out;
+}
+
+int OnEntry(void* user, const char* section, const char* key, const char* value) {
+  auto& state = *static_cast<ParseState*>(user);
+  if (!state.error.empty()) return 0;
+  const auto sec = Keys().find(section);
+  if (sec == Keys().end()) {
+    state.Fail(*section == '\0' ? "\"" + std::string(key) + "\" is outside any [section]"
+                                : "unknown section [" + std::string(section) + "]");
+    return 0;
+  }
+  const auto setter = sec->second.find(key);
+  if (setter == sec->second.end()) {
+    state.Fail("unknown key \"" + std::string(key) + "\" in [" + section + "]");
+    return 0;
+  }
+  const std::string id = std::string(section) + "." + key;
+  if (const auto prev = state.seen.find(id); prev != state.seen.end()) {
+    state.Fail("\"" + std::string(key) + "\" set twice (first on line " +
+               std::to_string(prev->second) + ")");
+    return 0;
+  }
+  state.seen[id] = state.line;
+  Status applied = setter->second(state.config, value);
+  if (!applied) state.Fail(std::string(key) + ": " + applied.error().message);
+  return applied.ok() ? 1 : 0;
+}
+
+}  // namespace
+
+bool IsLogLevel(std::string_view level) {
+  static const char* kLevels[] = {"trace", "debug", "info", "warning", "error", "critical"};
+  return std::any_of(std::begin(kLevels), std::end(kLevels),
+                     [&](const char* l) { return level == l; });
+}
+
+Result<Milliseconds> ParseDuration(std::string_view text) {
+  static const std::map<std::string_view, std::int64_t> kUnits = {
+      {"ms", 1},           {"s", 1000},          {"sec", 1000},         {"min", 60'000},
+      {"m", 60'000},       {"h", 3'600'000},     {"hour", 3'600'000},   {"d", 86'400'000},
+      {"day", 86'400'000}, {"days", 86'400'000}, {"w", 604'800'000}};
+  const std::string bad = "bad duration \"" + std::string(text) +
+                          "\" (use a number with a unit: ms, s, min, h, d; e.g. 30d or 1d 12h)";
+  std::int64_t total = 0;
+  bool any = false;
+  size_t i = 0;
+  while (i < text.size()) {
+    if (text[i] == ' ' || text[i] == '\t') {
+      ++i;
+      continue;
+    }
+    std::int64_t number = 0;
+    const auto [end, ec] = std::from_chars(text.data() + i, text.data() + text.size(), number);
+    if (ec != std::errc() || number < 0) return Error{bad};
+    i = static_cast<size_t>(end - text.data());
+    size_t unit_end = i;
+    while (unit_end < text.size() && std::isalpha(static_cast<unsigned char>(text[unit_end]))) {
+      ++unit_end;
+    }
+    const auto unit = kUnits.find(text.substr(i, unit_end - i));
+    if (unit == kUnits.end()) return Error{bad};
+    if (number > INT64_MAX / unit->second / 2) return Error{bad + ": too long"};
+    total += number * unit->second;
+    any = true;
+    i = unit_end;
+  }
+  if (!any) return Error{bad};
+  return Milliseconds{total};
+}
+
+std::string LocalFqdn() {
+  char host[256] = {};
+  if (gethostname(host, sizeof host - 1) != 0) return "localhost";
+  addrinfo hints{};
+  hints.ai_flags = AI_CANONNAME;
+  addrinfo* info = nullptr;
+  std::string fqdn = host;
+  if (getaddrinfo(host, nullptr, &hints, &info) == 0 && info != nullptr) {
+    if (info->ai_canonname != nullptr && IsValidHostname(info->ai_canonname)) {
+      fqdn = info->ai_canonname;
+    }
+    freeaddrinfo(info);
+  }
+  return IsValidHostname(fqdn) ? NormalizeHostname(fqdn) : "localhost";
+}
+
+Result<Config> ParseConfig(std::string_view text, const std::string& name) {
+  ParseState state;
+  state.name = name;
+  state.text = text;
+  ini_allow_multiline = false;  // a continuation line is an error, not part of a value
+  const int rc = ini_parse_stream(ReadLine, &state, OnEntry, &state);
+  if (!state.error.empty()) return Error{state.error};
+  if (rc > 0) {
+    return Error{name + ":" + std::to_string(rc) +
+                 ": not a setting (expected key = value or [section])"};
+  }
+  if (rc < 0) return Error{name + ": cannot be parsed"};
+  Config config = std::move(state.config);
+  config.source = name;
+  if (config.fqdn.empty()) config.fqdn = LocalFqdn();
+  if (config.warn_before.empty()) return Error{name + ": [monitor] warn_before needs at least one threshold"};
+  return config;
+}
+
+Result<Config> LoadConfig(const std::string& path, bool must_exist) {
+  std::ifstream in(path);
+  if (!in) {
+    if (errno == ENOENT && !must_exist) {
+      auto config = ParseConfig("", path);
+      if (config) config.value().source.clear();
+      return config;
+    }
+    return Error{path + ":0: cannot read: " + std::strerror(errno)};
+  }
+  std::stringstream text;
+  text << in.rdbuf();
+  return ParseConfig(text.str(), path);
+}
+
+std::string FormatConfig(const Config& c) {
+  auto join = [](const std::vector<std::string>& v) {
+    std::string out;
+    for (const auto& s : v) out += (out.empty() ? "" : " ") + s;
+    return out;
+  };
+  std::vector<std::string> warn;
+  for (const auto& d : c.warn_before) warn.push_back(FormatDuration(d));
+  std::ostringstream out;
+  out << "# effective configuration, from " << (c.source.empty() ? "built-in defaults" : c.source)
+      << "\n[daemon]\nfqdn = " << c.fqdn << "\nstore = " << c.store << "\nstate = " << c.state
+      << "\ndefault_services = " << join(ServiceNames(c.default_services))
+      << "\nlog_level = " << c.log_level << "\nadmin_group = " << c.admin_group
+      << "\n\n[monitor]\nwarn_before = " << join(warn)
+      << "\nrenew_before = " << FormatDuration(c.renew_before)
+      << "\n\n[selfsigned]\nkey = " << c.key.ToString()
+      << "\nvalidity = " << FormatDuration(c.validity) << "\nnames = " << join(c.selfsigned_names)
+      << "\n\n[selection]\nwildcard = "
+      << (c.wildcard == WildcardMode::kOneLevel ? "one-level" : "multi-level")
+      << "\n\n[publish]\ndir = " << c.publish_dir << "\nnames = " << join(c.publish_names)
+      << "\ngroup = " << c.publish_group << "\nreload_command = " << c.reload_command << "\n";
+  return out.str();
+}
+
+}  // namespace transportcertd

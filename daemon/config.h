@@ -1,0 +1,69 @@
+// The configuration (SPEC §4), parsed once, strictly, into a typed struct: every unknown
+// section or key, bad value and bad duration is an error "FILE:LINE: what is wrong".
+// Plain data; the loop thread owns the daemon's copy.
+#pragma once
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "monitor/bindings.h"
+#include "monitor/expiry.h"
+#include "monitor/hostname.h"
+#include "monitor/result.h"
+#include "monitor/selfsigned.h"
+
+namespace transportcertd {
+
+inline constexpr const char* kDefaultConfigPath = "/etc/transportcertd/transportcertd.conf";
+
+struct Config {
+  std::string source;  // the file read, or "" for built-in defaults
+
+  // [daemon]
+  std::string fqdn;  // this host's FQDN unless set
+  std::string store = "/var/lib/transportcertd/store";
+  std::string state = "/var/lib/transportcertd";
+  ServiceSet default_services = Bit(Service::kSmtp);
+  std::string log_level = "info";
+  std::string admin_group;
+
+  // [monitor]
+  std::vector<Milliseconds> warn_before = {
+      Milliseconds{30 * 86'400'000LL}, Milliseconds{14 * 86'400'000LL},
+      Milliseconds{7 * 86'400'000LL}, Milliseconds{3 * 86'400'000LL},
+      Milliseconds{86'400'000LL}};
+  Milliseconds renew_before{30 * 86'400'000LL};
+
+  // [selfsigned]
+  KeySpec key;
+  Milliseconds validity{1825 * 86'400'000LL};
+  std::vector<std::string> selfsigned_names;
+
+  // [selection]
+  WildcardMode wildcard = WildcardMode::kOneLevel;
+
+  // [publish]
+  std::string publish_dir = "/var/lib/transportcertd/published";
+  std::vector<std::string> publish_names;
+  std::string publish_group;
+  std::string reload_command;
+
+  std::string BindingsPath() const { return state + "/bindings"; }
+};
+
+// Reads `path`. When `must_exist` is false a missing file means built-in defaults.
+Result<Config> LoadConfig(const std::string& path, bool must_exist);
+// Parses config text; `name` is used in error messages.
+Result<Config> ParseConfig(std::string_view text, const std::string& name);
+// The effective configuration as INI text (for --check-config).
+std::string FormatConfig(const Config& config);
+
+// systemd-style durations: "30d", "1d 12h", "90s", "250ms"; units ms s min h d (also w).
+Result<Milliseconds> ParseDuration(std::string_view text);
+// The log levels accepted by log_level and --log-level.
+bool IsLogLevel(std::string_view level);
+// This machine's fully qualified host name (getaddrinfo AI_CANONNAME, else gethostname).
+std::string LocalFqdn();
+
+}  // namespace transportcertd
