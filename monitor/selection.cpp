@@ -1,1 +1,331 @@
-// placeholder
+#include "monitor/selection.h"
+
+#include <algorithm>
+#include <cstddef>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace transportcertd {
+namespace {
+
+// How many of a certificate's names a "name mismatch" reason lists before "…".
+constexpr std::size_t kNamesListed = 4;
+
+// What rule 4 accepts, appended to every weak-key reason.
+constexpr char kKeyRequirement[] = " (RSA ≥ 2048 or ECDSA P-256/P-384/P-521 required)";
+
+// An eligible certificate and the facts the ranking looks at.
+struct Candidate {
+  const StoredCertificate* stored = nullptr;
+  std::size_t index = 0;  // position in the inventory, and so in the judgements
+  NameMatch match = NameMatch::kNone;
+  bool expired = false;
+};
+
+// ---- Eligibility (SPEC §6 rules 1–7). Each check returns the reason it fails, or nothing. ----
+
+std::optional<std::string> CheckVersion(const Certificate& cert) {
+  if (cert.version == 3) {
+    return std::nullopt;
+  }
+  return "X.509 v" + std::to_string(cert.version) + " (version 3 required)";
+}
+
+// The best match among the certificate's names: exact over wildcard over none.
+NameMatch BestNameMatch(const Certificate& cert, const std::string& fqdn, WildcardMode mode) {
+  NameMatch best = NameMatch::kNone;
+  for (const std::string& name : cert.Names()) {
+    const NameMatch match = MatchHostname(name, fqdn, mode);
+    if (match == NameMatch::kExact) {
+      return match;
+    }
+    if (match == NameMatch::kWildcard) {
+      best = match;
+    }
+  }
+  return best;
+}
+
+std::optional<std::string> CheckName(const Certificate& cert, NameMatch match) {
+  if (match != NameMatch::kNone) {
+    return std::nullopt;
+  }
+  const std::vector<std::string>& names = cert.Names();
+  if (names.empty()) {
+    return "name mismatch: no DNS name and no CN";
+  }
+  std::string reason = "name mismatch: covers ";
+  for (std::size_t i = 0; i < names.size() && i < kNamesListed; ++i) {
+    if (i > 0) {
+      reason += ", ";
+    }
+    reason += names[i];
+  }
+  if (names.size() > kNamesListed) {
+    reason += ", …";
+  }
+  return reason;
+}
+
+std::optional<std::string> CheckPrivateKey(const StoredCertificate& stored) {
+  if (stored.HasPrivateKey()) {
+    return std::nullopt;
+  }
+  return "no private key in the store";
+}
+
+std::optional<std::string> CheckKeyStrength(const Certificate& cert) {
+  switch (cert.key_type) {
+    case KeyType::kRsa:
+      if (cert.key_bits >= 2048) {
+        return std::nullopt;
+      }
+      return "weak key: RSA " + std::to_string(cert.key_bits) + " bits" + kKeyRequirement;
+    case KeyType::kEc:
+      if (cert.curve == "P-256" || cert.curve == "P-384" || cert.curve == "P-521") {
+        return std::nullopt;
+      }
+      return "weak key: ECDSA " +
+             (cert.curve.empty() ? std::string("on an unnamed curve") : cert.curve) +
+             kKeyRequirement;
+    case KeyType::kOther:
+      break;
+  }
+  const std::string algorithm = cert.key_algorithm.empty() ? "unknown" : cert.key_algorithm;
+  return "unsupported key: " + algorithm + kKeyRequirement;
+}
+
+std::optional<std::string> CheckUsages(const Certificate& cert) {
+  if (cert.key_usage) {
+    if ((*cert.key_usage & kKeyUsageDigitalSignature) == 0) {
+      return "key usage does not allow digital signature";
+    }
+    if (cert.key_type == KeyType::kRsa && (*cert.key_usage & kKeyUsageKeyEncipherment) == 0) {
+      return "key usage does not allow key encipherment (RSA)";
+    }
+  }
+  if (cert.extended_key_usage && !cert.HasServerAuth()) {
+    return "extended key usage lacks serverAuth";
+  }
+  return std::nullopt;
+}
+
+std::optional<std::string> CheckService(const StoredCertificate& stored,
+                                        const SelectionInput& input) {
+  const ServiceSet services =
+      input.bindings.ServicesOf(stored.cert.thumbprint, input.default_services);
+  if ((services & Bit(input.service)) != 0) {
+    return std::nullopt;
+  }
+  return "not enabled for " + ServiceName(input.service);
+}
+
+std::optional<std::string> CheckNotBefore(const Certificate& cert, UnixTime now) {
+  if (now >= cert.not_before) {
+    return std::nullopt;
+  }
+  return "not yet valid: valid from " + FormatDate(cert.not_before);
+}
+
+// The first rule the certificate fails, in SPEC order, or nothing when it is eligible.
+std::optional<std::string> IneligibleBecause(const StoredCertificate& stored, NameMatch match,
+                                             const SelectionInput& input) {
+  const Certificate& cert = stored.cert;
+  if (auto reason = CheckVersion(cert)) {
+    return reason;
+  }
+  if (auto reason = CheckName(cert, match)) {
+    return reason;
+  }
+  if (auto reason = CheckPrivateKey(stored)) {
+    return reason;
+  }
+  if (auto reason = CheckKeyStrength(cert)) {
+    return reason;
+  }
+  if (auto reason = CheckUsages(cert)) {
+    return reason;
+  }
+  if (auto reason = CheckService(stored, input)) {
+    return reason;
+  }
+  if (auto reason = CheckNotBefore(cert, input.now)) {
+    return reason;
+  }
+  return std::nullopt;
+}
+
+// ---- Ranking (SPEC §6 preferences 1–4). ----
+
+enum class Criterion { kNameMatch, kValidity, kChain, kNotBefore, kNotAfter, kThumbprint, kNone };
+
+// Lower is better.
+int ChainRank(ChainStatus chain) {
+  switch (chain) {
+    case ChainStatus::kVerified:
+      return 0;
+    case ChainStatus::kIncomplete:
+      return 1;
+    case ChainStatus::kSelfSigned:
+      return 2;
+  }
+  return 2;
+}
+
+struct Comparison {
+  bool a_first = false;                     // does `a` rank above `b`?
+  Criterion decided_by = Criterion::kNone;  // the first criterion that separates them
+};
+
+// The one comparator: walks the preferences in order and stops at the first that differs.
+Comparison Compare(const Candidate& a, const Candidate& b) {
+  const Certificate& ca = a.stored->cert;
+  const Certificate& cb = b.stored->cert;
+  if (a.match != b.match) {
+    return {a.match == NameMatch::kExact, Criterion::kNameMatch};
+  }
+  if (a.expired != b.expired) {
+    return {!a.expired, Criterion::kValidity};
+  }
+  const int chain_a = ChainRank(a.stored->chain);
+  const int chain_b = ChainRank(b.stored->chain);
+  if (chain_a != chain_b) {
+    return {chain_a < chain_b, Criterion::kChain};
+  }
+  if (ca.not_before != cb.not_before) {
+    return {ca.not_before > cb.not_before, Criterion::kNotBefore};
+  }
+  if (ca.not_after != cb.not_after) {
+    return {ca.not_after > cb.not_after, Criterion::kNotAfter};
+  }
+  if (ca.thumbprint != cb.thumbprint) {
+    return {ca.thumbprint < cb.thumbprint, Criterion::kThumbprint};
+  }
+  return {false, Criterion::kNone};
+}
+
+std::string ChainPhrase(const Candidate& winner, const Candidate& loser) {
+  const ChainStatus w = winner.stored->chain;
+  const ChainStatus l = loser.stored->chain;
+  if (w == ChainStatus::kVerified && l == ChainStatus::kIncomplete) {
+    return "verified chain beats incomplete chain";
+  }
+  if (w == ChainStatus::kVerified && l == ChainStatus::kSelfSigned) {
+    return "CA-issued beats self-signed";
+  }
+  return "CA-issued (incomplete chain) beats self-signed";
+}
+
+// Why `winner` beat `loser`, from the winner's side.
+std::string CriterionPhrase(Criterion criterion, const Candidate& winner, const Candidate& loser) {
+  switch (criterion) {
+    case Criterion::kNameMatch:
+      return "exact name beats wildcard";
+    case Criterion::kValidity:
+      return "valid beats expired";
+    case Criterion::kChain:
+      return ChainPhrase(winner, loser);
+    case Criterion::kNotBefore:
+      return "newer NotBefore";
+    case Criterion::kNotAfter:
+      return "later NotAfter";
+    case Criterion::kThumbprint:
+      return "lower thumbprint (tie)";
+    case Criterion::kNone:
+      break;
+  }
+  return "same certificate";
+}
+
+std::string ExpiryPhrase(const Candidate& c) {
+  return (c.expired ? "expired " : "valid until ") + FormatDate(c.stored->cert.not_after);
+}
+
+std::string WinnerReason(const Candidate& winner) {
+  std::string reason =
+      winner.match == NameMatch::kExact ? "exact name match, " : "wildcard name match, ";
+  reason += ExpiryPhrase(winner);
+  if (winner.expired) {
+    reason += " (no valid certificate is eligible)";
+  }
+  switch (winner.stored->chain) {
+    case ChainStatus::kVerified:
+      reason += ", CA-issued with a verified chain";
+      break;
+    case ChainStatus::kIncomplete:
+      reason += ", CA-issued with an incomplete chain";
+      break;
+    case ChainStatus::kSelfSigned:
+      reason += ", self-signed";
+      break;
+  }
+  return reason;
+}
+
+std::string OutrankedReason(const Candidate& winner, const Candidate& loser) {
+  const Criterion criterion = Compare(winner, loser).decided_by;
+  std::string reason = "outranked by " + winner.stored->cert.thumbprint.substr(0, 8) +
+                       "…: " + CriterionPhrase(criterion, winner, loser);
+  if (loser.expired) {
+    reason += " (" + ExpiryPhrase(loser) + ")";
+  }
+  return reason;
+}
+
+}  // namespace
+
+const char* VerdictName(Verdict v) {
+  switch (v) {
+    case Verdict::kSelected:
+      return "selected";
+    case Verdict::kEligible:
+      return "eligible";
+    case Verdict::kIneligible:
+      return "ineligible";
+  }
+  return "ineligible";
+}
+
+Selection Select(const SelectionInput& input) {
+  Selection selection;
+  std::vector<Candidate> candidates;
+  const std::vector<StoredCertificate>& certificates = input.inventory.certificates;
+  selection.judgements.reserve(certificates.size());
+
+  for (std::size_t i = 0; i < certificates.size(); ++i) {
+    const StoredCertificate& stored = certificates[i];
+    const NameMatch match = BestNameMatch(stored.cert, input.fqdn, input.wildcard);
+    Judgement judgement{stored.cert.thumbprint, Verdict::kIneligible, {}};
+    if (auto reason = IneligibleBecause(stored, match, input)) {
+      judgement.reason = std::move(*reason);
+    } else {
+      judgement.verdict = Verdict::kEligible;
+      candidates.push_back({&stored, i, match, input.now > stored.cert.not_after});
+    }
+    selection.judgements.push_back(std::move(judgement));
+  }
+  if (candidates.empty()) {
+    return selection;
+  }
+
+  const Candidate& winner = *std::min_element(
+      candidates.begin(), candidates.end(),
+      [](const Candidate& a, const Candidate& b) { return Compare(a, b).a_first; });
+  selection.winner = winner.stored;
+  selection.winner_expired = winner.expired;
+  selection.reason = WinnerReason(winner);
+
+  for (const Candidate& candidate : candidates) {
+    Judgement& judgement = selection.judgements[candidate.index];
+    if (&candidate == &winner) {
+      judgement.verdict = Verdict::kSelected;
+      judgement.reason = selection.reason;
+    } else {
+      judgement.reason = OutrankedReason(winner, candidate);
+    }
+  }
+  return selection;
+}
+
+}  // namespace transportcertd

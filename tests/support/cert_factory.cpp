@@ -32,26 +32,34 @@ using BasicConstraintsPtr =
 [[noreturn]] void Die(std::string_view what) {
   const unsigned long code = ERR_get_error();
   char reason[256] = "no OpenSSL error";
-  if (code != 0) ERR_error_string_n(code, reason, sizeof reason);
-  std::fprintf(stderr, "cert_factory: %.*s (%s)\n", static_cast<int>(what.size()), what.data(),
-               reason);
+  if (code != 0) {
+    ERR_error_string_n(code, reason, sizeof reason);
+  }
+  static_cast<void>(std::fprintf(stderr, "cert_factory: %.*s (%s)\n", static_cast<int>(what.size()),
+                                 what.data(), reason));
   std::abort();
 }
 
 void Check(int ok, std::string_view what) {
-  if (ok != 1) Die(what);
+  if (ok != 1) {
+    Die(what);
+  }
 }
 
 template <typename T>
 T* Check(T* p, std::string_view what) {
-  if (p == nullptr) Die(what);
+  if (p == nullptr) {
+    Die(what);
+  }
   return p;
 }
 
 EvpPkeyPtr MakeKey(const std::string& spec) {
   if (spec.rfind("rsa:", 0) == 0) {
     const long bits = std::strtol(spec.c_str() + 4, nullptr, 10);
-    if (bits <= 0) Die("bad RSA key size in spec " + spec);
+    if (bits <= 0) {
+      Die("bad RSA key size in spec " + spec);
+    }
     return EvpPkeyPtr(Check(EVP_PKEY_Q_keygen(nullptr, nullptr, "RSA", static_cast<size_t>(bits)),
                             "RSA key generation"));
   }
@@ -118,8 +126,8 @@ void AddSubjectAltNames(X509* x509, const std::vector<std::string>& dns_names) {
     Check(ASN1_STRING_set(ia5.get(), dns.data(), static_cast<int>(dns.size())), "SAN string");
     GeneralNamePtr name(Check(GENERAL_NAME_new(), "GENERAL_NAME_new"));
     GENERAL_NAME_set0_value(name.get(), GEN_DNS, ia5.release());
-    Check(sk_GENERAL_NAME_push(names.get(), name.get()) > 0 ? 1 : 0, "SAN push");
-    name.release();
+    // The stack owns the name once pushed; a failed push stops the test binary anyway.
+    Check(sk_GENERAL_NAME_push(names.get(), name.release()) > 0 ? 1 : 0, "SAN push");
   }
   AddExtension(x509, NID_subject_alt_name, names.get(), false, "subjectAltName");
 }
@@ -129,9 +137,13 @@ void AddKeyUsage(X509* x509, std::uint32_t bits) {
   // (encipherOnly), 0x8000 is bit 8 (decipherOnly).
   BitStringPtr usage(Check(ASN1_BIT_STRING_new(), "ASN1_BIT_STRING_new"));
   for (int bit = 0; bit < 8; ++bit) {
-    if ((bits & (0x80u >> bit)) != 0) Check(ASN1_BIT_STRING_set_bit(usage.get(), bit, 1), "KU");
+    if ((bits & (0x80u >> bit)) != 0) {
+      Check(ASN1_BIT_STRING_set_bit(usage.get(), bit, 1), "KU");
+    }
   }
-  if ((bits & 0x8000u) != 0) Check(ASN1_BIT_STRING_set_bit(usage.get(), 8, 1), "KU");
+  if ((bits & 0x8000u) != 0) {
+    Check(ASN1_BIT_STRING_set_bit(usage.get(), 8, 1), "KU");
+  }
   AddExtension(x509, NID_key_usage, usage.get(), true, "keyUsage");
 }
 
@@ -139,8 +151,7 @@ void AddExtendedKeyUsage(X509* x509, const std::vector<std::string>& short_names
   EkuPtr eku(Check(sk_ASN1_OBJECT_new_null(), "EKU stack"));
   for (const std::string& sn : short_names) {
     Asn1ObjectPtr object(Check(OBJ_txt2obj(sn.c_str(), 0), "EKU name"));
-    Check(sk_ASN1_OBJECT_push(eku.get(), object.get()) > 0 ? 1 : 0, "EKU push");
-    object.release();
+    Check(sk_ASN1_OBJECT_push(eku.get(), object.release()) > 0 ? 1 : 0, "EKU push");
   }
   AddExtension(x509, NID_ext_key_usage, eku.get(), false, "extendedKeyUsage");
 }
@@ -167,7 +178,9 @@ void AddKeyIdentifiers(X509* x509, X509* issuer_x509) {
 void FillEncodings(TestCert& cert) {
   unsigned char* der = nullptr;
   const int der_len = i2d_X509(cert.x509.get(), &der);
-  if (der_len <= 0) Die("DER encoding");
+  if (der_len <= 0) {
+    Die("DER encoding");
+  }
   cert.der.assign(reinterpret_cast<const char*>(der), static_cast<size_t>(der_len));
   OPENSSL_free(der);
 
@@ -208,17 +221,29 @@ TestCert MakeCertificate(const CertSpec& spec) {
   Check(X509_set_pubkey(x509, cert.key.get()), "public key");
 
   if (spec.version != 1) {
-    if (!spec.dns_names.empty()) AddSubjectAltNames(x509, spec.dns_names);
-    if (spec.ca) AddBasicConstraintsCa(x509);
+    if (!spec.dns_names.empty()) {
+      AddSubjectAltNames(x509, spec.dns_names);
+    }
+    if (spec.ca) {
+      AddBasicConstraintsCa(x509);
+    }
     std::optional<std::uint32_t> key_usage = spec.key_usage;
-    if (spec.ca) key_usage = key_usage.value_or(0) | KU_KEY_CERT_SIGN | KU_CRL_SIGN;
-    if (key_usage) AddKeyUsage(x509, *key_usage);
-    if (spec.eku) AddExtendedKeyUsage(x509, *spec.eku);
+    if (spec.ca) {
+      key_usage = key_usage.value_or(0) | KU_KEY_CERT_SIGN | KU_CRL_SIGN;
+    }
+    if (key_usage) {
+      AddKeyUsage(x509, *key_usage);
+    }
+    if (spec.eku) {
+      AddExtendedKeyUsage(x509, *spec.eku);
+    }
     AddKeyIdentifiers(x509, issuer_x509);
   }
 
   EVP_PKEY* signer = spec.issuer != nullptr ? spec.issuer->key.get() : cert.key.get();
-  if (X509_sign(x509, signer, EVP_sha256()) <= 0) Die("signing");
+  if (X509_sign(x509, signer, EVP_sha256()) <= 0) {
+    Die("signing");
+  }
   FillEncodings(cert);
   return cert;
 }
@@ -227,8 +252,9 @@ TestCert MakeCa(const std::string& cn, const TestCert* parent) {
   CertSpec spec;
   spec.cn = cn;
   spec.dns_names = {};
-  spec.not_before_offset = -2 * 86400;
-  spec.not_after_offset = 10 * 365 * 86400;
+  constexpr std::int64_t kDay = 86400;
+  spec.not_before_offset = -2 * kDay;
+  spec.not_after_offset = kDay * 365 * 10;
   spec.key = "ec:P-256";
   spec.ca = true;
   spec.issuer = parent;

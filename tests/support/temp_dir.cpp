@@ -25,7 +25,8 @@ TempDir::TempDir() {
   buffer.push_back('\0');
   if (mkdtemp(buffer.data()) == nullptr) {
     // Without a directory no test can do anything sensible.
-    std::fprintf(stderr, "TempDir: mkdtemp(%s): %s\n", pattern.c_str(), std::strerror(errno));
+    static_cast<void>(
+        std::fprintf(stderr, "TempDir: mkdtemp(%s): %s\n", pattern.c_str(), std::strerror(errno)));
     std::abort();
   }
   path_ = buffer.data();
@@ -34,12 +35,15 @@ TempDir::TempDir() {
 TempDir::~TempDir() {
   std::error_code ec;
   std::filesystem::remove_all(path_, ec);
-  if (ec) std::fprintf(stderr, "TempDir: removing %s: %s\n", path_.c_str(), ec.message().c_str());
+  if (ec) {
+    static_cast<void>(
+        std::fprintf(stderr, "TempDir: removing %s: %s\n", path_.c_str(), ec.message().c_str()));
+  }
 }
 
 std::string TempDir::Write(const std::string& name, const std::string& contents,
                            mode_t mode) const {
-  const std::string path = *this / name;
+  std::string path = *this / name;
   const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
   if (fd < 0) {
     ADD_FAILURE() << "TempDir::Write: open(" << path << "): " << std::strerror(errno);
@@ -53,7 +57,9 @@ std::string TempDir::Write(const std::string& name, const std::string& contents,
   while (written < contents.size()) {
     const ssize_t n = ::write(fd, contents.data() + written, contents.size() - written);
     if (n < 0) {
-      if (errno == EINTR) continue;
+      if (errno == EINTR) {
+        continue;
+      }
       ADD_FAILURE() << "TempDir::Write: write(" << path << "): " << std::strerror(errno);
       break;
     }
@@ -65,7 +71,9 @@ std::string TempDir::Write(const std::string& name, const std::string& contents,
 
 std::string ReadWholeFile(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
-  if (!in) return {};
+  if (!in) {
+    return {};
+  }
   std::ostringstream contents;
   contents << in.rdbuf();
   return contents.str();
