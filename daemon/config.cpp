@@ -71,7 +71,8 @@ const std::map<std::string, std::map<std::string, Setter>>& Keys() {
            {"fqdn",
             [](Config& c, std::string_view v) -> Status {
               if (v.empty()) return {};  // keep this host's FQDN
-              if (!IsValidHostname(v)) return Error{"\"" + std::string(v) + "\" is not a valid host name"};
+              if (!IsValidHostname(v))
+                return Error{"\"" + std::string(v) + "\" is not a valid host name"};
               c.fqdn = NormalizeHostname(v);
               return {};
             }},
@@ -248,8 +249,8 @@ bool IsLogLevel(std::string_view level) {
 
 Result<Milliseconds> ParseDuration(std::string_view text) {
   static const std::map<std::string_view, std::int64_t> kUnits = {
-      {"ms", 1},           {"s", 1000},          {"sec", 1000},         {"min", 60'000},
-      {"m", 60'000},       {"h", 3'600'000},     {"hour", 3'600'000},   {"d", 86'400'000},
+      {"ms", 1},           {"s", 1000},          {"sec", 1000},       {"min", 60'000},
+      {"m", 60'000},       {"h", 3'600'000},     {"hour", 3'600'000}, {"d", 86'400'000},
       {"day", 86'400'000}, {"days", 86'400'000}, {"w", 604'800'000}};
   const std::string bad = "bad duration \"" + std::string(text) +
                           "\" (use a number with a unit: ms, s, min, h, d; e.g. 30d or 1d 12h)";
@@ -311,7 +312,8 @@ Result<Config> ParseConfig(std::string_view text, const std::string& name) {
   Config config = std::move(state.config);
   config.source = name;
   if (config.fqdn.empty()) config.fqdn = LocalFqdn();
-  if (config.warn_before.empty()) return Error{name + ": [monitor] warn_before needs at least one threshold"};
+  if (config.warn_before.empty())
+    return Error{name + ": [monitor] warn_before needs at least one threshold"};
   return config;
 }
 

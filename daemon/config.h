@@ -31,8 +31,7 @@ struct Config {
   // [monitor]
   std::vector<Milliseconds> warn_before = {
       Milliseconds{30 * 86'400'000LL}, Milliseconds{14 * 86'400'000LL},
-      Milliseconds{7 * 86'400'000LL}, Milliseconds{3 * 86'400'000LL},
-      Milliseconds{86'400'000LL}};
+      Milliseconds{7 * 86'400'000LL}, Milliseconds{3 * 86'400'000LL}, Milliseconds{86'400'000LL}};
   Milliseconds renew_before{30 * 86'400'000LL};
 
   // [selfsigned]

@@ -324,6 +324,34 @@ Result<ParsedFile> ParseStoreFile(std::string_view contents) {
   return ParseDer(contents);
 }
 
+std::string DerToPem(const std::string& der) {
+  X509Ptr x509 = X509FromDer(der);
+  BioPtr bio(BIO_new(BIO_s_mem()));
+  if (!x509 || !bio || PEM_write_bio_X509(bio.get(), x509.get()) != 1) return {};
+  char* data = nullptr;
+  const long len = BIO_get_mem_data(bio.get(), &data);
+  return {data, static_cast<size_t>(len)};
+}
+
+Result<std::string> ReadPrivateKeyPem(const std::string& file, const std::string& public_key_id) {
+  BioPtr in(BIO_new_file(file.c_str(), "r"));
+  if (!in) return Error{file + ": " + TakeOpenSslError("cannot open"), ErrorCode::kStore};
+  while (EvpPkeyPtr key{PEM_read_bio_PrivateKey(in.get(), nullptr, nullptr, nullptr)}) {
+    if (PublicKeyId(key.get()) != public_key_id) continue;
+    BioPtr out(BIO_new(BIO_s_mem()));
+    if (!out || PEM_write_bio_PrivateKey(out.get(), key.get(), nullptr, nullptr, 0, nullptr,
+                                         nullptr) != 1) {
+      break;
+    }
+    char* data = nullptr;
+    const long len = BIO_get_mem_data(out.get(), &data);
+    ERR_clear_error();
+    return std::string(data, static_cast<size_t>(len));
+  }
+  ERR_clear_error();
+  return Error{file + ": the private key is no longer in this file", ErrorCode::kStore};
+}
+
 X509Ptr X509FromDer(const std::string& der) {
   const auto* p = reinterpret_cast<const unsigned char*>(der.data());
   return X509Ptr(d2i_X509(nullptr, &p, static_cast<long>(der.size())));

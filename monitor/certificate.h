@@ -78,6 +78,13 @@ Result<ParsedFile> ParseStoreFile(std::string_view contents);
 // Loads a DER certificate back into OpenSSL (for chain building and publishing).
 X509Ptr X509FromDer(const std::string& der);
 
+// PEM text of a DER certificate.
+std::string DerToPem(const std::string& der);
+
+// Reads `file` and returns, as unencrypted PKCS#8 PEM, the private key in it whose public key
+// id is `public_key_id` (for publishing). Fails with "FILE: reason".
+Result<std::string> ReadPrivateKeyPem(const std::string& file, const std::string& public_key_id);
+
 // Formats `t` as YYYY-MM-DD (UTC), as used in reasons and logs.
 std::string FormatDate(UnixTime t);
 

@@ -1,0 +1,658 @@
+#include "daemon/daemon.h"
+
+#include <grp.h>
+#include <sys/stat.h>
+#include <sys/timerfd.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <chrono>
+#include <climits>
+#include <cstring>
+#include <filesystem>
+
+#include "daemon/logging.h"
+#include "monitor/atomic_file.h"
+#include "monitor/internal_transport.h"
+#include "monitor/selfsigned.h"
+
+namespace transportcertd {
+namespace {
+
+constexpr std::uint64_t kDebounceMs = 100;  // coalesces a burst of store events
+constexpr std::int64_t kFirstRetryMs = 10'000;
+constexpr std::int64_t kMaxRetryMs = 3'600'000;
+
+UnixTimeMs NowMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+std::string FormatTime(UnixTime t) {
+  const auto tt = static_cast<time_t>(t);
+  struct tm tm {};
+  char buf[40] = {};
+  gmtime_r(&tt, &tm);
+  strftime(buf, sizeof buf, "%Y-%m-%d %H:%M:%S UTC", &tm);
+  return buf;
+}
+
+AlertFields FieldsOf(const Certificate& cert) {
+  AlertFields fields;
+  fields.thumbprint = cert.thumbprint;
+  fields.subject = cert.subject;
+  fields.not_after = FormatTime(cert.not_after);
+  return fields;
+}
+
+Status MakeDirectory(const std::string& path, mode_t mode) {
+  std::error_code ec;
+  if (std::filesystem::is_directory(path, ec)) return {};
+  std::filesystem::create_directories(std::filesystem::path(path).parent_path(), ec);
+  if (mkdir(path.c_str(), mode) != 0 && errno != EEXIST) {
+    return Error{path + ": cannot create directory: " + std::strerror(errno), ErrorCode::kStore};
+  }
+  return {};
+}
+
+// Why a certificate can never serve, whatever the host name or service (selection rules 1, 4, 5).
+std::optional<std::string> UnusableReason(const Certificate& c) {
+  if (c.version != 3) return "X.509 v" + std::to_string(c.version);
+  const bool key_ok = (c.key_type == KeyType::kRsa && c.key_bits >= 2048) ||
+                      (c.key_type == KeyType::kEc &&
+                       (c.curve == "P-256" || c.curve == "P-384" || c.curve == "P-521"));
+  if (!key_ok) return "weak or unsupported key";
+  if (c.key_usage && (*c.key_usage & kKeyUsageDigitalSignature) == 0) return "key usage";
+  if (!c.HasServerAuth()) return "extended key usage";
+  return std::nullopt;
+}
+
+}  // namespace
+
+// One self-signed generation: queued on the loop thread, run on the thread pool, finished on
+// the loop thread.
+struct Daemon::Generation {
+  uv_work_t work{};
+  Daemon* daemon = nullptr;
+  SelfSignedRequest request;
+  std::string store;
+  std::string reason;
+  std::vector<GenerationDone> done;
+  Result<GeneratedCertificate> generated{Error{}};
+  Result<std::string> written{Error{}};
+};
+
+Daemon::Daemon(Config config, DaemonOptions options)
+    : config_(std::move(config)), options_(std::move(options)), expiry_(config_.warn_before) {}
+
+Daemon::~Daemon() {
+  if (clock_fd_ >= 0) close(clock_fd_);
+  if (loop_ready_) uv_loop_close(&loop_);
+}
+
+int Daemon::Run() {
+  if (uv_loop_init(&loop_) != 0) {
+    spdlog::critical("cannot create the event loop");
+    return 1;
+  }
+  loop_ready_ = true;
+  if (Status started = StartUp(); !started) {
+    spdlog::critical("{}", started.error().message);
+    Shutdown(1, "");
+  } else {
+    notifier_->Ready(Summary());
+    spdlog::info("ready: {}", Summary());
+  }
+  uv_run(&loop_, UV_RUN_DEFAULT);
+  // Shutdown closed every handle; run the loop dry so close callbacks and pending work finish.
+  uv_run(&loop_, UV_RUN_DEFAULT);
+  return exit_code_;
+}
+
+Status Daemon::StartUp() {
+  notifier_ = std::make_unique<SystemdNotifier>(&loop_);
+  auto on_signal = [](uv_signal_t* handle, int signum) {
+    auto* self = static_cast<Daemon*>(handle->data);
+    if (signum == SIGHUP) {
+      if (Status reloaded = self->Reload(); !reloaded) {
+        spdlog::error("reload failed, keeping the running configuration: {}",
+                      reloaded.error().message);
+      }
+      return;
+    }
+    self->Shutdown(0, signum == SIGTERM ? "SIGTERM" : "SIGINT");
+  };
+  for (auto [handle, signum] :
+       {std::pair{&sigterm_, SIGTERM}, std::pair{&sigint_, SIGINT}, std::pair{&sighup_, SIGHUP}}) {
+    handle->Init([this](uv_signal_t* s) { return uv_signal_init(&loop_, s); }, this);
+    uv_signal_start(handle->get(), on_signal, signum);
+  }
+  debounce_.Init([this](uv_timer_t* t) { return uv_timer_init(&loop_, t); }, this);
+  deadline_.Init([this](uv_timer_t* t) { return uv_timer_init(&loop_, t); }, this);
+  retry_.Init([this](uv_timer_t* t) { return uv_timer_init(&loop_, t); }, this);
+  publisher_ = std::make_unique<Publisher>(&loop_, config_);
+
+  if (Status dirs = PrepareDirectories(); !dirs) return dirs;
+  auto bindings = LoadBindings(config_.BindingsPath());
+  if (!bindings) return bindings.error();
+  bindings_ = std::move(bindings).value();
+  scanner_ = std::make_unique<StoreScanner>(config_.store, ScanOptions{});
+  if (Status scanned = Rescan(); !scanned) return scanned;
+  StartWatching();
+  StartClockChangeWatch();
+  if (options_.bus) {
+    auto bus = BusService::Start(&loop_, *options_.bus, *this, [this](const std::string& why) {
+      Shutdown(1, "lost the D-Bus connection (" + why + "); exiting so that systemd restarts us");
+    });
+    if (!bus) return bus.error();
+    bus_ = std::move(bus).value();
+  }
+  Evaluate();
+  return {};
+}
+
+Status Daemon::PrepareDirectories() {
+  for (const auto& dir : {config_.state, config_.store, config_.publish_dir}) {
+    if (Status made = MakeDirectory(dir, 0700); !made) return made;
+    if (const int stale = RemoveStaleTempFiles(dir); stale > 0) {
+      spdlog::info("removed {} unfinished temporary file(s) from {}", stale, dir);
+    }
+  }
+  return {};
+}
+
+void Daemon::StartWatching() {
+  watcher_.Close();
+  const int rc =
+      watcher_.Init([this](uv_fs_event_t* w) { return uv_fs_event_init(&loop_, w); }, this);
+  if (rc != 0) {
+    spdlog::error("cannot watch {}: {}", config_.store, uv_strerror(rc));
+    return;
+  }
+  const int started = uv_fs_event_start(
+      watcher_.get(),
+      [](uv_fs_event_t* handle, const char*, int, int) {
+        auto* self = static_cast<Daemon*>(handle->data);
+        uv_timer_start(
+            self->debounce_.get(), [](uv_timer_t* t) { static_cast<Daemon*>(t->data)->Refresh(); },
+            kDebounceMs, 0);
+      },
+      config_.store.c_str(), 0);
+  if (started != 0) spdlog::error("cannot watch {}: {}", config_.store, uv_strerror(started));
+}
+
+// A timerfd with TFD_TIMER_CANCEL_ON_SET becomes readable when the wall clock is set, so clock
+// jumps re-evaluate every deadline without any periodic wake-up.
+void Daemon::StartClockChangeWatch() {
+  clock_fd_ = timerfd_create(CLOCK_REALTIME, TFD_CLOEXEC | TFD_NONBLOCK);
+  if (clock_fd_ < 0) return;
+  auto arm = [](int fd) {
+    itimerspec far{};
+    far.it_value.tv_sec = INT_MAX;
+    timerfd_settime(fd, TFD_TIMER_ABSTIME | TFD_TIMER_CANCEL_ON_SET, &far, nullptr);
+  };
+  arm(clock_fd_);
+  clock_change_.Init([this](uv_poll_t* p) { return uv_poll_init(&loop_, p, clock_fd_); }, this);
+  uv_poll_start(clock_change_.get(), UV_READABLE, [](uv_poll_t* handle, int, int) {
+    auto* self = static_cast<Daemon*>(handle->data);
+    uint64_t expirations = 0;
+    while (read(self->clock_fd_, &expirations, sizeof expirations) > 0) {
+    }
+    itimerspec far{};
+    far.it_value.tv_sec = INT_MAX;
+    timerfd_settime(self->clock_fd_, TFD_TIMER_ABSTIME | TFD_TIMER_CANCEL_ON_SET, &far, nullptr);
+    spdlog::info("the system clock was set; re-checking every deadline");
+    self->Evaluate();
+  });
+}
+
+Status Daemon::Rescan() {
+  auto inventory = scanner_->Scan();
+  if (!inventory && !std::filesystem::exists(config_.store)) {
+    spdlog::warn("the store directory {} disappeared; creating it again", config_.store);
+    if (Status made = MakeDirectory(config_.store, 0700); !made) return made;
+    StartWatching();
+    inventory = scanner_->Scan();
+  }
+  if (!inventory) return Error{inventory.error().message, ErrorCode::kStore};
+  inventory_ = std::move(inventory).value();
+
+  std::set<std::pair<std::string, std::string>> current;
+  for (const auto& problem : inventory_.problems) {
+    current.emplace(problem.file, problem.reason);
+    if (logged_problems_.contains({problem.file, problem.reason})) continue;
+    AlertFields fields;
+    fields.file = problem.file;
+    Alert(AlertKind::kStoreFileUnusable, spdlog::level::warn, fields,
+          "skipping " + problem.file + ": " + problem.reason);
+  }
+  logged_problems_ = std::move(current);
+  return {};
+}
+
+void Daemon::Refresh() {
+  if (Status scanned = Rescan(); !scanned) {
+    spdlog::error("{}", scanned.error().message);
+    return;
+  }
+  Evaluate();
+}
+
+void Daemon::Evaluate() {
+  if (exit_code_ != 0 || !sigterm_) return;  // shutting down
+  const UnixTimeMs now = NowMs();
+  RaiseExpiryAlerts(now);
+  CheckInternalTransport(now);
+  PublishAll(now);
+  ArmDeadline(now);
+  notifier_->Status(Summary());
+  if (bus_) bus_->InventoryChanged();
+}
+
+void Daemon::RaiseExpiryAlerts(UnixTimeMs now) {
+  for (const auto& alert : expiry_.Update(inventory_, now)) {
+    const Certificate& cert = alert.certificate->cert;
+    AlertFields fields = FieldsOf(cert);
+    const std::uint64_t not_after_usec = static_cast<std::uint64_t>(cert.not_after) * 1'000'000;
+    if (alert.kind == ExpiryAlert::Kind::kExpired) {
+      Alert(AlertKind::kCertificateExpired, spdlog::level::err, fields,
+            "certificate " + cert.thumbprint + " (" + cert.subject + ") expired at " +
+                fields.not_after);
+      if (bus_) bus_->EmitCertificateExpired(cert.thumbprint, cert.subject, not_after_usec);
+    } else {
+      fields.threshold = FormatDuration(alert.threshold);
+      Alert(AlertKind::kCertificateExpiring, spdlog::level::warn, fields,
+            "certificate " + cert.thumbprint + " (" + cert.subject + ") expires at " +
+                fields.not_after + ", within " + fields.threshold);
+      if (bus_) {
+        bus_->EmitCertificateExpiring(cert.thumbprint, cert.subject, not_after_usec,
+                                      fields.threshold);
+      }
+    }
+  }
+}
+
+void Daemon::CheckInternalTransport(UnixTimeMs now) {
+  if (!generations_.empty() ||
+      (retry_ && uv_is_active(reinterpret_cast<uv_handle_t*>(retry_.get())))) {
+    return;  // a replacement is under way or waiting for its retry
+  }
+  auto reason =
+      InternalTransportReplacementReason(inventory_, bindings_, config_.renew_before, now);
+  if (reason) Enqueue({}, *reason, nullptr);
+}
+
+void Daemon::PublishAll(UnixTimeMs now) {
+  std::map<std::string, std::optional<std::string>> files;
+  if (const StoredCertificate* internal = inventory_.Find(bindings_.internal_transport);
+      internal != nullptr && internal->HasPrivateKey()) {
+    auto bundle = BuildPemBundle(*internal);
+    if (bundle) files["internal-transport.pem"] = std::move(bundle).value();
+  }
+  std::vector<std::string> names = {config_.fqdn};
+  for (const auto& name : config_.publish_names) {
+    if (std::find(names.begin(), names.end(), name) == names.end()) names.push_back(name);
+  }
+  for (const auto& name : names) {
+    const Selection selection = Select(name, Service::kSmtp);
+    if (selection.winner == nullptr) {
+      files[name + ".pem"] = std::nullopt;
+      continue;
+    }
+    auto bundle = BuildPemBundle(*selection.winner);
+    if (!bundle) {
+      AlertFields fields = FieldsOf(selection.winner->cert);
+      Alert(AlertKind::kPublishFailed, spdlog::level::err, fields,
+            "cannot publish " + name + ": " + bundle.error().message);
+      continue;
+    }
+    files[name + ".pem"] = std::move(bundle).value();
+  }
+  (void)now;
+  publisher_->Publish(files);
+}
+
+void Daemon::ArmDeadline(UnixTimeMs now) {
+  std::optional<UnixTimeMs> next = expiry_.NextCrossing(inventory_, now);
+  auto consider = [&](std::optional<UnixTimeMs> t) {
+    if (t && *t > now && (!next || *t < *next)) next = t;
+  };
+  consider(InternalTransportRenewalTime(inventory_, bindings_, config_.renew_before, now));
+  for (const auto& stored : inventory_.certificates) {
+    consider(stored.cert.not_before * 1000);  // a certificate becoming valid changes selection
+  }
+  if (!next) {
+    uv_timer_stop(deadline_.get());
+    return;
+  }
+  const auto delay = static_cast<std::uint64_t>(*next - now);
+  spdlog::debug("next deadline in {} ms", delay);
+  uv_timer_start(
+      deadline_.get(), [](uv_timer_t* t) { static_cast<Daemon*>(t->data)->Evaluate(); }, delay, 0);
+}
+
+void Daemon::Enqueue(std::vector<std::string> names, std::string reason, GenerationDone done) {
+  auto generation = std::make_unique<Generation>();
+  generation->daemon = this;
+  generation->request.fqdn = config_.fqdn;
+  generation->request.extra_names = config_.selfsigned_names;
+  for (auto& name : names) generation->request.extra_names.push_back(std::move(name));
+  generation->request.key = config_.key;
+  generation->request.validity_seconds = config_.validity.count() / 1000;
+  generation->store = config_.store;
+  generation->reason = std::move(reason);
+  if (done) generation->done.push_back(std::move(done));
+  generations_.push_back(std::move(generation));
+  if (generations_.size() == 1) StartNextGeneration();
+}
+
+void Daemon::StartNextGeneration() {
+  if (generations_.empty()) return;
+  Generation& generation = *generations_.front();
+  spdlog::info("generating a self-signed {} certificate for {}: {}",
+               generation.request.key.ToString(), generation.request.fqdn, generation.reason);
+  generation.work.data = &generation;
+  generation.request.now = NowMs() / 1000;
+  uv_queue_work(
+      &loop_, &generation.work,
+      [](uv_work_t* work) {  // on a pool thread: nothing here touches the daemon
+        auto& g = *static_cast<Generation*>(work->data);
+        g.generated = GenerateSelfSigned(g.request);
+        if (g.generated) g.written = WriteToStore(g.store, *g.generated);
+      },
+      [](uv_work_t* work, int) {
+        auto& g = *static_cast<Generation*>(work->data);
+        g.daemon->FinishGeneration(g);
+      });
+}
+
+void Daemon::FinishGeneration(Generation& generation) {
+  std::unique_ptr<Generation> owned = std::move(generations_.front());
+  generations_.pop_front();
+  Result<std::string> outcome{Error{}};
+  if (!generation.generated || !generation.written) {
+    const std::string why = !generation.generated ? generation.generated.error().message
+                                                  : generation.written.error().message;
+    retry_backoff_ms_ = std::clamp(retry_backoff_ms_ * 2, kFirstRetryMs, kMaxRetryMs);
+    Alert(AlertKind::kGenerationFailed, spdlog::level::err, {},
+          "generating a self-signed certificate failed: " + why + "; retrying in " +
+              FormatDuration(Milliseconds{retry_backoff_ms_}));
+    if (exit_code_ == 0 && sigterm_) {
+      uv_timer_start(
+          retry_.get(), [](uv_timer_t* t) { static_cast<Daemon*>(t->data)->Evaluate(); },
+          static_cast<std::uint64_t>(retry_backoff_ms_), 0);
+    }
+    outcome = Error{"generation failed: " + why, ErrorCode::kStore};
+  } else {
+    retry_backoff_ms_ = 0;
+    const std::string thumbprint = generation.generated->thumbprint;
+    const Bindings previous = bindings_;
+    const std::string old = bindings_.internal_transport;
+    bindings_.internal_transport = thumbprint;
+    bindings_.services[thumbprint] = config_.default_services | Bit(Service::kSmtp);
+    if (Status saved = SaveBindingsOrRevert(previous); !saved) {
+      outcome = saved.error();
+    } else {
+      AlertFields fields;
+      fields.thumbprint = thumbprint;
+      fields.old_thumbprint = old;
+      fields.file = *generation.written;
+      Alert(AlertKind::kInternalTransportReplaced, spdlog::level::warn, fields,
+            "new internal transport certificate " + thumbprint + " (" + *generation.written + ")" +
+                (old.empty() ? "" : ", replacing " + old) + ": " + generation.reason);
+      if (bus_) bus_->EmitInternalTransportCertificateChanged(old, thumbprint);
+      outcome = thumbprint;
+    }
+  }
+  if (exit_code_ == 0 && sigterm_) Refresh();
+  for (auto& done : generation.done) done(outcome);
+  StartNextGeneration();
+}
+
+Status Daemon::SaveBindingsOrRevert(const Bindings& previous) {
+  Status saved = SaveBindings(config_.BindingsPath(), bindings_);
+  if (!saved) {
+    bindings_ = previous;
+    spdlog::error("{}", saved.error().message);
+    return Error{saved.error().message, ErrorCode::kStore};
+  }
+  return {};
+}
+
+ServiceSet Daemon::ServicesOf(const std::string& thumbprint) const {
+  return bindings_.ServicesOf(thumbprint, config_.default_services);
+}
+
+std::string Daemon::StatusOf(const StoredCertificate& stored) const {
+  const UnixTimeMs now = NowMs();
+  if (UnusableReason(stored.cert)) return "Unusable";
+  if (!stored.HasPrivateKey()) return "NoPrivateKey";
+  if (IsExpired(stored.cert, now)) return "Expired";
+  if (IsNotYetValid(stored.cert, now)) return "NotYetValid";
+  if (expiry_.IsExpiring(stored.cert, now)) return "Expiring";
+  return "Valid";
+}
+
+std::uint64_t Daemon::NextExpiryUsec() const {
+  std::optional<UnixTime> next;
+  for (const auto& stored : inventory_.certificates) {
+    if (!next || stored.cert.not_after < *next) next = stored.cert.not_after;
+  }
+  return next && *next > 0 ? static_cast<std::uint64_t>(*next) * 1'000'000 : 0;
+}
+
+Selection Daemon::Select(const std::string& fqdn, Service service) {
+  const SelectionInput input{inventory_,    bindings_, config_.default_services,
+                             fqdn,          service,   config_.wildcard,
+                             NowMs() / 1000};
+  Selection selection = transportcertd::Select(input);
+  if (selection.winner != nullptr && selection.winner_expired &&
+      expired_selected_.emplace(fqdn, selection.winner->cert.thumbprint).second) {
+    Alert(AlertKind::kExpiredCertificateSelected, spdlog::level::err,
+          FieldsOf(selection.winner->cert),
+          "no valid certificate is eligible for " + fqdn + " (" + ServiceName(service) +
+              "); the expired certificate " + selection.winner->cert.thumbprint +
+              " is used until one is: " + selection.reason);
+  }
+  return selection;
+}
+
+long Daemon::AdminGroupId() const {
+  if (config_.admin_group.empty()) return -1;
+  const struct group* g = getgrnam(config_.admin_group.c_str());
+  return g != nullptr ? static_cast<long>(g->gr_gid) : -1;
+}
+
+Status Daemon::EnableCertificate(const std::string& thumbprint, ServiceSet services,
+                                 bool make_internal_transport) {
+  const StoredCertificate* stored = inventory_.Find(thumbprint);
+  if (stored == nullptr) {
+    return Error{"no certificate " + thumbprint + " in the store", ErrorCode::kNoSuchCertificate};
+  }
+  const Bindings previous = bindings_;
+  bindings_.services[thumbprint] = ServicesOf(thumbprint) | services;
+  if (make_internal_transport && bindings_.internal_transport != thumbprint) {
+    Bindings candidate = bindings_;
+    candidate.internal_transport = thumbprint;
+    if (auto why = InternalTransportReplacementReason(inventory_, candidate, config_.renew_before,
+                                                      NowMs())) {
+      bindings_ = previous;
+      return Error{"cannot make it the internal transport certificate: " + *why,
+                   ErrorCode::kInvalidArgument};
+    }
+    bindings_.internal_transport = thumbprint;
+  }
+  if (Status saved = SaveBindingsOrRevert(previous); !saved) return saved;
+  if (previous.internal_transport != bindings_.internal_transport) {
+    AlertFields fields = FieldsOf(stored->cert);
+    fields.old_thumbprint = previous.internal_transport;
+    Alert(AlertKind::kInternalTransportReplaced, spdlog::level::warn, fields,
+          "certificate " + thumbprint + " is now the internal transport certificate" +
+              (previous.internal_transport.empty() ? ""
+                                                   : ", replacing " + previous.internal_transport));
+    if (bus_)
+      bus_->EmitInternalTransportCertificateChanged(previous.internal_transport, thumbprint);
+  }
+  spdlog::info("certificate {} enabled for {}", thumbprint,
+               fmt::format("{}", fmt::join(ServiceNames(services), " ")));
+  Evaluate();
+  return {};
+}
+
+Status Daemon::DisableCertificate(const std::string& thumbprint, ServiceSet services) {
+  if (inventory_.Find(thumbprint) == nullptr) {
+    return Error{"no certificate " + thumbprint + " in the store", ErrorCode::kNoSuchCertificate};
+  }
+  const Bindings previous = bindings_;
+  bindings_.services[thumbprint] = ServicesOf(thumbprint) & ~services;
+  if (Status saved = SaveBindingsOrRevert(previous); !saved) return saved;
+  spdlog::info("certificate {} disabled for {}", thumbprint,
+               fmt::format("{}", fmt::join(ServiceNames(services), " ")));
+  Evaluate();
+  return {};
+}
+
+Result<std::string> Daemon::ImportCertificate(const std::string& pem, ServiceSet services) {
+  auto parsed = ParseStoreFile(pem);
+  if (!parsed)
+    return Error{"not importable: " + parsed.error().message, ErrorCode::kInvalidArgument};
+  if (!parsed->skipped.empty()) {
+    return Error{"not importable: " + parsed->skipped.front(), ErrorCode::kInvalidArgument};
+  }
+  if (parsed->certificates.empty()) {
+    return Error{"no certificate in the PEM text", ErrorCode::kInvalidArgument};
+  }
+  const Certificate& leaf = parsed->certificates.front();
+  const bool has_key = std::any_of(parsed->keys.begin(), parsed->keys.end(), [&](const auto& k) {
+    return k.public_key_id == leaf.public_key_id;
+  });
+  if (!has_key) {
+    return Error{"the PEM text has no unencrypted private key matching its first certificate",
+                 ErrorCode::kInvalidArgument};
+  }
+  const std::string path = config_.store + "/imported-" + leaf.thumbprint + ".pem";
+  if (Status written = WriteFileAtomically(path, pem, 0600); !written) {
+    return Error{written.error().message, ErrorCode::kStore};
+  }
+  const Bindings previous = bindings_;
+  bindings_.services[leaf.thumbprint] = services != 0 ? services : config_.default_services;
+  if (Status saved = SaveBindingsOrRevert(previous); !saved) return saved.error();
+  spdlog::info("imported certificate {} ({}) into {}", leaf.thumbprint, leaf.subject, path);
+  Refresh();
+  return leaf.thumbprint;
+}
+
+Status Daemon::RemoveCertificate(const std::string& thumbprint) {
+  const StoredCertificate* stored = inventory_.Find(thumbprint);
+  if (stored == nullptr) {
+    return Error{"no certificate " + thumbprint + " in the store", ErrorCode::kNoSuchCertificate};
+  }
+  if (thumbprint == bindings_.internal_transport) {
+    return Error{"certificate " + thumbprint +
+                     " is the internal transport certificate and cannot be removed: the mail "
+                     "server would be left without one. To replace it, create a new certificate "
+                     "(NewSelfSignedCertificate) or enable another one with "
+                     "make_internal_transport; it becomes the internal transport certificate "
+                     "automatically, and then this one can be removed.",
+                 ErrorCode::kInternalTransport};
+  }
+  // Only files that hold nothing but this certificate (and its key) are removed; a file that
+  // also holds other certificates is left for a person to edit.
+  std::vector<std::string> remove = stored->files;
+  for (const auto& file : stored->files) {
+    for (const auto& other : inventory_.certificates) {
+      if (other.cert.thumbprint != thumbprint &&
+          std::find(other.files.begin(), other.files.end(), file) != other.files.end()) {
+        return Error{file + " also holds certificate " + other.cert.thumbprint +
+                         "; remove this certificate from that file by hand",
+                     ErrorCode::kStore};
+      }
+    }
+  }
+  const bool key_shared = std::any_of(
+      inventory_.certificates.begin(), inventory_.certificates.end(), [&](const auto& other) {
+        return other.cert.thumbprint != thumbprint &&
+               other.cert.public_key_id == stored->cert.public_key_id;
+      });
+  if (stored->HasPrivateKey() && !key_shared &&
+      std::find(remove.begin(), remove.end(), stored->key_file) == remove.end()) {
+    remove.push_back(stored->key_file);
+  }
+  for (const auto& file : remove) {
+    if (unlink(file.c_str()) != 0 && errno != ENOENT) {
+      return Error{file + ": cannot remove: " + std::strerror(errno), ErrorCode::kStore};
+    }
+    spdlog::info("removed {}", file);
+  }
+  const Bindings previous = bindings_;
+  bindings_.services.erase(thumbprint);
+  (void)SaveBindingsOrRevert(previous);
+  Refresh();
+  return {};
+}
+
+void Daemon::NewSelfSignedCertificate(const std::vector<std::string>& names, GenerationDone done) {
+  Enqueue(names, "requested over D-Bus", std::move(done));
+}
+
+void Daemon::RenewInternalTransportCertificate(GenerationDone done) {
+  Enqueue({}, "renewal requested over D-Bus", std::move(done));
+}
+
+Status Daemon::Reload() {
+  notifier_->Reloading();
+  spdlog::info("reloading configuration and store");
+  auto config = LoadConfig(options_.config_path, options_.config_explicit);
+  if (!config) {
+    notifier_->Ready(Summary());
+    return Error{config.error().message, ErrorCode::kInvalidArgument};
+  }
+  auto bindings = LoadBindings(config->BindingsPath());
+  if (!bindings) {
+    notifier_->Ready(Summary());
+    return Error{bindings.error().message, ErrorCode::kStore};
+  }
+  const bool store_moved = config->store != config_.store;
+  config_ = std::move(config).value();
+  bindings_ = std::move(bindings).value();
+  expiry_ = ExpiryTracker(config_.warn_before);
+  spdlog::set_level(ParseLogLevel(config_.log_level));
+  if (Status dirs = PrepareDirectories(); !dirs) spdlog::error("{}", dirs.error().message);
+  if (store_moved) {
+    scanner_ = std::make_unique<StoreScanner>(config_.store, ScanOptions{});
+    StartWatching();
+  }
+  Refresh();
+  notifier_->Ready(Summary());
+  return {};
+}
+
+std::string Daemon::Summary() const {
+  std::string internal = bindings_.internal_transport.empty()
+                             ? "none"
+                             : bindings_.internal_transport.substr(0, 8) + "…";
+  return std::to_string(inventory_.certificates.size()) + " certificates, " +
+         std::to_string(inventory_.problems.size()) + " unusable files, internal transport " +
+         internal;
+}
+
+void Daemon::Shutdown(int exit_code, const std::string& why) {
+  if (!sigterm_) return;  // already shutting down
+  if (!why.empty()) {
+    (exit_code == 0 ? spdlog::info("stopping: {}", why) : spdlog::critical("stopping: {}", why));
+  }
+  exit_code_ = exit_code;
+  if (notifier_) notifier_->Stopping();
+  if (bus_) bus_->Stop();
+  for (auto* signal : {&sigterm_, &sigint_, &sighup_}) signal->Close();
+  watcher_.Close();
+  debounce_.Close();
+  deadline_.Close();
+  retry_.Close();
+  clock_change_.Close();
+  notifier_.reset();
+}
+
+}  // namespace transportcertd

@@ -1,0 +1,109 @@
+// The daemon: one owner for all of the service's state, on one libuv loop. It inventories the
+// store, keeps the internal transport certificate working (generating a replacement on the
+// thread pool when needed), raises expiry alerts on one timer armed for the next crossing,
+// publishes for the mail server, watches the store with inotify, and serves D-Bus through
+// BusService. Everything here runs on the loop thread.
+#pragma once
+
+#include <uv.h>
+
+#include <deque>
+#include <memory>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "daemon/config.h"
+#include "daemon/notify.h"
+#include "daemon/publisher.h"
+#include "daemon/uv_handle.h"
+#include "ipc/backend.h"
+#include "ipc/bus_service.h"
+#include "monitor/expiry.h"
+#include "monitor/store.h"
+
+namespace transportcertd {
+
+struct DaemonOptions {
+  std::string config_path;
+  bool config_explicit = false;  // a missing explicitly named config file is an error
+  std::optional<BusKind> bus;    // nullopt: run without D-Bus (tests of the core loop only)
+};
+
+class Daemon final : public ManagerBackend {
+ public:
+  Daemon(Config config, DaemonOptions options);
+  ~Daemon() override;
+  Daemon(const Daemon&) = delete;
+  Daemon& operator=(const Daemon&) = delete;
+
+  // Start-up, then the loop until SIGTERM/SIGINT or a fatal error. Returns the exit code.
+  int Run();
+
+  // ManagerBackend (see ipc/backend.h).
+  std::string Fqdn() const override { return config_.fqdn; }
+  std::string StorePath() const override { return config_.store; }
+  const Inventory& CurrentInventory() const override { return inventory_; }
+  const Bindings& CurrentBindings() const override { return bindings_; }
+  ServiceSet ServicesOf(const std::string& thumbprint) const override;
+  std::string StatusOf(const StoredCertificate& certificate) const override;
+  std::uint64_t NextExpiryUsec() const override;
+  Selection Select(const std::string& fqdn, Service service) override;
+  long AdminGroupId() const override;
+  Status EnableCertificate(const std::string& thumbprint, ServiceSet services,
+                           bool make_internal_transport) override;
+  Status DisableCertificate(const std::string& thumbprint, ServiceSet services) override;
+  Result<std::string> ImportCertificate(const std::string& pem, ServiceSet services) override;
+  Status RemoveCertificate(const std::string& thumbprint) override;
+  void NewSelfSignedCertificate(const std::vector<std::string>& names,
+                                GenerationDone done) override;
+  void RenewInternalTransportCertificate(GenerationDone done) override;
+  Status Reload() override;
+
+ private:
+  struct Generation;  // one queued or running self-signed generation
+
+  Status StartUp();
+  Status PrepareDirectories();
+  void StartWatching();
+  void StartClockChangeWatch();
+  Status Rescan();
+  void Refresh();  // rescan, then evaluate
+  void Evaluate();
+  void RaiseExpiryAlerts(UnixTimeMs now);
+  void CheckInternalTransport(UnixTimeMs now);
+  void PublishAll(UnixTimeMs now);
+  void ArmDeadline(UnixTimeMs now);
+  void Enqueue(std::vector<std::string> names, std::string reason, GenerationDone done);
+  void StartNextGeneration();
+  void FinishGeneration(Generation& generation);
+  Status SaveBindingsOrRevert(const Bindings& previous);
+  std::string Summary() const;
+  void Shutdown(int exit_code, const std::string& why);
+
+  // Declared in dependency order: destroyed in reverse.
+  Config config_;
+  DaemonOptions options_;
+  uv_loop_t loop_{};
+  bool loop_ready_ = false;
+  std::unique_ptr<SystemdNotifier> notifier_;
+  std::unique_ptr<StoreScanner> scanner_;
+  Inventory inventory_;
+  Bindings bindings_;
+  ExpiryTracker expiry_;
+  std::set<std::pair<std::string, std::string>> logged_problems_;   // (file, reason)
+  std::set<std::pair<std::string, std::string>> expired_selected_;  // (name, thumbprint)
+  std::unique_ptr<Publisher> publisher_;
+  std::deque<std::unique_ptr<Generation>> generations_;  // front() runs
+  std::int64_t retry_backoff_ms_ = 0;
+  UvHandle<uv_signal_t> sigterm_, sigint_, sighup_;
+  UvHandle<uv_fs_event_t> watcher_;
+  UvHandle<uv_timer_t> debounce_, deadline_, retry_;
+  UvHandle<uv_poll_t> clock_change_;
+  int clock_fd_ = -1;
+  std::unique_ptr<BusService> bus_;
+  int exit_code_ = 0;
+};
+
+}  // namespace transportcertd

@@ -1,0 +1,98 @@
+#include "daemon/logging.h"
+
+#include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/sinks/systemd_sink.h>
+#include <sys/stat.h>
+#include <syslog.h>
+#include <systemd/sd-journal.h>
+
+#include <cstdlib>
+#include <cstring>
+
+namespace transportcertd {
+namespace {
+
+bool g_journal = false;
+
+// systemd sets JOURNAL_STREAM=<dev>:<inode> when stderr is connected to the journal.
+bool StderrIsJournal() {
+  const char* stream = std::getenv("JOURNAL_STREAM");
+  struct stat st {};
+  if (stream == nullptr || fstat(STDERR_FILENO, &st) != 0) return false;
+  return std::string(stream) == std::to_string(st.st_dev) + ":" + std::to_string(st.st_ino);
+}
+
+int SyslogPriority(spdlog::level::level_enum level) {
+  switch (level) {
+    case spdlog::level::critical:
+      return LOG_CRIT;
+    case spdlog::level::err:
+      return LOG_ERR;
+    case spdlog::level::warn:
+      return LOG_WARNING;
+    case spdlog::level::info:
+      return LOG_NOTICE;  // alerts at "info" are still notable
+    default:
+      return LOG_DEBUG;
+  }
+}
+
+}  // namespace
+
+Result<LogTarget> ParseLogTarget(std::string_view text) {
+  if (text == "auto") return LogTarget::kAuto;
+  if (text == "console") return LogTarget::kConsole;
+  if (text == "journal") return LogTarget::kJournal;
+  return Error{"unknown log target \"" + std::string(text) + "\" (use auto, console or journal)"};
+}
+
+spdlog::level::level_enum ParseLogLevel(std::string_view text) {
+  if (text == "warning") return spdlog::level::warn;
+  return spdlog::level::from_str(std::string(text));
+}
+
+void SetUpLogging(LogTarget target, std::string_view level) {
+  g_journal = target == LogTarget::kJournal || (target == LogTarget::kAuto && StderrIsJournal());
+  std::shared_ptr<spdlog::logger> logger;
+  if (g_journal) {
+    logger = std::make_shared<spdlog::logger>(
+        "transportcertd", std::make_shared<spdlog::sinks::systemd_sink_mt>("transportcertd"));
+    logger->set_pattern("%v");
+  } else {
+    logger = std::make_shared<spdlog::logger>(
+        "transportcertd", std::make_shared<spdlog::sinks::stderr_color_sink_mt>());
+    logger->set_pattern("%Y-%m-%d %H:%M:%S.%e %^%-5l%$ %v");
+  }
+  logger->set_level(ParseLogLevel(level));
+  logger->flush_on(spdlog::level::trace);
+  spdlog::set_default_logger(std::move(logger));
+}
+
+void Alert(AlertKind kind, spdlog::level::level_enum level, const AlertFields& f,
+           const std::string& message) {
+  if (!g_journal) {
+    spdlog::log(level, "{}", message);
+    return;
+  }
+  const std::string id(MessageId(kind));
+  auto field = [](const char* name, const std::string& value) {
+    return value.empty() ? std::string() : std::string(name) + "=" + value;
+  };
+  const std::string fields[] = {field("TRANSPORTCERTD_THUMBPRINT", f.thumbprint),
+                                field("TRANSPORTCERTD_SUBJECT", f.subject),
+                                field("TRANSPORTCERTD_NOT_AFTER", f.not_after),
+                                field("TRANSPORTCERTD_THRESHOLD", f.threshold),
+                                field("TRANSPORTCERTD_FILE", f.file),
+                                field("TRANSPORTCERTD_OLD_THUMBPRINT", f.old_thumbprint)};
+  std::vector<iovec> iov;
+  std::vector<std::string> owned = {"MESSAGE=" + message, "MESSAGE_ID=" + id,
+                                    "PRIORITY=" + std::to_string(SyslogPriority(level)),
+                                    "SYSLOG_IDENTIFIER=transportcertd"};
+  for (const auto& extra : fields) {
+    if (!extra.empty()) owned.push_back(extra);
+  }
+  for (auto& s : owned) iov.push_back({s.data(), s.size()});
+  sd_journal_sendv(iov.data(), static_cast<int>(iov.size()));
+}
+
+}  // namespace transportcertd

@@ -1,0 +1,32 @@
+// Logging: readable lines on the console for people, or the journal under systemd. Ordinary
+// messages go through spdlog; alerts (daemon/alerts.h) go to the journal with sd_journal_send
+// so they carry MESSAGE_ID and structured fields, and to the console as one line.
+// Loop thread only (spdlog itself is thread-safe, alerts are raised on the loop thread).
+#pragma once
+
+#include <spdlog/spdlog.h>
+
+#include <string>
+#include <string_view>
+
+#include "daemon/alerts.h"
+#include "monitor/result.h"
+
+namespace transportcertd {
+
+enum class LogTarget { kAuto, kConsole, kJournal };
+
+// Parses auto|console|journal.
+Result<LogTarget> ParseLogTarget(std::string_view text);
+// Parses trace|debug|info|warning|error|critical.
+spdlog::level::level_enum ParseLogLevel(std::string_view text);
+
+// Installs the default spdlog logger for `target` (auto: the journal when stderr is connected
+// to it, as systemd says in $JOURNAL_STREAM; otherwise the console).
+void SetUpLogging(LogTarget target, std::string_view level);
+
+// Raises an alert: logged once, with its MESSAGE_ID and fields in the journal.
+void Alert(AlertKind kind, spdlog::level::level_enum level, const AlertFields& fields,
+           const std::string& message);
+
+}  // namespace transportcertd

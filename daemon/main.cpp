@@ -1,0 +1,3 @@
+#include "daemon/run.h"
+
+int main(int argc, char** argv) { return transportcertd::RunMain(argc, argv); }

@@ -1,0 +1,46 @@
+// Publishing for the mail server (SPEC §10): under publish.dir, `internal-transport.pem` and
+// `<name>.pem` per published name, each holding key, leaf and chain (Postfix
+// smtpd_tls_chain_files order), written atomically with mode 0600 (0640 with publish.group);
+// then `reload_command` once, however many files changed. Loop thread only.
+#pragma once
+
+#include <uv.h>
+
+#include <map>
+#include <optional>
+#include <string>
+
+#include "daemon/config.h"
+#include "daemon/uv_handle.h"
+#include "monitor/store.h"
+
+namespace transportcertd {
+
+// Key, leaf and chain of `stored` as one PEM text; fails when the key cannot be read.
+Result<std::string> BuildPemBundle(const StoredCertificate& stored);
+
+class Publisher {
+ public:
+  // `loop` and `config` must outlive the publisher.
+  Publisher(uv_loop_t* loop, const Config& config);
+  Publisher(const Publisher&) = delete;
+  Publisher& operator=(const Publisher&) = delete;
+
+  // The wanted contents of each published file by file name; nullopt removes the file.
+  // Writes what differs from the files on disk and, when anything changed, runs the reload
+  // command. Failures are alerted; a failed file is retried on the next call.
+  void Publish(const std::map<std::string, std::optional<std::string>>& files);
+
+  bool ReloadRunning() const { return static_cast<bool>(child_); }
+
+ private:
+  void RunReloadCommand();
+  void OnReloadExit(int64_t exit_status, int term_signal);
+
+  uv_loop_t* loop_;
+  const Config& config_;
+  UvHandle<uv_process_t> child_;
+  bool reload_pending_ = false;
+};
+
+}  // namespace transportcertd

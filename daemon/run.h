@@ -1,0 +1,10 @@
+// The start-up script of the daemon: arguments → config → logging → daemon loop.
+#pragma once
+
+namespace transportcertd {
+
+// Parses the command line (SPEC §3) and runs the daemon; returns the process exit code:
+// 0 clean stop, 78 bad configuration or command line, 1 any other fatal start-up error.
+int RunMain(int argc, char** argv);
+
+}  // namespace transportcertd
