@@ -1,0 +1,219 @@
+#!/bin/bash
+# The shipped bus policy, loaded into a real dbus-daemon with a system-bus style policy, while
+# the real daemon owns org.transportcertd1 on it:
+#   - an unprivileged user (nobody) may introspect, read properties and call the read-only
+#     methods, but every mutating method, Properties.Set and owning the name are refused BY THE
+#     BUS (org.freedesktop.DBus.Error.AccessDenied, "Rejected send message ...");
+#   - root's mutating calls get through the bus (the daemon may still answer with a domain
+#     error such as NoSuchCertificate: that is the daemon speaking, not the policy).
+# The activation file must also be readable by the bus (ListActivatableNames).
+#
+# Needs root (to start the bus without <user> and to become nobody with setpriv). Skips only
+# while the daemon binary carries no D-Bus interface at all (before ipc/ landed).
+. "$(dirname "$0")/lib.sh"
+require_command dbus-daemon dbus-send busctl setpriv cmake
+require_daemon
+[ "$(id -u)" = 0 ] || skip "starting a system-style bus and switching to nobody needs root"
+"$TRANSPORTCERTD_BIN" --version >/dev/null 2>&1 || fail "$TRANSPORTCERTD_BIN --version failed"
+
+name=org.transportcertd1
+path=/org/transportcertd1
+manager=org.transportcertd1.Manager
+
+stage="$scratch/stage"
+stage_install "$stage"
+policy="$stage/usr/share/dbus-1/system.d/org.transportcertd1.conf"
+services="$stage/usr/share/dbus-1/system-services"
+[ -f "$policy" ] || fail "the policy is not installed at /usr/share/dbus-1/system.d/org.transportcertd1.conf"
+[ -f "$services/org.transportcertd1.service" ] ||
+	fail "the activation file is not installed at /usr/share/dbus-1/system-services/org.transportcertd1.service"
+
+# nobody must reach the socket: the scratch directory is 0700 by default.
+chmod 0755 "$scratch"
+mkdir -m 0755 "$scratch/bus"
+# The default policy of Debian's /usr/share/dbus-1/system.conf, a socket of our own, no <user>
+# (we are root already), and the shipped policy file included as the system bus includes it.
+cat >"$scratch/bus/system.conf" <<CONF
+<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
+ "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
+<busconfig>
+  <type>system</type>
+  <listen>unix:path=$scratch/bus/system_bus_socket</listen>
+  <auth>EXTERNAL</auth>
+  <servicedir>$services</servicedir>
+  <policy context="default">
+    <allow user="*"/>
+    <deny own="*"/>
+    <deny send_type="method_call"/>
+    <allow send_type="signal"/>
+    <allow send_requested_reply="true" send_type="method_return"/>
+    <allow send_requested_reply="true" send_type="error"/>
+    <allow receive_type="method_call"/>
+    <allow receive_type="method_return"/>
+    <allow receive_type="error"/>
+    <allow receive_type="signal"/>
+    <allow send_destination="org.freedesktop.DBus" send_interface="org.freedesktop.DBus"/>
+    <allow send_destination="org.freedesktop.DBus" send_interface="org.freedesktop.DBus.Introspectable"/>
+    <allow send_destination="org.freedesktop.DBus" send_interface="org.freedesktop.DBus.Properties"/>
+    <allow send_destination="org.freedesktop.DBus" send_interface="org.freedesktop.DBus.Peer"/>
+    <deny send_destination="org.freedesktop.DBus" send_interface="org.freedesktop.DBus" send_member="UpdateActivationEnvironment"/>
+    <deny send_destination="org.freedesktop.DBus" send_interface="org.freedesktop.DBus.Debug.Stats"/>
+    <deny send_destination="org.freedesktop.DBus" send_interface="org.freedesktop.systemd1.Activator"/>
+  </policy>
+  <policy user="root">
+    <allow send_destination="org.freedesktop.DBus" send_interface="org.freedesktop.systemd1.Activator"/>
+  </policy>
+  <include>$policy</include>
+</busconfig>
+CONF
+
+say "starting a private system-style dbus-daemon with the shipped policy"
+dbus-daemon --config-file="$scratch/bus/system.conf" --fork --print-address=3 --print-pid=4 \
+	3>"$scratch/bus/address" 4>"$scratch/bus/pid" 2>"$scratch/bus/log" ||
+	{ show "$scratch/bus/log"; fail "dbus-daemon did not start"; }
+bus_pid=$(cat "$scratch/bus/pid")
+stop_bus() { kill "$bus_pid" 2>/dev/null || true; }
+on_exit stop_bus
+address=$(head -n1 "$scratch/bus/address")
+[ -n "$address" ] || fail "dbus-daemon printed no address"
+ok "bus at $address (pid $bus_pid)"
+
+as_nobody() { setpriv --reuid=nobody --regid=nogroup --clear-groups "$@"; }
+bus() { busctl --address="$address" "$@"; }
+
+activatable=$(bus call org.freedesktop.DBus /org/freedesktop/DBus org.freedesktop.DBus ListActivatableNames)
+grep -q "\"$name\"" <<<"$activatable" || fail "the bus does not read the activation file: $activatable"
+ok "the activation file makes $name activatable"
+
+# The real daemon, on a private store, talking to that bus as its system bus.
+state="$scratch/state"
+mkdir -m 0700 "$state"
+cat >"$scratch/transportcertd.conf" <<CONF
+[daemon]
+fqdn = mail.example.test
+store = $state/store
+state = $state
+
+[selfsigned]
+key = ec:P-256
+
+[publish]
+dir = $state/published
+CONF
+say "starting $TRANSPORTCERTD_BIN --bus system on that bus"
+DBUS_SYSTEM_BUS_ADDRESS="$address" "$TRANSPORTCERTD_BIN" --config "$scratch/transportcertd.conf" \
+	--bus system --log-target console >"$scratch/daemon.log" 2>&1 &
+daemon_pid=$!
+stop_daemon() {
+	kill "$daemon_pid" 2>/dev/null || true
+	wait "$daemon_pid" 2>/dev/null || true
+}
+on_exit stop_daemon
+
+owned=no
+for _ in $(seq 100); do
+	if bus call org.freedesktop.DBus /org/freedesktop/DBus org.freedesktop.DBus NameHasOwner s "$name" |
+		grep -q true; then
+		owned=yes
+		break
+	fi
+	kill -0 "$daemon_pid" 2>/dev/null || break
+	sleep 0.1
+done
+if [ "$owned" != yes ]; then
+	if ! grep -q "$manager" "$TRANSPORTCERTD_BIN"; then
+		skip "the daemon has no D-Bus interface yet ($name never appeared within 10 s)"
+	fi
+	show "$scratch/daemon.log"
+	fail "the daemon did not own $name within 10 s"
+fi
+ok "the daemon owns $name"
+
+# refused_by_bus DESCRIPTION COMMAND...: the command must fail with the bus's policy refusal.
+refused_by_bus() {
+	local what=$1
+	shift
+	if as_nobody "$@" >"$scratch/out" 2>&1; then
+		show "$scratch/out"
+		fail "nobody was allowed to $what"
+	fi
+	grep -q 'Rejected send message\|is not allowed to own' "$scratch/out" ||
+		{ show "$scratch/out"; fail "$what was refused, but not by the bus policy"; }
+}
+# passes_bus COMMAND...: the call passes the bus policy (a reply or an error from the daemon).
+passes_bus() {
+	"$@" >"$scratch/out" 2>&1 && return 0
+	if grep -q 'Rejected send message' "$scratch/out"; then
+		show "$scratch/out"
+		fail "the bus refused: $*"
+	fi
+	return 0
+}
+
+say "as nobody: reading is allowed"
+reads=(
+	"get-property $name $path $manager Version"
+	"call $name $path $manager ListCertificates"
+	"call $name $path org.freedesktop.DBus.Properties GetAll s $manager"
+	"call $name $path org.freedesktop.DBus.ObjectManager GetManagedObjects"
+	"call $name $path org.freedesktop.DBus.Introspectable Introspect"
+	"call $name $path org.freedesktop.DBus.Peer Ping"
+)
+for read in "${reads[@]}"; do
+	# shellcheck disable=SC2086 # word splitting of $read is intended
+	if ! as_nobody busctl --address="$address" $read >"$scratch/out" 2>&1; then
+		show "$scratch/out"
+		fail "nobody could not: busctl $read"
+	fi
+	ok "busctl $read"
+done
+# These may answer with a domain error (nothing to select in an empty store): fine, the daemon
+# answered, the bus let the call through.
+queries=(
+	"SelectCertificate ss mail.example.test SMTP"
+	"ExplainSelection ss mail.example.test SMTP"
+	"GetCertificate s 0000000000000000000000000000000000000000"
+)
+for query in "${queries[@]}"; do
+	# shellcheck disable=SC2086
+	passes_bus as_nobody busctl --address="$address" call "$name" "$path" "$manager" $query
+	ok "${query%% *} passes the bus: $(head -c 100 "$scratch/out" | tr '\n' ' ')"
+done
+
+say "as nobody: changing is refused by the bus"
+thumb=0000000000000000000000000000000000000000
+mutating=(
+	"EnableCertificate sasb $thumb 1 SMTP false"
+	"DisableCertificate sas $thumb 1 SMTP"
+	"NewSelfSignedCertificate as 0"
+	"ImportCertificate sas not-a-pem 1 SMTP"
+	"RemoveCertificate s $thumb"
+	"RenewInternalTransportCertificate"
+	"Reload"
+)
+for call in "${mutating[@]}"; do
+	method=${call%% *}
+	# shellcheck disable=SC2086
+	refused_by_bus "call $method" busctl --address="$address" call "$name" "$path" "$manager" $call
+	# The error's name, which busctl does not print.
+	as_nobody dbus-send --address="$address" --print-reply --dest="$name" "$path" "$manager.$method" \
+		>"$scratch/out" 2>&1 || true
+	grep -q '^Error org.freedesktop.DBus.Error.AccessDenied: Rejected send message' "$scratch/out" ||
+		{ show "$scratch/out"; fail "$method: not org.freedesktop.DBus.Error.AccessDenied from the bus"; }
+	ok "$method: org.freedesktop.DBus.Error.AccessDenied, rejected by the bus policy"
+done
+refused_by_bus "set a property" busctl --address="$address" set-property "$name" "$path" "$manager" Fqdn s evil.example
+ok "Properties.Set: rejected by the bus policy"
+refused_by_bus "own $name" busctl --address="$address" call org.freedesktop.DBus /org/freedesktop/DBus \
+	org.freedesktop.DBus RequestName su "$name" 4
+ok "RequestName $name: not allowed to own it"
+
+say "as root: changing passes the bus (the daemon answers)"
+for call in "${mutating[@]}"; do
+	method=${call%% *}
+	# shellcheck disable=SC2086
+	passes_bus bus --timeout=60 call "$name" "$path" "$manager" $call
+	ok "$method: $(head -c 100 "$scratch/out" | tr '\n' ' ')"
+done
+
+kill -0 "$daemon_pid" 2>/dev/null || { show "$scratch/daemon.log"; fail "the daemon died during the test"; }
