@@ -57,18 +57,6 @@ Status MakeDirectory(const std::string& path, mode_t mode) {
   return {};
 }
 
-// Why a certificate can never serve, whatever the host name or service (selection rules 1, 4, 5).
-std::optional<std::string> UnusableReason(const Certificate& c) {
-  if (c.version != 3) return "X.509 v" + std::to_string(c.version);
-  const bool key_ok = (c.key_type == KeyType::kRsa && c.key_bits >= 2048) ||
-                      (c.key_type == KeyType::kEc &&
-                       (c.curve == "P-256" || c.curve == "P-384" || c.curve == "P-521"));
-  if (!key_ok) return "weak or unsupported key";
-  if (c.key_usage && (*c.key_usage & kKeyUsageDigitalSignature) == 0) return "key usage";
-  if (!c.HasServerAuth()) return "extended key usage";
-  return std::nullopt;
-}
-
 }  // namespace
 
 // One self-signed generation: queued on the loop thread, run on the thread pool, finished on

@@ -156,6 +156,20 @@ std::optional<std::string> IneligibleBecause(const StoredCertificate& stored, Na
   return std::nullopt;
 }
 
+}  // namespace
+
+std::optional<std::string> UnusableReason(const Certificate& cert) {
+  if (auto reason = CheckVersion(cert)) {
+    return reason;
+  }
+  if (auto reason = CheckKeyStrength(cert)) {
+    return reason;
+  }
+  return CheckUsages(cert);
+}
+
+namespace {
+
 // ---- Ranking (SPEC §6 preferences 1–4). ----
 
 enum class Criterion { kNameMatch, kValidity, kChain, kNotBefore, kNotAfter, kThumbprint, kNone };

@@ -4,6 +4,7 @@
 // Pure function of its input; safe from any thread.
 #pragma once
 
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -34,11 +35,15 @@ struct Judgement {
 
 struct Selection {
   const StoredCertificate* winner = nullptr;  // points into the input inventory
-  std::string reason;                        // why the winner won (empty without winner)
-  bool winner_expired = false;               // an expired certificate had to be used
-  std::vector<Judgement> judgements;         // one per certificate, in inventory order
+  std::string reason;                         // why the winner won (empty without winner)
+  bool winner_expired = false;                // an expired certificate had to be used
+  std::vector<Judgement> judgements;          // one per certificate, in inventory order
 };
 
 Selection Select(const SelectionInput& input);
+
+// Why `cert` can never be selected, whatever the host name or service (rules 1, 4 and 5:
+// version, key, usages), or nullopt. The `Unusable` status of ListCertificates.
+std::optional<std::string> UnusableReason(const Certificate& cert);
 
 }  // namespace transportcertd
