@@ -1,1 +1,177 @@
-// placeholder
+#include "monitor/atomic_file.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstddef>
+#include <cstdlib>
+#include <cstring>
+#include <vector>
+
+namespace transportcertd {
+namespace {
+
+std::string ErrnoText(int err) { return std::strerror(err); }
+
+// Closes a file descriptor on scope exit unless released.
+class FdGuard {
+ public:
+  explicit FdGuard(int fd) : fd_(fd) {}
+  ~FdGuard() {
+    if (fd_ >= 0) ::close(fd_);
+  }
+  FdGuard(const FdGuard&) = delete;
+  FdGuard& operator=(const FdGuard&) = delete;
+
+  int get() const { return fd_; }
+  // Closes now and reports close()'s errno (0 on success).
+  int Close() {
+    int fd = fd_;
+    fd_ = -1;
+    return ::close(fd) == 0 ? 0 : errno;
+  }
+
+ private:
+  int fd_;
+};
+
+// Splits "dir/name" into "dir" and "name"; a bare name lives in ".".
+void SplitPath(const std::string& path, std::string* dir, std::string* base) {
+  const std::size_t slash = path.rfind('/');
+  if (slash == std::string::npos) {
+    *dir = ".";
+    *base = path;
+  } else if (slash == 0) {
+    *dir = "/";
+    *base = path.substr(1);
+  } else {
+    *dir = path.substr(0, slash);
+    *base = path.substr(slash + 1);
+  }
+}
+
+// Writes all of `data`, retrying on EINTR and partial writes; returns 0 or an errno.
+int WriteAll(int fd, std::string_view data) {
+  const char* p = data.data();
+  std::size_t left = data.size();
+  while (left > 0) {
+    const ssize_t n = ::write(fd, p, left);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return errno;
+    }
+    if (n == 0) return EIO;
+    p += n;
+    left -= static_cast<std::size_t>(n);
+  }
+  return 0;
+}
+
+int FsyncDirectory(const std::string& dir) {
+  const int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) return errno;
+  FdGuard guard(fd);
+  if (::fsync(fd) != 0 && errno != EINVAL) return errno;  // EINVAL: fs cannot sync directories
+  return guard.Close();
+}
+
+}  // namespace
+
+Status WriteFileAtomically(const std::string& path, std::string_view data, mode_t mode,
+                           gid_t group) {
+  std::string dir;
+  std::string base;
+  SplitPath(path, &dir, &base);
+  auto failed = [&path](int err) {
+    return Status(Error{path + ": could not write: " + ErrnoText(err)});
+  };
+  if (base.empty()) return failed(EISDIR);
+
+  std::string temp = dir + "/." + base + std::string(kTempFileMarker) + "XXXXXX";
+  std::vector<char> name(temp.begin(), temp.end());
+  name.push_back('\0');
+  const int fd = ::mkostemp(name.data(), O_CLOEXEC);
+  if (fd < 0) return failed(errno);
+  temp.assign(name.data());
+  FdGuard guard(fd);
+
+  // Everything before the rename fails the same way: the temporary goes, the target stays.
+  auto abandon = [&](int err) {
+    if (guard.get() >= 0) guard.Close();
+    ::unlink(temp.c_str());
+    return failed(err);
+  };
+
+  // Group and mode are settled while the file is still empty, so the data is never readable
+  // by anyone the caller did not ask for. chown may clear mode bits, so it goes first.
+  if (group != static_cast<gid_t>(-1) && ::fchown(fd, static_cast<uid_t>(-1), group) != 0) {
+    return abandon(errno);
+  }
+  if (::fchmod(fd, mode) != 0) return abandon(errno);
+  if (const int err = WriteAll(fd, data); err != 0) return abandon(err);
+  if (::fsync(fd) != 0) return abandon(errno);
+  if (const int err = guard.Close(); err != 0) return abandon(err);
+  if (::rename(temp.c_str(), path.c_str()) != 0) return abandon(errno);
+
+  // The new contents are in place; only their durability across a crash is in question now.
+  if (const int err = FsyncDirectory(dir); err != 0) {
+    return Status(Error{path + ": written, but could not sync its directory: " + ErrnoText(err)});
+  }
+  return Status::Ok();
+}
+
+Result<std::string> ReadFile(const std::string& path, std::uint64_t max_size) {
+  auto failed = [&path](int err) { return Error{path + ": " + ErrnoText(err)}; };
+  auto too_large = [&path, max_size] {
+    return Error{path + ": larger than " + std::to_string(max_size) + " bytes"};
+  };
+
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY);
+  if (fd < 0) return failed(errno);
+  FdGuard guard(fd);
+
+  struct stat st {};
+  if (::fstat(fd, &st) != 0) return failed(errno);
+  if (S_ISDIR(st.st_mode)) return failed(EISDIR);
+  if (S_ISREG(st.st_mode) && static_cast<std::uint64_t>(st.st_size) > max_size) {
+    return too_large();
+  }
+
+  std::string contents;
+  if (S_ISREG(st.st_mode)) contents.reserve(static_cast<std::size_t>(st.st_size));
+  char buffer[65536];
+  for (;;) {
+    const ssize_t n = ::read(fd, buffer, sizeof buffer);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return failed(errno);
+    }
+    if (n == 0) break;
+    // The size may have grown since fstat, or was unknown (pipes, /proc).
+    if (contents.size() + static_cast<std::size_t>(n) > max_size) return too_large();
+    contents.append(buffer, static_cast<std::size_t>(n));
+  }
+  return contents;
+}
+
+int RemoveStaleTempFiles(const std::string& dir) {
+  DIR* d = ::opendir(dir.c_str());
+  if (d == nullptr) return 0;
+  const int dir_fd = ::dirfd(d);
+  int removed = 0;
+  while (const dirent* entry = ::readdir(d)) {
+    const std::string_view name = entry->d_name;
+    if (name.empty() || name.front() != '.' || name.find(kTempFileMarker) == name.npos) continue;
+    struct stat st {};
+    if (::fstatat(dir_fd, entry->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0) continue;
+    if (!S_ISREG(st.st_mode)) continue;
+    if (::unlinkat(dir_fd, entry->d_name, 0) == 0) ++removed;
+  }
+  ::closedir(d);
+  return removed;
+}
+
+}  // namespace transportcertd
