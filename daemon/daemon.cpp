@@ -233,7 +233,7 @@ void Daemon::Evaluate() {
   const UnixTimeMs now = NowMs();
   RaiseExpiryAlerts(now);
   CheckInternalTransport(now);
-  PublishAll(now);
+  PublishAll();
   ArmDeadline(now);
   notifier_->Status(Summary());
   if (bus_) bus_->InventoryChanged();
@@ -272,7 +272,7 @@ void Daemon::CheckInternalTransport(UnixTimeMs now) {
   if (reason) Enqueue({}, *reason, nullptr);
 }
 
-void Daemon::PublishAll(UnixTimeMs now) {
+void Daemon::PublishAll() {
   std::map<std::string, std::optional<std::string>> files;
   if (const StoredCertificate* internal = inventory_.Find(bindings_.internal_transport);
       internal != nullptr && internal->HasPrivateKey()) {
@@ -283,6 +283,9 @@ void Daemon::PublishAll(UnixTimeMs now) {
   for (const auto& name : config_.publish_names) {
     if (std::find(names.begin(), names.end(), name) == names.end()) names.push_back(name);
   }
+  // sni-map lists "<name> <file>" for Postfix tls_server_sni_maps (postmap -F builds the
+  // map from it; run that in reload_command).
+  std::string sni_map;
   for (const auto& name : names) {
     const Selection selection = Select(name, Service::kSmtp);
     if (selection.winner == nullptr) {
@@ -297,8 +300,9 @@ void Daemon::PublishAll(UnixTimeMs now) {
       continue;
     }
     files[name + ".pem"] = std::move(bundle).value();
+    sni_map += name + " " + config_.publish_dir + "/" + name + ".pem\n";
   }
-  (void)now;
+  files["sni-map"] = sni_map.empty() ? std::nullopt : std::optional(std::move(sni_map));
   publisher_->Publish(files);
 }
 

@@ -73,7 +73,7 @@ class Daemon final : public ManagerBackend {
   void Evaluate();
   void RaiseExpiryAlerts(UnixTimeMs now);
   void CheckInternalTransport(UnixTimeMs now);
-  void PublishAll(UnixTimeMs now);
+  void PublishAll();
   void ArmDeadline(UnixTimeMs now);
   void Enqueue(std::vector<std::string> names, std::string reason, GenerationDone done);
   void StartNextGeneration();
