@@ -39,10 +39,13 @@ class ManagerBackend {
                                    bool make_internal_transport) = 0;
   virtual Status DisableCertificate(const std::string& thumbprint, ServiceSet services) = 0;
   // PEM with a certificate (+ chain) and its unencrypted private key; returns the thumbprint.
+  // `services` 0 (an empty list on the bus): the configured default services.
   virtual Result<std::string> ImportCertificate(const std::string& pem, ServiceSet services) = 0;
   virtual Status RemoveCertificate(const std::string& thumbprint) = 0;
   // Generation runs off the loop; `done` is called on the loop thread with the thumbprint of
   // the new internal transport certificate. Empty `names`: the configured defaults.
+  // Call `done` exactly once (the bus caller waits for it), after the inventory and bindings
+  // include the new certificate, so that a caller can look it up as soon as it has the reply.
   using GenerationDone = std::function<void(Result<std::string>)>;
   virtual void NewSelfSignedCertificate(const std::vector<std::string>& names,
                                         GenerationDone done) = 0;

@@ -30,8 +30,10 @@ class BusService {
                                                    ManagerBackend& backend,
                                                    std::function<void(std::string)> on_lost);
 
-  // Called by the daemon after the inventory or bindings changed: announces certificates that
-  // came and went (InterfacesAdded/Removed) and changed properties (PropertiesChanged).
+  // Called by the daemon after the inventory, bindings or configuration changed (or a
+  // certificate's status may have changed with time, e.g. after an expiry alert): announces
+  // certificates that came and went (InterfacesAdded/Removed) and the properties that changed
+  // since the last call (PropertiesChanged on the Manager and on certificate objects).
   virtual void InventoryChanged() = 0;
   virtual void EmitCertificateExpiring(const std::string& thumbprint, const std::string& subject,
                                        std::uint64_t not_after_usec,

@@ -1,0 +1,64 @@
+// Reading method arguments from, and appending values to, sd-bus messages: the small
+// conversions every handler needs, with the limits of ipc/bus_arguments.h applied while reading.
+// Loop thread only.
+#pragma once
+
+#include <systemd/sd-bus.h>
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "ipc/bus_arguments.h"
+#include "monitor/certificate.h"
+#include "monitor/result.h"
+
+namespace transportcertd {
+
+// Reads the next argument, a string called `what` (for messages), of at most `max_bytes`.
+Result<std::string> ReadStringArgument(sd_bus_message* message, std::string_view what,
+                                       std::size_t max_bytes = kMaxStringArgumentBytes);
+// Reads the next argument, an array of strings, of at most kMaxListArgumentEntries entries of
+// at most kMaxStringArgumentBytes each.
+Result<std::vector<std::string>> ReadStringListArgument(sd_bus_message* message,
+                                                        std::string_view what);
+Result<bool> ReadBoolArgument(sd_bus_message* message, std::string_view what);
+
+// Appends values to a message, remembering the first failure so that a reply reads as a list of
+// fields. Strings are sent as valid UTF-8 (see ValidUtf8).
+class MessageWriter {
+ public:
+  explicit MessageWriter(sd_bus_message* message) : message_(message) {}
+
+  MessageWriter& String(std::string_view text);
+  MessageWriter& Strings(const std::vector<std::string>& texts);  // as
+  MessageWriter& ObjectPath(const std::string& path);
+  MessageWriter& Bool(bool value);
+  MessageWriter& U32(std::uint32_t value);
+  MessageWriter& U64(std::uint64_t value);
+  MessageWriter& Open(char type, const char* contents);
+  MessageWriter& Close();
+
+  // The first negative sd-bus result, or 0.
+  int result() const { return result_; }
+
+ private:
+  template <typename Append>
+  MessageWriter& Do(Append append) {
+    if (result_ >= 0) {
+      const int r = append();
+      if (r < 0) result_ = r;
+    }
+    return *this;
+  }
+
+  sd_bus_message* message_;
+  int result_ = 0;
+};
+
+// Seconds since the epoch → the `t` microseconds of SPEC §8 (times before 1970 become 0).
+std::uint64_t ToUsec(UnixTime seconds);
+
+}  // namespace transportcertd

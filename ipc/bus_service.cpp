@@ -1,0 +1,213 @@
+// The service's life on the bus: connect, register the objects, own the name, run inside the
+// loop (ipc/sd_bus_uv.h), announce what changed, emit the signals, and stop.
+#include "ipc/bus_service.h"
+
+#include <cstring>
+#include <utility>
+
+#include "ipc/bus_arguments.h"
+#include "ipc/bus_names.h"
+#include "ipc/bus_service_impl.h"
+
+namespace transportcertd {
+namespace {
+
+std::string ErrnoText(int negative_errno) { return std::strerror(-negative_errno); }
+
+const char* BusKindName(BusKind kind) { return kind == BusKind::kSystem ? "system" : "session"; }
+
+// Emits `member` on the Manager object; `types` and `args` as for sd_bus_emit_signal().
+// Failures are not reported: a lost connection is reported through on_lost instead.
+template <typename... Args>
+void EmitManagerSignal(sd_bus* bus, const char* member, const char* types, const Args&... args) {
+  sd_bus_emit_signal(bus, kManagerPath, kManagerInterface, member, types, args...);
+}
+
+// Emits PropertiesChanged for `names` (EMITS_CHANGE properties of `interface` on `path`).
+void EmitPropertiesChanged(sd_bus* bus, const std::string& path, const char* interface,
+                           std::vector<const char*> names) {
+  if (names.empty()) return;
+  names.push_back(nullptr);
+  sd_bus_emit_properties_changed_strv(bus, path.c_str(), interface,
+                                      const_cast<char**>(names.data()));
+}
+
+}  // namespace
+
+Result<std::unique_ptr<BusService>> BusService::Start(uv_loop_t* loop, BusKind kind,
+                                                      ManagerBackend& backend,
+                                                      std::function<void(std::string)> on_lost) {
+  sd_bus* raw = nullptr;
+  const int r = kind == BusKind::kSystem ? sd_bus_open_system(&raw) : sd_bus_open_user(&raw);
+  if (r < 0) {
+    return Error{std::string("cannot connect to the ") + BusKindName(kind) +
+                 " bus: " + ErrnoText(r)};
+  }
+  auto service = std::make_unique<BusServiceImpl>(loop, SdBusPtr(raw), backend, std::move(on_lost));
+  if (Status registered = service->Register(); !registered.ok()) return registered.error();
+  return std::unique_ptr<BusService>(std::move(service));
+}
+
+BusServiceImpl::BusServiceImpl(uv_loop_t* loop, SdBusPtr bus, ManagerBackend& backend,
+                               std::function<void(std::string)> on_lost)
+    : loop_(loop), backend_(backend), on_lost_(std::move(on_lost)), bus_(std::move(bus)) {}
+
+BusServiceImpl::~BusServiceImpl() { Stop(); }
+
+Status BusServiceImpl::Register() {
+  sd_bus* bus = bus_.get();
+  auto keep = [this](sd_bus_slot* slot) { slots_.emplace_back(slot); };
+  sd_bus_slot* slot = nullptr;
+
+  int r =
+      sd_bus_add_object_vtable(bus, &slot, kManagerPath, kManagerInterface, kManagerVtable, this);
+  if (r < 0)
+    return Error{"cannot register " + std::string(kManagerInterface) + ": " + ErrnoText(r)};
+  keep(slot);
+  r = sd_bus_add_fallback_vtable(bus, &slot, kCertificatePathPrefix, kCertificateInterface,
+                                 kCertificateVtable, &BusServiceImpl::FindCertificateObject, this);
+  if (r < 0) {
+    return Error{"cannot register " + std::string(kCertificateInterface) + ": " + ErrnoText(r)};
+  }
+  keep(slot);
+  r = sd_bus_add_node_enumerator(bus, &slot, kCertificatePathPrefix,
+                                 &BusServiceImpl::EnumerateCertificateObjects, this);
+  if (r < 0) return Error{"cannot register the certificate objects: " + ErrnoText(r)};
+  keep(slot);
+  r = sd_bus_add_object_manager(bus, &slot, kManagerPath);
+  if (r < 0) return Error{"cannot register the object manager: " + ErrnoText(r)};
+  keep(slot);
+
+  // What a client sees from now on is the baseline for InventoryChanged().
+  announced_manager_ = CurrentManagerState();
+  announced_certificates_ = CurrentCertificateStates();
+
+  r = sd_bus_request_name(bus, kBusName, 0);
+  if (r == -EEXIST) {
+    return Error{std::string(kBusName) + " is already owned by another process"};
+  }
+  if (r < 0) return Error{"cannot own " + std::string(kBusName) + ": " + ErrnoText(r)};
+
+  Result<std::unique_ptr<SdBusUv>> adapter =
+      SdBusUv::Attach(loop_, bus, [this](std::string reason) { OnLost(reason); });
+  if (!adapter.ok()) return adapter.error();
+  adapter_ = std::move(adapter).value();
+  return Status::Ok();
+}
+
+void BusServiceImpl::OnLost(const std::string& reason) {
+  lost_ = true;
+  // The daemon may stop and destroy this service from the callback: copy it first.
+  const std::function<void(std::string)> on_lost = on_lost_;
+  if (on_lost) on_lost(reason);
+}
+
+void BusServiceImpl::Stop() {
+  if (!bus_) return;
+  adapter_.reset();  // no more processing; its libuv handles close on the next loop turn
+  if (!lost_) {
+    // Queued, then written by the flush below; closing the connection releases it anyway.
+    sd_bus_release_name_async(bus_.get(), nullptr, kBusName, nullptr, nullptr);
+  }
+  slots_.clear();
+  bus_.reset();  // flushes and closes
+}
+
+BusServiceImpl::ManagerState BusServiceImpl::CurrentManagerState() const {
+  ManagerState state;
+  state.fqdn = backend_.Fqdn();
+  state.store_path = backend_.StorePath();
+  state.internal_transport = backend_.CurrentBindings().internal_transport;
+  state.certificate_count =
+      static_cast<std::uint32_t>(backend_.CurrentInventory().certificates.size());
+  state.next_expiry = backend_.NextExpiryUsec();
+  return state;
+}
+
+std::map<std::string, BusServiceImpl::CertificateState> BusServiceImpl::CurrentCertificateStates()
+    const {
+  std::map<std::string, CertificateState> states;
+  const std::string& internal = backend_.CurrentBindings().internal_transport;
+  for (const StoredCertificate& stored : backend_.CurrentInventory().certificates) {
+    CertificateState state;
+    state.services = ServiceNames(backend_.ServicesOf(stored.cert.thumbprint));
+    state.status = backend_.StatusOf(stored);
+    state.has_private_key = stored.HasPrivateKey();
+    state.internal_transport = internal == stored.cert.thumbprint;
+    state.files = stored.files;
+    states.emplace(stored.cert.thumbprint, std::move(state));
+  }
+  return states;
+}
+
+void BusServiceImpl::InventoryChanged() {
+  if (!bus_ || lost_) return;
+  sd_bus* bus = bus_.get();
+  std::map<std::string, CertificateState> current = CurrentCertificateStates();
+
+  for (const auto& [thumbprint, state] : announced_certificates_) {
+    if (current.count(thumbprint) == 0) {
+      sd_bus_emit_interfaces_removed(bus, CertificateObjectPath(thumbprint).c_str(),
+                                     kCertificateInterface, nullptr);
+    }
+  }
+  for (const auto& [thumbprint, state] : current) {
+    const std::string path = CertificateObjectPath(thumbprint);
+    const auto announced = announced_certificates_.find(thumbprint);
+    if (announced == announced_certificates_.end()) {
+      sd_bus_emit_interfaces_added(bus, path.c_str(), kCertificateInterface, nullptr);
+      continue;
+    }
+    const CertificateState& before = announced->second;
+    std::vector<const char*> changed;
+    if (state.services != before.services) changed.push_back("Services");
+    if (state.status != before.status) changed.push_back("Status");
+    if (state.has_private_key != before.has_private_key) changed.push_back("HasPrivateKey");
+    if (state.internal_transport != before.internal_transport) {
+      changed.push_back("IsInternalTransport");
+    }
+    if (state.files != before.files) changed.push_back("Files");
+    EmitPropertiesChanged(bus, path, kCertificateInterface, std::move(changed));
+  }
+  announced_certificates_ = std::move(current);
+
+  const ManagerState manager = CurrentManagerState();
+  std::vector<const char*> changed;
+  if (manager.fqdn != announced_manager_.fqdn) changed.push_back("Fqdn");
+  if (manager.store_path != announced_manager_.store_path) changed.push_back("StorePath");
+  if (manager.internal_transport != announced_manager_.internal_transport) {
+    changed.push_back("InternalTransportCertificate");
+  }
+  if (manager.certificate_count != announced_manager_.certificate_count) {
+    changed.push_back("CertificateCount");
+  }
+  if (manager.next_expiry != announced_manager_.next_expiry) changed.push_back("NextExpiry");
+  EmitPropertiesChanged(bus, kManagerPath, kManagerInterface, std::move(changed));
+  announced_manager_ = manager;
+}
+
+void BusServiceImpl::EmitCertificateExpiring(const std::string& thumbprint,
+                                             const std::string& subject,
+                                             std::uint64_t not_after_usec,
+                                             const std::string& threshold) {
+  if (!bus_ || lost_) return;
+  EmitManagerSignal(bus_.get(), "CertificateExpiring", "ssts", ValidUtf8(thumbprint).c_str(),
+                    ValidUtf8(subject).c_str(), not_after_usec, ValidUtf8(threshold).c_str());
+}
+
+void BusServiceImpl::EmitCertificateExpired(const std::string& thumbprint,
+                                            const std::string& subject,
+                                            std::uint64_t not_after_usec) {
+  if (!bus_ || lost_) return;
+  EmitManagerSignal(bus_.get(), "CertificateExpired", "sst", ValidUtf8(thumbprint).c_str(),
+                    ValidUtf8(subject).c_str(), not_after_usec);
+}
+
+void BusServiceImpl::EmitInternalTransportCertificateChanged(const std::string& old_thumbprint,
+                                                             const std::string& new_thumbprint) {
+  if (!bus_ || lost_) return;
+  EmitManagerSignal(bus_.get(), "InternalTransportCertificateChanged", "ss",
+                    ValidUtf8(old_thumbprint).c_str(), ValidUtf8(new_thumbprint).c_str());
+}
+
+}  // namespace transportcertd

@@ -1,0 +1,128 @@
+// Inside of the D-Bus service (ipc/ only): the BusService implementation, split over
+//   bus_service.cpp          connection, name, lifecycle, signals, InventoryChanged announcements
+//   manager_object.cpp       org.transportcertd1.Manager on /org/transportcertd1
+//   certificate_objects.cpp  org.transportcertd1.Certificate on /org/transportcertd1/certificate/*
+// Loop thread only.
+#pragma once
+
+#include <systemd/sd-bus.h>
+#include <uv.h>
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "ipc/backend.h"
+#include "ipc/bus_errors.h"
+#include "ipc/bus_service.h"
+#include "ipc/sd_bus_handles.h"
+#include "ipc/sd_bus_uv.h"
+
+namespace transportcertd {
+
+class BusServiceImpl final : public BusService {
+ public:
+  BusServiceImpl(uv_loop_t* loop, SdBusPtr bus, ManagerBackend& backend,
+                 std::function<void(std::string)> on_lost);
+  ~BusServiceImpl() override;
+  BusServiceImpl(const BusServiceImpl&) = delete;
+  BusServiceImpl& operator=(const BusServiceImpl&) = delete;
+
+  // Registers the objects, requests the bus name and attaches the connection to the loop.
+  Status Register();
+
+  void InventoryChanged() override;
+  void EmitCertificateExpiring(const std::string& thumbprint, const std::string& subject,
+                               std::uint64_t not_after_usec, const std::string& threshold) override;
+  void EmitCertificateExpired(const std::string& thumbprint, const std::string& subject,
+                              std::uint64_t not_after_usec) override;
+  void EmitInternalTransportCertificateChanged(const std::string& old_thumbprint,
+                                               const std::string& new_thumbprint) override;
+  void Stop() override;
+
+  ManagerBackend& backend() { return backend_; }
+
+  // ---- org.transportcertd1.Manager (manager_object.cpp); public for the vtable only ----
+  static const sd_bus_vtable kManagerVtable[];
+  int ListCertificates(sd_bus_message* call, sd_bus_error* error);
+  int GetCertificate(sd_bus_message* call, sd_bus_error* error);
+  int SelectCertificate(sd_bus_message* call, sd_bus_error* error);
+  int ExplainSelection(sd_bus_message* call, sd_bus_error* error);
+  int EnableCertificate(sd_bus_message* call, sd_bus_error* error);
+  int DisableCertificate(sd_bus_message* call, sd_bus_error* error);
+  int NewSelfSignedCertificate(sd_bus_message* call, sd_bus_error* error);
+  int ImportCertificate(sd_bus_message* call, sd_bus_error* error);
+  int RemoveCertificate(sd_bus_message* call, sd_bus_error* error);
+  int RenewInternalTransportCertificate(sd_bus_message* call, sd_bus_error* error);
+  int Reload(sd_bus_message* call, sd_bus_error* error);
+  int GetFqdn(sd_bus_message* reply, sd_bus_error* error);
+  int GetStorePath(sd_bus_message* reply, sd_bus_error* error);
+  int GetInternalTransportCertificate(sd_bus_message* reply, sd_bus_error* error);
+  int GetCertificateCount(sd_bus_message* reply, sd_bus_error* error);
+  int GetNextExpiry(sd_bus_message* reply, sd_bus_error* error);
+  int GetVersion(sd_bus_message* reply, sd_bus_error* error);
+
+  // ---- org.transportcertd1.Certificate (certificate_objects.cpp) ----
+  static const sd_bus_vtable kCertificateVtable[];
+  // sd_bus_object_find_t: finds the certificate of a /org/transportcertd1/certificate/X path.
+  static int FindCertificateObject(sd_bus* bus, const char* path, const char* interface,
+                                   void* userdata, void** found, sd_bus_error* error);
+  // sd_bus_node_enumerator_t: the paths of all certificates in the store.
+  static int EnumerateCertificateObjects(sd_bus* bus, const char* prefix, void* userdata,
+                                         char*** nodes, sd_bus_error* error);
+  // The certificate an object path names, or nullptr.
+  const StoredCertificate* CertificateAt(const char* path) const;
+
+ private:
+  // What was last announced, to diff against in InventoryChanged().
+  struct ManagerState {
+    std::string fqdn, store_path, internal_transport;
+    std::uint32_t certificate_count = 0;
+    std::uint64_t next_expiry = 0;
+  };
+  struct CertificateState {
+    std::vector<std::string> services;
+    std::string status;
+    bool has_private_key = false;
+    bool internal_transport = false;
+    std::vector<std::string> files;
+  };
+
+  ManagerState CurrentManagerState() const;
+  std::map<std::string, CertificateState> CurrentCertificateStates() const;
+  void OnLost(const std::string& reason);
+  // 0 when the caller of `call` may change things (root or admin_group); otherwise sets
+  // AccessDenied in `error` and returns the handler's negative result.
+  int Authorize(sd_bus_message* call, sd_bus_error* error);
+
+  uv_loop_t* loop_;
+  ManagerBackend& backend_;
+  std::function<void(std::string)> on_lost_;
+  // Declared in dependency order: slots and the adapter go before the connection.
+  SdBusPtr bus_;
+  std::vector<SdBusSlotPtr> slots_;
+  std::unique_ptr<SdBusUv> adapter_;
+  ManagerState announced_manager_;
+  std::map<std::string, CertificateState> announced_certificates_;
+  bool lost_ = false;
+};
+
+// sd-bus callback trampolines: recover the service from `userdata` and keep exceptions inside.
+template <int (BusServiceImpl::*Handler)(sd_bus_message*, sd_bus_error*)>
+int MethodCallback(sd_bus_message* call, void* userdata, sd_bus_error* error) noexcept {
+  return GuardCallback(
+      error, [&] { return (static_cast<BusServiceImpl*>(userdata)->*Handler)(call, error); });
+}
+
+template <int (BusServiceImpl::*Getter)(sd_bus_message*, sd_bus_error*)>
+int PropertyCallback(sd_bus* /*bus*/, const char* /*path*/, const char* /*interface*/,
+                     const char* /*property*/, sd_bus_message* reply, void* userdata,
+                     sd_bus_error* error) noexcept {
+  return GuardCallback(
+      error, [&] { return (static_cast<BusServiceImpl*>(userdata)->*Getter)(reply, error); });
+}
+
+}  // namespace transportcertd
