@@ -15,8 +15,9 @@
 
 namespace transportcertd {
 
-inline constexpr std::size_t kMaxStringArgumentBytes = 64 * 1024;  // any string but a PEM
-inline constexpr std::size_t kMaxPemArgumentBytes = 1024 * 1024;
+inline constexpr std::size_t kMaxStringArgumentBytes =
+    std::size_t{64} * 1024;  // any string but a PEM
+inline constexpr std::size_t kMaxPemArgumentBytes = std::size_t{1024} * 1024;
 inline constexpr std::size_t kMaxListArgumentEntries = 100;
 inline constexpr std::size_t kMaxHostnameBytes = 253;
 

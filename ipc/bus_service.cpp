@@ -89,7 +89,7 @@ Status BusServiceImpl::Register() {
   if (r < 0) return Error{"cannot own " + std::string(kBusName) + ": " + ErrnoText(r)};
 
   Result<std::unique_ptr<SdBusUv>> adapter =
-      SdBusUv::Attach(loop_, bus, [this](std::string reason) { OnLost(reason); });
+      SdBusUv::Attach(loop_, bus, [this](const std::string& reason) { OnLost(reason); });
   if (!adapter.ok()) return adapter.error();
   adapter_ = std::move(adapter).value();
   return Status::Ok();

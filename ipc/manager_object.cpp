@@ -128,7 +128,7 @@ Result<SdBusMessagePtr> NewReply(sd_bus_message* call) {
 // the call and answers it exactly once, from the loop thread, whenever the daemon is done.
 ManagerBackend::GenerationDone ReplyWhenDone(sd_bus_message* call) {
   auto pending = std::make_shared<SdBusMessagePtr>(sd_bus_message_ref(call));
-  return [pending](Result<std::string> result) noexcept {
+  return [pending](const Result<std::string>& result) noexcept {
     if (!*pending) return;  // already answered
     const SdBusMessagePtr call_message = std::move(*pending);
     try {

@@ -39,7 +39,7 @@ TEST(AThumbprintArgument, RejectsAnythingElseNamingWhatWasGiven) {
 }
 
 TEST(AThumbprintArgument, NeverEchoesMoreThanAShortPrintableExcerpt) {
-  const std::string huge(64 * 1024, 'x');
+  const std::string huge(std::size_t{64} * 1024, 'x');
   Result<std::string> parsed = ParseThumbprintArgument(huge + "\n\x01\xff");
   ASSERT_FALSE(parsed.ok());
   EXPECT_LT(parsed.error().message.size(), 200U);
@@ -99,8 +99,8 @@ TEST(ANameListArgument, IsNormalizedWithoutDuplicatesAndBounded) {
 }
 
 TEST(APemArgument, MayBeUpToOneMebibyte) {
-  EXPECT_TRUE(CheckPemArgument(std::string(1024 * 1024, 'A')).ok());
-  Status too_big = CheckPemArgument(std::string(1024 * 1024 + 1, 'A'));
+  EXPECT_TRUE(CheckPemArgument(std::string(std::size_t{1024} * 1024, 'A')).ok());
+  Status too_big = CheckPemArgument(std::string(std::size_t{1024} * 1024 + 1, 'A'));
   ASSERT_FALSE(too_big.ok());
   EXPECT_TRUE(IsInvalidArgument(too_big.error(), "too long"));
 }

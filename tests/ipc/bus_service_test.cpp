@@ -341,7 +341,7 @@ TEST_F(ABusService, GetCertificateOfAnUnknownThumbprintIsNoSuchCertificate) {
 
 TEST_F(ABusService, RejectsMalformedThumbprintsWithoutEchoingThem) {
   const std::string dots = "../../../../etc/passwd/../../../../../..";  // 40 characters
-  const std::string long_text(70 * 1024, 'A');
+  const std::string long_text(std::size_t{70} * 1024, 'A');
   for (const std::string& bad : {std::string("3BA4"), dots, std::string(40, 'G'), long_text}) {
     CallResult result = Call("GetCertificate", "s", bad.c_str());
     EXPECT_TRUE(FailedWith(result, kInvalidArgs)) << bad.substr(0, 50);
@@ -423,7 +423,7 @@ TEST_F(ABusService, ExplainSelectionSaysWhyACertificateIsIneligible) {
 TEST_F(ABusService, RejectsUnknownServicesAndInvalidHostNames) {
   std::string long_name;
   while (long_name.size() < 260) long_name += "abcdefghi.";
-  const std::string huge(65 * 1024, 'a');
+  const std::string huge(std::size_t{65} * 1024, 'a');
   EXPECT_TRUE(FailedWith(Call("SelectCertificate", "ss", "mail.example.com", "FTP"), kInvalidArgs,
                          "unknown service \"FTP\""));
   EXPECT_TRUE(FailedWith(Call("ExplainSelection", "ss", "mail.example.com", ""), kInvalidArgs,
@@ -654,7 +654,7 @@ TEST_F(ABusService, RejectsBadAndOversizedPem) {
                          kInvalidArgs, "not a certificate with its private key"));
   const std::string cert_only = testing::MakeCertificate({}).cert_pem;
   EXPECT_TRUE(FailedWith(Call("ImportCertificate", "sas", cert_only.c_str(), 0), kInvalidArgs));
-  const std::string huge(1024 * 1024 + 1, 'A');
+  const std::string huge(std::size_t{1024} * 1024 + 1, 'A');
   EXPECT_TRUE(FailedWith(Call("ImportCertificate", "sas", huge.c_str(), 0), kInvalidArgs,
                          "pem is too long: 1048577 bytes"));
   EXPECT_TRUE(FailedWith(Call("ImportCertificate", "sas", cert_only.c_str(), 1, "FTP"),
@@ -923,7 +923,7 @@ TEST_F(ABusService, TurnsAnExceptionInTheDaemonIntoAnErrorAndKeepsServing) {
 
 TEST_F(ABusService, RefusesToStartWhenTheNameIsAlreadyOwned) {
   Result<std::unique_ptr<BusService>> second =
-      BusService::Start(&loop_, BusKind::kSystem, backend_, [](std::string) {});
+      BusService::Start(&loop_, BusKind::kSystem, backend_, [](const std::string&) {});
   ASSERT_FALSE(second.ok());
   EXPECT_EQ(second.error().message, "org.transportcertd1 is already owned by another process");
 }
@@ -931,7 +931,7 @@ TEST_F(ABusService, RefusesToStartWhenTheNameIsAlreadyOwned) {
 TEST_F(ABusService, SaysWhyItCannotConnect) {
   setenv("DBUS_SYSTEM_BUS_ADDRESS", "unix:path=/nonexistent/bus", 1);
   Result<std::unique_ptr<BusService>> failed =
-      BusService::Start(&loop_, BusKind::kSystem, backend_, [](std::string) {});
+      BusService::Start(&loop_, BusKind::kSystem, backend_, [](const std::string&) {});
   ASSERT_FALSE(failed.ok());
   EXPECT_TRUE(Contains(failed.error().message, "cannot connect to the system bus: "));
 }

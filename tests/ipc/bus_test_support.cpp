@@ -14,8 +14,6 @@
 #include <cstring>
 #include <utility>
 
-extern char** environ;
-
 namespace transportcertd::testing {
 namespace {
 
@@ -29,10 +27,11 @@ std::vector<char*> CStrings(std::vector<std::string>& strings) {
 }
 
 // Reads `fds` until all of them are at EOF; appends to `outputs` (one per fd).
-void ReadUntilEof(std::vector<int> fds, std::vector<std::string*> outputs,
+void ReadUntilEof(const std::vector<int>& fds, const std::vector<std::string*>& outputs,
                   std::chrono::milliseconds timeout) {
   const auto deadline = std::chrono::steady_clock::now() + timeout;
   std::vector<pollfd> polls;
+  polls.reserve(fds.size());
   for (int fd : fds) polls.push_back(pollfd{fd, POLLIN, 0});
   std::size_t open = polls.size();
   while (open > 0 && std::chrono::steady_clock::now() < deadline) {
@@ -55,9 +54,10 @@ void ReadUntilEof(std::vector<int> fds, std::vector<std::string*> outputs,
 
 PrivateBus::PrivateBus() {
   chmod(dir_.path().c_str(), 0755);  // `nobody` must reach the socket
-  std::vector<std::string> argv = {"dbus-daemon", "--nofork", "--print-address=1",
-                                   "--config-file=" TRANSPORTCERTD_IPC_TEST_DIR "/test-bus.conf",
-                                   "--address=unix:path=" + (dir_ / "bus")};
+  std::vector<std::string> argv = {
+      "dbus-daemon", "--nofork", "--print-address=1",
+      std::string("--config-file=") + TRANSPORTCERTD_IPC_TEST_DIR + "/test-bus.conf",
+      "--address=unix:path=" + (dir_ / "bus")};
   std::vector<char*> args = CStrings(argv);
   int out[2];
   if (pipe2(out, O_CLOEXEC) != 0) {

@@ -74,7 +74,7 @@ class AnSdBusConnectionInALibuvLoop : public ::testing::Test {
 
   std::unique_ptr<SdBusUv> Attach(sd_bus* bus) {
     Result<std::unique_ptr<SdBusUv>> attached =
-        SdBusUv::Attach(&loop_, bus, [this](std::string reason) { lost_ = reason; });
+        SdBusUv::Attach(&loop_, bus, [this](const std::string& reason) { lost_ = reason; });
     EXPECT_TRUE(attached.ok()) << attached.error().message;
     return attached.ok() ? std::move(attached).value() : nullptr;
   }

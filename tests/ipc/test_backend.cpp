@@ -14,7 +14,7 @@ namespace transportcertd::testing {
 namespace {
 
 constexpr ServiceSet kDefaultServices = Bit(Service::kSmtp);
-constexpr UnixTime kExpiringWindow = 30 * 86400;
+constexpr UnixTime kExpiringWindow = UnixTime{30} * 86400;
 
 Error NoSuch(const std::string& thumbprint) {
   return Error{"no certificate with thumbprint " + thumbprint + " in the store",
@@ -33,7 +33,7 @@ void TestBackend::Rescan() {
   if (service_ != nullptr) service_->InventoryChanged();
 }
 
-std::string TestBackend::AddCertificate(CertSpec spec, bool with_key) {
+std::string TestBackend::AddCertificate(const CertSpec& spec, bool with_key) {
   const TestCert made = MakeCertificate(spec);
   store_.Write(made.thumbprint + ".crt", made.cert_pem);
   if (with_key) store_.Write(made.thumbprint + ".key", made.key_pem, 0600);

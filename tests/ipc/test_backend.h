@@ -23,7 +23,7 @@ class TestBackend : public ManagerBackend {
   void AttachService(BusService* service) { service_ = service; }
   // Writes a certificate (and its key unless `with_key` is false) into the store, rescans and
   // announces; returns its thumbprint.
-  std::string AddCertificate(CertSpec spec, bool with_key = true);
+  std::string AddCertificate(const CertSpec& spec, bool with_key = true);
   void SetInternalTransport(const std::string& thumbprint);
   void SetAdminGroup(long gid) { admin_gid_ = gid; }
   void SetFqdn(std::string fqdn) { fqdn_ = std::move(fqdn); }
