@@ -1,0 +1,359 @@
+#include "daemon/config.h"
+
+#include <gtest/gtest.h>
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "tests/support/temp_dir.h"
+
+namespace transportcertd {
+namespace {
+
+// Predicates for EXPECT_TRUE that show the text when they fail.
+::testing::AssertionResult StartsWith(const std::string& text, const std::string& prefix) {
+  if (text.rfind(prefix, 0) == 0) return ::testing::AssertionSuccess();
+  return ::testing::AssertionFailure()
+         << "\"" << text << "\" does not start with \"" << prefix << "\"";
+}
+
+::testing::AssertionResult Contains(const std::string& text, const std::string& part) {
+  if (text.find(part) != std::string::npos) return ::testing::AssertionSuccess();
+  return ::testing::AssertionFailure() << "\"" << text << "\" does not contain \"" << part << "\"";
+}
+
+constexpr std::int64_t kSecond = 1000;
+constexpr std::int64_t kHour = 3600 * kSecond;
+constexpr std::int64_t kDay = 24 * kHour;
+
+// The fqdn is set so that parsing never asks the resolver for this host's name.
+constexpr const char* kHeader = "[daemon]\nfqdn = mail.example.com\n";
+
+Result<Config> Parse(const std::string& text) { return ParseConfig(text, "test.conf"); }
+
+// The error message of a config that must not parse ("" when it parses).
+std::string ErrorOf(const std::string& text) {
+  auto config = Parse(text);
+  return config ? "" : config.error().message;
+}
+
+std::int64_t Ms(std::string_view duration) {
+  auto parsed = ParseDuration(duration);
+  EXPECT_TRUE(parsed) << duration << ": " << (parsed ? "" : parsed.error().message);
+  return parsed ? parsed->count() : -1;
+}
+
+std::vector<std::int64_t> Counts(const std::vector<Milliseconds>& durations) {
+  std::vector<std::int64_t> out;
+  for (const auto& d : durations) out.push_back(d.count());
+  return out;
+}
+
+// --- durations -------------------------------------------------------------------------------
+
+TEST(ADuration, TakesEachUnit) {
+  EXPECT_EQ(Ms("250ms"), 250);
+  EXPECT_EQ(Ms("90s"), 90 * kSecond);
+  EXPECT_EQ(Ms("5min"), 5 * 60 * kSecond);
+  EXPECT_EQ(Ms("12h"), 12 * kHour);
+  EXPECT_EQ(Ms("30d"), 30 * kDay);
+}
+
+TEST(ADuration, AddsUpCombinedParts) {
+  EXPECT_EQ(Ms("1d 12h"), kDay + 12 * kHour);
+  EXPECT_EQ(Ms("1d12h"), kDay + 12 * kHour);
+  EXPECT_EQ(Ms("1h 30min 15s 500ms"), kHour + 30 * 60 * kSecond + 15 * kSecond + 500);
+}
+
+TEST(ADuration, RejectsUnknownOrMissingUnits) {
+  for (const char* bad : {"5x", "5", "ms", "", "   ", "1.5h", "5 parsecs", "d5", "2weeks"}) {
+    auto parsed = ParseDuration(bad);
+    ASSERT_FALSE(parsed) << "\"" << bad << "\" parsed as " << parsed->count() << " ms";
+    EXPECT_TRUE(Contains(parsed.error().message, "bad duration")) << bad;
+  }
+}
+
+TEST(ADuration, RejectsNegativeValues) {
+  EXPECT_FALSE(ParseDuration("-5s"));
+  EXPECT_FALSE(ParseDuration("1d -12h"));
+}
+
+TEST(ADuration, RejectsAPartTooLongToRepresent) {
+  EXPECT_FALSE(ParseDuration("9999999999999999999d"));
+  EXPECT_FALSE(ParseDuration("999999999999999d"));
+}
+
+// Each part alone is below the per-part limit; their sum is not representable in int64 ms.
+TEST(ADuration, RejectsASumTooLongToRepresent) {
+  auto parsed = ParseDuration("4611686018427387s 4611686018427387s 4611686018427387s");
+  EXPECT_FALSE(parsed) << "parsed as " << parsed->count() << " ms";
+}
+
+// --- the configuration file ------------------------------------------------------------------
+
+TEST(AConfig, HasTheDocumentedDefaults) {
+  auto config = Parse(kHeader);
+  ASSERT_TRUE(config) << config.error().message;
+  EXPECT_EQ(config->store, "/var/lib/transportcertd/store");
+  EXPECT_EQ(config->state, "/var/lib/transportcertd");
+  EXPECT_EQ(config->publish_dir, "/var/lib/transportcertd/published");
+  EXPECT_EQ(Counts(config->warn_before),
+            (std::vector<std::int64_t>{30 * kDay, 14 * kDay, 7 * kDay, 3 * kDay, kDay}));
+  EXPECT_EQ(config->renew_before.count(), 30 * kDay);
+  EXPECT_EQ(config->validity.count(), 1825 * kDay);
+  EXPECT_EQ(config->key.ToString(), "rsa:2048");
+  EXPECT_EQ(config->default_services, Bit(Service::kSmtp));
+  EXPECT_EQ(config->wildcard, WildcardMode::kOneLevel);
+  EXPECT_EQ(config->log_level, "info");
+  EXPECT_TRUE(config->reload_command.empty());
+  EXPECT_EQ(config->source, "test.conf");
+}
+
+TEST(AConfig, ParsesTheExampleOfTheSpecWithItsInlineComments) {
+  const std::string text =
+      "[daemon]\n"
+      "fqdn = mail.example.com          ; default: this host's FQDN\n"
+      "store = /var/lib/transportcertd/store\n"
+      "state = /var/lib/transportcertd  ; bindings and internal transport designation\n"
+      "default_services = SMTP          ; services of a certificate nobody has enabled\n"
+      "log_level = info\n"
+      "admin_group =                    ; members may call mutating D-Bus methods\n"
+      "\n"
+      "[monitor]\n"
+      "warn_before = 30d 14d 7d 3d 1d   ; one expiry alert per certificate per threshold\n"
+      "renew_before = 30d               ; replace the internal transport certificate\n"
+      "\n"
+      "[selfsigned]\n"
+      "key = rsa:2048                   ; rsa:2048|rsa:3072|rsa:4096|ec:P-256|ec:P-384\n"
+      "validity = 1825d                 ; Exchange's default is 5 years\n"
+      "names =                          ; extra DNS names\n"
+      "\n"
+      "[selection]\n"
+      "wildcard = one-level             ; one-level (RFC 6125) | multi-level\n"
+      "\n"
+      "[publish]\n"
+      "dir = /var/lib/transportcertd/published\n"
+      "names =                          ; host names to publish for (fqdn always)\n"
+      "group =                          ; group that may read published keys\n"
+      "reload_command =                 ; run after published files change\n";
+  auto config = Parse(text);
+  ASSERT_TRUE(config) << config.error().message;
+  EXPECT_EQ(config->fqdn, "mail.example.com");
+  EXPECT_EQ(config->state, "/var/lib/transportcertd");
+  EXPECT_EQ(config->warn_before.size(), 5u);
+  EXPECT_TRUE(config->admin_group.empty());
+  EXPECT_TRUE(config->selfsigned_names.empty());
+  EXPECT_TRUE(config->reload_command.empty());
+}
+
+TEST(AConfig, SortsThresholdsLargestFirst) {
+  auto config = Parse(std::string(kHeader) + "[monitor]\nwarn_before = 4s 1d 12h 8s\n");
+  ASSERT_TRUE(config) << config.error().message;
+  EXPECT_EQ(Counts(config->warn_before),
+            (std::vector<std::int64_t>{kDay, 12 * kHour, 8 * kSecond, 4 * kSecond}));
+}
+
+TEST(AConfig, NormalizesHostNames) {
+  auto config = Parse(
+      "[daemon]\nfqdn = Mail.Example.COM.\n[publish]\nnames = Smtp.Example.com, mx.example.com\n");
+  ASSERT_TRUE(config) << config.error().message;
+  EXPECT_EQ(config->fqdn, "mail.example.com");
+  EXPECT_EQ(config->publish_names,
+            (std::vector<std::string>{"smtp.example.com", "mx.example.com"}));
+}
+
+TEST(AConfig, KeepsTheReloadCommandVerbatim) {
+  auto config = Parse(std::string(kHeader) +
+                      "[publish]\nreload_command = postfix reload && doveadm reload\n");
+  ASSERT_TRUE(config) << config.error().message;
+  EXPECT_EQ(config->reload_command, "postfix reload && doveadm reload");
+}
+
+TEST(AConfig, NamesFileAndLineOfAnUnknownKey) {
+  EXPECT_TRUE(StartsWith(ErrorOf("[daemon]\nfqdn = mail.example.com\nfdqn = mail.example.com\n"),
+                         "test.conf:3: unknown key \"fdqn\" in [daemon]"));
+}
+
+TEST(AConfig, NamesFileAndLineOfAnUnknownSection) {
+  EXPECT_TRUE(StartsWith(ErrorOf(std::string(kHeader) + "\n[tls]\ncert = x\n"),
+                         "test.conf:4: unknown section [tls]"));
+}
+
+TEST(AConfig, RejectsAnUnknownSectionEvenWhenItIsEmpty) {
+  EXPECT_TRUE(StartsWith(ErrorOf(std::string(kHeader) + "[tls]\n"), "test.conf:3: "));
+}
+
+TEST(AConfig, RejectsASettingOutsideAnySection) {
+  EXPECT_TRUE(StartsWith(ErrorOf("fqdn = mail.example.com\n"), "test.conf:1: "));
+}
+
+TEST(AConfig, RejectsALineThatIsNotASetting) {
+  EXPECT_TRUE(
+      StartsWith(ErrorOf(std::string(kHeader) + "[publish]\nreload postfix\n"), "test.conf:4: "));
+}
+
+TEST(AConfig, RejectsAnIndentedContinuationLine) {
+  EXPECT_TRUE(StartsWith(
+      ErrorOf(std::string(kHeader) + "[publish]\nnames = a.example.com\n  b.example.com\n"),
+      "test.conf:5: "));
+}
+
+TEST(AConfig, NamesBothLinesOfADuplicateKey) {
+  const std::string error =
+      ErrorOf(std::string(kHeader) + "[monitor]\nwarn_before = 7d\n\nwarn_before = 1d\n");
+  EXPECT_TRUE(StartsWith(error, "test.conf:6: "));
+  EXPECT_TRUE(Contains(error, "twice"));
+  EXPECT_TRUE(Contains(error, "line 4"));
+}
+
+TEST(AConfig, NamesTheLineOfABadDuration) {
+  EXPECT_TRUE(
+      StartsWith(ErrorOf(std::string(kHeader) + "[monitor]\nrenew_before = 30days 2fortnights\n"),
+                 "test.conf:4: renew_before: bad duration"));
+  EXPECT_TRUE(StartsWith(ErrorOf(std::string(kHeader) + "[monitor]\nwarn_before = 7d 3x\n"),
+                         "test.conf:4: warn_before: bad duration"));
+  EXPECT_TRUE(StartsWith(ErrorOf(std::string(kHeader) + "[selfsigned]\nvalidity = -5d\n"),
+                         "test.conf:4: validity: bad duration"));
+}
+
+TEST(AConfig, RejectsZeroDurations) {
+  EXPECT_TRUE(StartsWith(ErrorOf(std::string(kHeader) + "[monitor]\nrenew_before = 0s\n"),
+                         "test.conf:4: "));
+  EXPECT_TRUE(StartsWith(ErrorOf(std::string(kHeader) + "[monitor]\nwarn_before = 7d 0ms\n"),
+                         "test.conf:4: "));
+}
+
+TEST(AConfig, RejectsAnEmptyWarnBefore) {
+  const std::string error = ErrorOf(std::string(kHeader) + "[monitor]\nwarn_before =\n");
+  EXPECT_TRUE(StartsWith(error, "test.conf:"));
+  EXPECT_TRUE(Contains(error, "warn_before"));
+}
+
+TEST(AConfig, NamesTheLineOfAnEmptyWarnBefore) {
+  EXPECT_TRUE(
+      StartsWith(ErrorOf(std::string(kHeader) + "[monitor]\nwarn_before =\n"), "test.conf:4: "));
+}
+
+TEST(AConfig, NamesTheLineOfABadKeySpec) {
+  for (const char* bad : {"rsa:1024", "dsa:2048", "ec:P-192", "rsa", ""}) {
+    EXPECT_TRUE(StartsWith(ErrorOf(std::string(kHeader) + "[selfsigned]\nkey = " + bad + "\n"),
+                           "test.conf:4: key: "))
+        << bad;
+  }
+}
+
+TEST(AConfig, AcceptsEveryDocumentedKeySpec) {
+  for (const char* good : {"rsa:2048", "rsa:3072", "rsa:4096", "ec:P-256", "ec:P-384"}) {
+    auto config = Parse(std::string(kHeader) + "[selfsigned]\nkey = " + good + "\n");
+    ASSERT_TRUE(config) << good << ": " << config.error().message;
+    EXPECT_EQ(config->key.ToString(), good);
+  }
+}
+
+TEST(AConfig, NamesTheLineOfABadHostName) {
+  EXPECT_TRUE(StartsWith(ErrorOf("[daemon]\nfqdn = -mail-.example.com\n"), "test.conf:2: fqdn: "));
+  EXPECT_TRUE(StartsWith(ErrorOf("[daemon]\nfqdn = *.example.com\n"), "test.conf:2: fqdn: "));
+  const std::string error =
+      ErrorOf(std::string(kHeader) + "[publish]\nnames = ok.example.com bad!name.example.com\n");
+  EXPECT_TRUE(StartsWith(error, "test.conf:4: names: "));
+  EXPECT_TRUE(Contains(error, "bad!name.example.com"));
+  EXPECT_TRUE(
+      StartsWith(ErrorOf(std::string(kHeader) + "[selfsigned]\nnames = under score..example\n"),
+                 "test.conf:4: names: "));
+}
+
+TEST(AConfig, RejectsBadValuesOfTheOtherKeys) {
+  EXPECT_TRUE(StartsWith(ErrorOf(std::string(kHeader) + "store = relative/store\n"),
+                         "test.conf:3: store: "));
+  EXPECT_TRUE(StartsWith(ErrorOf(std::string(kHeader) + "default_services = SMTP FTP\n"),
+                         "test.conf:3: default_services: "));
+  EXPECT_TRUE(
+      StartsWith(ErrorOf(std::string(kHeader) + "log_level = loud\n"), "test.conf:3: log_level: "));
+  EXPECT_TRUE(StartsWith(ErrorOf(std::string(kHeader) + "[selection]\nwildcard = two-level\n"),
+                         "test.conf:4: wildcard: "));
+  EXPECT_TRUE(StartsWith(ErrorOf(std::string(kHeader) + "[publish]\ndir = published\n"),
+                         "test.conf:4: dir: "));
+}
+
+TEST(AConfig, CountsLinesAcrossCommentsAndBlankLines) {
+  const std::string text =
+      "# transportcertd configuration\n"  // 1
+      "; another comment style\n"         // 2
+      "\n"                                // 3
+      "[daemon]\n"                        // 4
+      "fqdn = mail.example.com\n"         // 5
+      "\n"                                // 6
+      "   \n"                             // 7
+      "# [monitor] is next\n"             // 8
+      "[monitor]\n"                       // 9
+      "; renew early\n"                   // 10
+      "renew_before = 30d\n"              // 11
+      "\n"                                // 12
+      "warn_before = 7d soonish\n";       // 13
+  EXPECT_TRUE(StartsWith(ErrorOf(text), "test.conf:13: "));
+}
+
+TEST(AConfig, CountsWindowsLineEndingsLikeOthers) {
+  EXPECT_TRUE(StartsWith(ErrorOf("[daemon]\r\nfqdn = mail.example.com\r\n\r\nbogus = 1\r\n"),
+                         "test.conf:4: unknown key \"bogus\""));
+}
+
+TEST(AConfig, PrintsAnEffectiveConfigurationThatParsesToTheSame) {
+  auto config = Parse(
+      "[daemon]\nfqdn = mail.example.com\nstore = /srv/store\nstate = /srv/state\n"
+      "default_services = SMTP IMAP\nlog_level = debug\nadmin_group = mailadm\n"
+      "[monitor]\nwarn_before = 1d 12h 5s\nrenew_before = 45d\n"
+      "[selfsigned]\nkey = ec:P-384\nvalidity = 90d\nnames = mx.example.com\n"
+      "[selection]\nwildcard = multi-level\n"
+      "[publish]\ndir = /srv/published\nnames = smtp.example.com\ngroup = ssl-cert\n"
+      "reload_command = postfix reload\n");
+  ASSERT_TRUE(config) << config.error().message;
+  const std::string printed = FormatConfig(*config);
+  auto again = ParseConfig(printed, "printed");
+  ASSERT_TRUE(again) << again.error().message << "\n" << printed;
+  // The same text but for the first line, which names the source.
+  const auto body = [](const std::string& s) { return s.substr(s.find('\n')); };
+  EXPECT_EQ(body(FormatConfig(*again)), body(printed));
+  EXPECT_EQ(again->store, "/srv/store");
+  EXPECT_EQ(again->state, "/srv/state");
+  EXPECT_EQ(again->default_services, Bit(Service::kSmtp) | Bit(Service::kImap));
+  EXPECT_EQ(again->log_level, "debug");
+  EXPECT_EQ(again->admin_group, "mailadm");
+  EXPECT_EQ(Counts(again->warn_before), Counts(config->warn_before));
+  EXPECT_EQ(again->renew_before, config->renew_before);
+  EXPECT_EQ(again->key, config->key);
+  EXPECT_EQ(again->validity, config->validity);
+  EXPECT_EQ(again->selfsigned_names, config->selfsigned_names);
+  EXPECT_EQ(again->wildcard, WildcardMode::kMultiLevel);
+  EXPECT_EQ(again->publish_dir, "/srv/published");
+  EXPECT_EQ(again->publish_names, config->publish_names);
+  EXPECT_EQ(again->publish_group, "ssl-cert");
+  EXPECT_EQ(again->reload_command, "postfix reload");
+}
+
+TEST(LoadingAConfig, UsesDefaultsWhenTheDefaultFileIsMissing) {
+  testing::TempDir dir;
+  auto config = LoadConfig(dir / "missing.conf", /*must_exist=*/false);
+  ASSERT_TRUE(config) << config.error().message;
+  EXPECT_TRUE(config->source.empty());
+  EXPECT_EQ(config->warn_before.size(), 5u);
+}
+
+TEST(LoadingAConfig, FailsWhenANamedFileIsMissing) {
+  testing::TempDir dir;
+  auto config = LoadConfig(dir / "missing.conf", /*must_exist=*/true);
+  ASSERT_FALSE(config);
+  EXPECT_TRUE(StartsWith(config.error().message, dir / "missing.conf" + ":"));
+}
+
+TEST(LoadingAConfig, NamesTheFileItRead) {
+  testing::TempDir dir;
+  const std::string path = dir.Write("t.conf", std::string(kHeader) + "[monitor]\nfoo = 1\n");
+  auto config = LoadConfig(path, /*must_exist=*/true);
+  ASSERT_FALSE(config);
+  EXPECT_TRUE(StartsWith(config.error().message, path + ":4: unknown key \"foo\""));
+}
+
+}  // namespace
+}  // namespace transportcertd
