@@ -70,7 +70,7 @@ class TheDaemonOnTheBus : public ::testing::Test {
   void SetUp() override {
     const char* binary = std::getenv("TRANSPORTCERTD_DAEMON");
     if (binary == nullptr || *binary == '\0' || access(binary, X_OK) != 0) {
-      GTEST_SKIP() << "the daemon binary is not built (TRANSPORTCERTD_DAEMON is not set)";
+      GTEST_SKIP() << "TRANSPORTCERTD_DAEMON does not name the daemon binary (ctest sets it)";
     }
     daemon_binary_ = binary;
     ASSERT_FALSE(bus_.address().empty());
