@@ -108,7 +108,12 @@ DBUS_SYSTEM_BUS_ADDRESS="$address" "$TRANSPORTCERTD_BIN" --config "$scratch/tran
 	--bus system --log-target console >"$scratch/daemon.log" 2>&1 &
 daemon_pid=$!
 stop_daemon() {
-	kill "$daemon_pid" 2>/dev/null || true
+	kill "$daemon_pid" 2>/dev/null || return 0
+	for _ in $(seq 100); do
+		kill -0 "$daemon_pid" 2>/dev/null || break
+		sleep 0.1
+	done
+	kill -KILL "$daemon_pid" 2>/dev/null || true
 	wait "$daemon_pid" 2>/dev/null || true
 }
 on_exit stop_daemon
