@@ -111,6 +111,7 @@ const std::map<std::string, std::map<std::string, Setter>>& Keys() {
                 if (d->count() <= 0) return Error{"thresholds must be longer than 0"};
                 c.warn_before.push_back(*d);
               }
+              if (c.warn_before.empty()) return Error{"needs at least one threshold, e.g. 30d 7d"};
               std::sort(c.warn_before.begin(), c.warn_before.end(), std::greater<>());
               return {};
             }},
@@ -272,7 +273,7 @@ Result<Milliseconds> ParseDuration(std::string_view text) {
     }
     const auto unit = kUnits.find(text.substr(i, unit_end - i));
     if (unit == kUnits.end()) return Error{bad};
-    if (number > INT64_MAX / unit->second / 2) return Error{bad + ": too long"};
+    if (number > (INT64_MAX / 2 - total) / unit->second) return Error{bad + ": too long"};
     total += number * unit->second;
     any = true;
     i = unit_end;
@@ -312,8 +313,6 @@ Result<Config> ParseConfig(std::string_view text, const std::string& name) {
   Config config = std::move(state.config);
   config.source = name;
   if (config.fqdn.empty()) config.fqdn = LocalFqdn();
-  if (config.warn_before.empty())
-    return Error{name + ": [monitor] warn_before needs at least one threshold"};
   return config;
 }
 

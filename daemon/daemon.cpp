@@ -163,6 +163,9 @@ void Daemon::StartWatching() {
       watcher_.get(),
       [](uv_fs_event_t* handle, const char*, int, int) {
         auto* self = static_cast<Daemon*>(handle->data);
+        // The first event of a burst arms the timer; later ones ride along, so a rescan
+        // follows within kDebounceMs however busy the directory is.
+        if (uv_is_active(reinterpret_cast<uv_handle_t*>(self->debounce_.get()))) return;
         uv_timer_start(
             self->debounce_.get(), [](uv_timer_t* t) { static_cast<Daemon*>(t->data)->Refresh(); },
             kDebounceMs, 0);
@@ -233,7 +236,9 @@ void Daemon::Evaluate() {
   const UnixTimeMs now = NowMs();
   RaiseExpiryAlerts(now);
   CheckInternalTransport(now);
-  PublishAll();
+  // While a replacement is generated, the published files stay as they are: FinishGeneration
+  // publishes once the new certificate is designated, so the mail server reloads once.
+  if (generations_.empty()) PublishAll();
   ArmDeadline(now);
   notifier_->Status(Summary());
   if (bus_) bus_->InventoryChanged();
@@ -609,8 +614,10 @@ Status Daemon::Reload() {
   const bool store_moved = config->store != config_.store;
   config_ = std::move(config).value();
   bindings_ = std::move(bindings).value();
-  expiry_ = ExpiryTracker(config_.warn_before);
-  spdlog::set_level(ParseLogLevel(config_.log_level));
+  if (expiry_.thresholds() != ExpiryTracker(config_.warn_before).thresholds()) {
+    expiry_ = ExpiryTracker(config_.warn_before);  // new thresholds: announce afresh
+  }
+  spdlog::set_level(ParseLogLevel(options_.log_level.value_or(config_.log_level)));
   if (Status dirs = PrepareDirectories(); !dirs) spdlog::error("{}", dirs.error().message);
   if (store_moved) {
     scanner_ = std::make_unique<StoreScanner>(config_.store, ScanOptions{});
@@ -638,6 +645,7 @@ void Daemon::Shutdown(int exit_code, const std::string& why) {
   exit_code_ = exit_code;
   if (notifier_) notifier_->Stopping();
   if (bus_) bus_->Stop();
+  if (publisher_) publisher_->Stop();
   for (auto* signal : {&sigterm_, &sigint_, &sighup_}) signal->Close();
   watcher_.Close();
   debounce_.Close();

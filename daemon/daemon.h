@@ -27,8 +27,9 @@ namespace transportcertd {
 
 struct DaemonOptions {
   std::string config_path;
-  bool config_explicit = false;  // a missing explicitly named config file is an error
-  std::optional<BusKind> bus;    // nullopt: run without D-Bus (tests of the core loop only)
+  bool config_explicit = false;          // a missing explicitly named config file is an error
+  std::optional<BusKind> bus;            // nullopt: run without D-Bus
+  std::optional<std::string> log_level;  // --log-level, which wins over the config on reload
 };
 
 class Daemon final : public ManagerBackend {

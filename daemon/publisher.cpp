@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <csignal>
 #include <cstring>
 
 #include "daemon/logging.h"
@@ -105,6 +106,14 @@ void Publisher::RunReloadCommand() {
     return;
   }
   spdlog::info("running reload command: {}", config_.reload_command);
+}
+
+void Publisher::Stop() {
+  reload_pending_ = false;
+  if (!child_) return;
+  spdlog::warn("stopping while the reload command is still running; sending it SIGTERM");
+  uv_process_kill(child_.get(), SIGTERM);
+  child_.Close();
 }
 
 void Publisher::OnReloadExit(int64_t exit_status, int term_signal) {

@@ -33,6 +33,9 @@ class Publisher {
 
   bool ReloadRunning() const { return static_cast<bool>(child_); }
 
+  // At shutdown: a reload command still running is sent SIGTERM and no longer waited for.
+  void Stop();
+
  private:
   void RunReloadCommand();
   void OnReloadExit(int64_t exit_status, int term_signal);

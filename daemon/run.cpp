@@ -133,8 +133,8 @@ int RunMain(int argc, char** argv) {
   spdlog::info("transportcertd {} starting: fqdn {}, store {}, config {}", TRANSPORTCERTD_VERSION,
                config->fqdn, config->store,
                config->source.empty() ? "built-in defaults" : config->source);
-  Daemon daemon(std::move(config).value(),
-                DaemonOptions{args->config_path, args->config_explicit, args->bus});
+  Daemon daemon(std::move(config).value(), DaemonOptions{args->config_path, args->config_explicit,
+                                                         args->bus, args->log_level});
   return daemon.Run();
 }
 
