@@ -3,6 +3,7 @@
 // (busctl prints only the message, and every AccessDenied as "Access denied").
 // The daemon binary comes from TRANSPORTCERTD_DAEMON (set by tests/ipc/CMakeLists.txt).
 #include <fcntl.h>
+#include <grp.h>
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/prctl.h>
@@ -82,9 +83,16 @@ class TheDaemonOnTheBus : public ::testing::Test {
   void TearDown() override { StopDaemon(); }
 
   // Writes the configuration (SPEC §4) with `extra` appended to [daemon] and `monitor` as the
-  // [monitor] section, and starts the daemon on the private bus as the system bus. Returns when
-  // the daemon owns its name and has an internal transport certificate.
-  void StartDaemon(const std::string& extra = "", const std::string& monitor = "") {
+  // [monitor] section (the test runner's group as admin_group unless it is root), and starts the
+  // daemon on the private bus as the system bus. Returns when the daemon owns its name and has an
+  // internal transport certificate.
+  void StartDaemon(std::string extra = "", const std::string& monitor = "") {
+    // Root may always change things; anyone else running the tests does so as admin_group.
+    if (geteuid() != 0 && extra.find("admin_group") == std::string::npos) {
+      const group* own = getgrgid(getegid());
+      ASSERT_NE(own, nullptr) << "the test runner's group has no name";
+      extra += std::string("admin_group = ") + own->gr_name + "\n";
+    }
     const std::string config = dir_.Write(
         "transportcertd.conf",
         "[daemon]\nfqdn = mail.example.com\nstore = " + (dir_ / "store") +
