@@ -369,6 +369,7 @@ void Daemon::FinishGeneration(Generation& generation) {
   std::unique_ptr<Generation> owned = std::move(generations_.front());
   generations_.pop_front();
   Result<std::string> outcome{Error{}};
+  const std::string previous_internal = bindings_.internal_transport;
   if (!generation.generated || !generation.written) {
     const std::string why = !generation.generated ? generation.generated.error().message
                                                   : generation.written.error().message;
@@ -386,7 +387,7 @@ void Daemon::FinishGeneration(Generation& generation) {
     retry_backoff_ms_ = 0;
     const std::string thumbprint = generation.generated->thumbprint;
     const Bindings previous = bindings_;
-    const std::string old = bindings_.internal_transport;
+    const std::string& old = previous_internal;
     bindings_.internal_transport = thumbprint;
     bindings_.services[thumbprint] = config_.default_services | Bit(Service::kSmtp);
     if (Status saved = SaveBindingsOrRevert(previous); !saved) {
@@ -399,11 +400,14 @@ void Daemon::FinishGeneration(Generation& generation) {
       Alert(AlertKind::kInternalTransportReplaced, spdlog::level::warn, fields,
             "new internal transport certificate " + thumbprint + " (" + *generation.written + ")" +
                 (old.empty() ? "" : ", replacing " + old) + ": " + generation.reason);
-      if (bus_) bus_->EmitInternalTransportCertificateChanged(old, thumbprint);
       outcome = thumbprint;
     }
   }
+  // Rescan first, so the new certificate's object exists when clients hear of it.
   if (exit_code_ == 0 && sigterm_) Refresh();
+  if (outcome && bus_) {
+    bus_->EmitInternalTransportCertificateChanged(previous_internal, *outcome);
+  }
   for (auto& done : generation.done) done(outcome);
   StartNextGeneration();
 }
@@ -489,12 +493,13 @@ Status Daemon::EnableCertificate(const std::string& thumbprint, ServiceSet servi
           "certificate " + thumbprint + " is now the internal transport certificate" +
               (previous.internal_transport.empty() ? ""
                                                    : ", replacing " + previous.internal_transport));
-    if (bus_)
-      bus_->EmitInternalTransportCertificateChanged(previous.internal_transport, thumbprint);
   }
   spdlog::info("certificate {} enabled for {}", thumbprint,
                fmt::format("{}", fmt::join(ServiceNames(services), " ")));
   Evaluate();
+  if (bus_ && previous.internal_transport != bindings_.internal_transport) {
+    bus_->EmitInternalTransportCertificateChanged(previous.internal_transport, thumbprint);
+  }
   return {};
 }
 
