@@ -12,8 +12,6 @@
 namespace transportcertd {
 namespace {
 
-using GeneralNamesPtr = std::unique_ptr<GENERAL_NAMES, OpenSslDeleter<GENERAL_NAMES_free>>;
-using EkuPtr = std::unique_ptr<EXTENDED_KEY_USAGE, OpenSslDeleter<EXTENDED_KEY_USAGE_free>>;
 
 template <typename T>
 struct OpenSslFree {

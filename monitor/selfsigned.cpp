@@ -21,11 +21,6 @@
 namespace transportcertd {
 namespace {
 
-using X509NamePtr = std::unique_ptr<X509_NAME, OpenSslDeleter<X509_NAME_free>>;
-using X509ExtensionPtr = std::unique_ptr<X509_EXTENSION, OpenSslDeleter<X509_EXTENSION_free>>;
-using GeneralNamesPtr = std::unique_ptr<GENERAL_NAMES, OpenSslDeleter<GENERAL_NAMES_free>>;
-using GeneralNamePtr = std::unique_ptr<GENERAL_NAME, OpenSslDeleter<GENERAL_NAME_free>>;
-using Asn1StringPtr = std::unique_ptr<ASN1_IA5STRING, OpenSslDeleter<ASN1_IA5STRING_free>>;
 
 constexpr std::string_view kAcceptedKeySpecs = "rsa:2048, rsa:3072, rsa:4096, ec:P-256 or ec:P-384";
 constexpr std::array<int, 3> kRsaBits = {2048, 3072, 4096};
@@ -147,7 +142,7 @@ bool AddSubjectAltNames(X509* x509, const std::vector<std::string>& names) {
   GeneralNamesPtr general_names(GENERAL_NAMES_new());
   if (!general_names) return false;
   for (const std::string& name : names) {
-    Asn1StringPtr ia5(ASN1_IA5STRING_new());
+    Ia5StringPtr ia5(ASN1_IA5STRING_new());
     if (!ia5 || ASN1_STRING_set(ia5.get(), name.data(), static_cast<int>(name.size())) != 1) {
       return false;
     }
