@@ -1,0 +1,689 @@
+#!/usr/bin/env python3
+"""A real Postfix presents what transportcertd selects, and picks up a takeover (issue 7).
+
+The test wires a throw-away Postfix instance to transportcertd exactly as docs/mail-servers.md
+tells an administrator to:
+
+    smtpd_tls_chain_files = <publish.dir>/internal-transport.pem
+    tls_server_sni_maps   = hash:<publish.dir>/sni-map
+    reload_command        = postmap -F hash:<publish.dir>/sni-map && postfix reload
+
+and then looks at what Postfix presents with `openssl s_client -starttls smtp`:
+
+1. without SNI (and for an unknown name) the internal transport certificate, whose thumbprint
+   is the one transportcertd reports over D-Bus (InternalTransportCertificate);
+2. for the FQDN, what SelectCertificate(fqdn, SMTP) answers;
+3. for a published name whose only certificate is issued by a throw-away CA made here, that
+   certificate and its chain, which is what SelectCertificate answers for the name;
+4. after RenewInternalTransportCertificate, reload_command runs (once) and a new connection
+   presents the new certificate, with nothing done by hand.
+
+Postfix is installed from Debian when it is missing (this needs root and a package mirror).
+A private instance is started with `postfix -c DIR`, which Postfix only allows for a DIR listed
+in alternate_config_directories of /etc/postfix/main.cf; see authorize_config_directory for how
+that file is treated. Everything else lives in a fresh temporary directory; the instance
+listens on a loopback port chosen at run time, and is stopped at the end even when a check
+fails. The daemon runs on a private dbus-daemon with --bus session.
+
+Nothing sleeps to make an assertion true: every wait polls for a condition up to a deadline.
+Exit status 77 means skipped (the reason is printed): not root, or no daemon binary.
+
+    TRANSPORTCERTD_BIN=build/daemon/transportcertd tests/postfix/postfix_test.py -v
+"""
+
+import base64
+import fcntl
+import hashlib
+import json
+import os
+import pwd
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import unittest
+
+BIN = os.environ.get("TRANSPORTCERTD_BIN", "")
+KEEP = os.environ.get("TRANSPORTCERTD_KEEP_TEST_DIR", "") not in ("", "0")
+
+FQDN = "mail.example.test"
+CA_NAME = "smtp.example.test"  # published; its only certificate is issued by the test CA
+UNKNOWN_NAME = "other.example.test"  # not published: Postfix falls back to the default
+
+# The instance's configuration directory. Postfix wants it named in the default main.cf, so
+# it is one fixed path under /etc, where only root can create it (a directory named there
+# lets Postfix's set-gid programs read a configuration from it). The test creates it afresh
+# and removes it at the end.
+CONFIG_DIR = "/etc/postfix-transportcertd-test"
+DEFAULT_MAIN_CF = "/etc/postfix/main.cf"
+# A default main.cf that this test had to create, recognised by its first line.
+CREATED_MAIN_CF_HEADER = "# Created by the transportcertd Postfix test; removed when it ends.\n"
+# Held while the test runs: one instance at a time (CONFIG_DIR is shared).
+LOCK_FILE = "/run/lock/transportcertd-postfix-test.lock"
+
+STARTUP_TIMEOUT = 20.0  # bus name owned, first certificate generated and published
+PRESENT_TIMEOUT = 20.0  # a change reaches what a new SMTP connection is presented
+STOP_TIMEOUT = 15.0
+# "Exactly once": a count is watched for this long after it was reached.
+SETTLE = 1.0
+
+BUS_NAME = "org.transportcertd1"
+BUS_PATH = "/org/transportcertd1"
+BUS_INTERFACE = "org.transportcertd1.Manager"
+PEM_CERT = re.compile(r"-----BEGIN CERTIFICATE-----\r?\n(.*?)-----END CERTIFICATE-----", re.S)
+
+
+def log(message):
+    print(f"postfix test: {message}", file=sys.stderr, flush=True)
+
+
+def run(args, check=True, timeout=60, **kwargs):
+    result = subprocess.run(args, capture_output=True, text=True, timeout=timeout, check=False,
+                            **kwargs)
+    if check and result.returncode != 0:
+        raise RuntimeError(f"{' '.join(args)} failed with status {result.returncode}:\n"
+                           f"{result.stdout}{result.stderr}")
+    return result
+
+
+def wait_for(condition, timeout, what, details=lambda: ""):
+    """Polls `condition` until it returns a true value, which is returned; fails after
+    `timeout` seconds with `what` and whatever `details` says about the last state."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}\n"
+                                 f"{details()}")
+        time.sleep(0.1)
+
+
+def thumbprints_of_pem(text):
+    """SHA-1 thumbprints (upper-case hex, as transportcertd writes them) of the certificates
+    in `text`, in order."""
+    return [hashlib.sha1(base64.b64decode("".join(body.split()))).hexdigest().upper()
+            for body in PEM_CERT.findall(text)]
+
+
+def free_loopback_port():
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+# --- Postfix from Debian ----------------------------------------------------------------------
+
+def ensure_postfix_installed():
+    if shutil.which("postfix") and shutil.which("postmap") and shutil.which("postconf"):
+        return
+    log("installing Postfix from Debian")
+    started = time.monotonic()
+    run(["debconf-set-selections"],
+        input="postfix postfix/main_mailer_type select No configuration\n")
+    env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
+    install = ["apt-get", "install", "-y", "-q", "-o", "DPkg::Lock::Timeout=300", "postfix"]
+    if run(install, check=False, timeout=600, env=env).returncode != 0:
+        run(["apt-get", "update", "-q", "-o", "DPkg::Lock::Timeout=300"], timeout=600, env=env)
+        run(install, timeout=600, env=env)
+    log(f"Postfix installed in {time.monotonic() - started:.0f} s")
+
+
+def postconf_list(value):
+    return [item for item in re.split(r"[\s,]+", value) if item]
+
+
+def authorize_config_directory(cleanups):
+    """Names CONFIG_DIR in alternate_config_directories of the default main.cf.
+
+    When the default main.cf exists it is edited in place with `postconf -e`, once: the entry
+    stays afterwards. It is harmless (it only names a directory under /etc that exists while
+    this test runs), and leaving it means a rerun, or a run killed before it could clean up,
+    never leaves main.cf half-restored or edited twice.
+
+    When there is no default main.cf (Debian's "No configuration"), the test creates one with
+    that single line and removes it at the end: its mere existence would make postfix.service
+    start the default instance at the next boot."""
+    line = f"alternate_config_directories = {CONFIG_DIR}\n"
+    if os.path.exists(DEFAULT_MAIN_CF):
+        with open(DEFAULT_MAIN_CF, encoding="utf-8", errors="replace") as f:
+            ours = f.readline() == CREATED_MAIN_CF_HEADER  # left over by a killed run
+    else:
+        with open(DEFAULT_MAIN_CF, "x", encoding="utf-8") as f:
+            f.write(CREATED_MAIN_CF_HEADER + line)
+        ours = True
+    if ours:
+        def remove_created_main_cf():
+            with open(DEFAULT_MAIN_CF, encoding="utf-8", errors="replace") as f:
+                if f.readline() == CREATED_MAIN_CF_HEADER:
+                    os.unlink(DEFAULT_MAIN_CF)
+        cleanups.append(("remove the default main.cf this test created", remove_created_main_cf))
+        return
+    current = run(["postconf", "-c", "/etc/postfix", "-h",
+                   "alternate_config_directories"]).stdout.strip()
+    if CONFIG_DIR in postconf_list(current):
+        return
+    wanted = f"{current}, {CONFIG_DIR}" if current else CONFIG_DIR
+    log(f"adding {CONFIG_DIR} to alternate_config_directories in {DEFAULT_MAIN_CF}")
+    run(["postconf", "-c", "/etc/postfix", "-e", f"alternate_config_directories = {wanted}"])
+
+
+class PostfixInstance:
+    """A private Postfix: configuration in CONFIG_DIR, queue, data and log under `root`."""
+
+    def __init__(self, root, port, publish_dir):
+        self.root = root
+        self.port = port
+        self.queue = os.path.join(root, "postfix-queue")
+        self.data = os.path.join(root, "postfix-data")
+        self.log_dir = os.path.join(root, "postfix-log")
+        self.maillog = os.path.join(self.log_dir, "maillog")
+        self.publish_dir = publish_dir
+
+    def postfix(self, *args, check=True):
+        return run(["postfix", "-c", CONFIG_DIR, *args], check=check)
+
+    def running(self):
+        return self.postfix("status", check=False).returncode == 0
+
+    def configure(self):
+        stop_stale_instance()
+        shutil.rmtree(CONFIG_DIR, ignore_errors=True)
+        os.mkdir(CONFIG_DIR, 0o755)
+        for d in (self.queue, self.log_dir):
+            os.mkdir(d, 0o755)
+        os.mkdir(self.data, 0o700)
+        postfix_user = pwd.getpwnam("postfix")
+        os.chown(self.data, postfix_user.pw_uid, postfix_user.pw_gid)
+        main_cf = f"""\
+# Throw-away instance of the transportcertd Postfix test.
+compatibility_level = 3.7
+myhostname = {FQDN}
+mydestination =
+alias_maps =
+alias_database =
+inet_interfaces = 127.0.0.1
+inet_protocols = ipv4
+queue_directory = {self.queue}
+data_directory = {self.data}
+# No syslog here: Postfix logs through postlogd into a file under an allowed prefix.
+maillog_file_prefixes = {self.log_dir}
+maillog_file = {self.maillog}
+smtpd_peername_lookup = no
+smtpd_tls_security_level = may
+smtpd_tls_loglevel = 1
+# What transportcertd publishes: the internal transport certificate by default, and the
+# selection for each published name by SNI (the map is built by reload_command).
+smtpd_tls_chain_files = {self.publish_dir}/internal-transport.pem
+tls_server_sni_maps = hash:{self.publish_dir}/sni-map
+"""
+        with open(os.path.join(CONFIG_DIR, "main.cf"), "w", encoding="utf-8") as f:
+            f.write(main_cf)
+        with open("/usr/share/postfix/master.cf.dist", encoding="utf-8") as f:
+            master_cf = f.read()
+        # The SMTP server on our loopback port, not chrooted (the queue has no copy of /etc).
+        master_cf, count = re.subn(r"(?m)^smtp\s+inet\s.*$",
+                                   f"127.0.0.1:{self.port} inet n - n - - smtpd", master_cf)
+        if count != 1:
+            raise RuntimeError("master.cf.dist has no single `smtp inet` line to replace")
+        with open(os.path.join(CONFIG_DIR, "master.cf"), "w", encoding="utf-8") as f:
+            f.write(master_cf)
+
+    def start(self):
+        result = self.postfix("start", check=False)
+        if result.returncode != 0 or not self.running():
+            raise RuntimeError(f"postfix -c {CONFIG_DIR} start failed "
+                               f"(status {result.returncode}):\n{result.stdout}{result.stderr}"
+                               f"{self.log_tail()}")
+
+    def stop(self):
+        if not os.path.isdir(CONFIG_DIR) or not self.running():
+            return
+        self.postfix("stop", check=False)
+        wait_for(lambda: not self.running(), STOP_TIMEOUT, "Postfix to stop", self.log_tail)
+
+    def log_tail(self, lines=40):
+        try:
+            with open(self.maillog, encoding="utf-8", errors="replace") as f:
+                tail = f.readlines()[-lines:]
+        except OSError:
+            return "(no Postfix log)\n"
+        return "--- Postfix log (last lines) ---\n" + "".join(tail)
+
+
+def stop_stale_instance():
+    """A run that was killed may have left its instance running: stop it (its configuration
+    directory is the fixed CONFIG_DIR)."""
+    if os.path.isdir(CONFIG_DIR):
+        if run(["postfix", "-c", CONFIG_DIR, "status"], check=False).returncode == 0:
+            log("stopping a Postfix instance left running by an earlier run")
+            run(["postfix", "-c", CONFIG_DIR, "stop"], check=False)
+
+
+# --- The throw-away CA -------------------------------------------------------------------------
+
+def make_ca_issued_certificates(work_dir, store_dir):
+    """A root CA, an intermediate CA it issued, and a server certificate for CA_NAME issued
+    by the intermediate. The store gets the server certificate, the intermediate and the root
+    in one file (as a "full chain" download might), and the server key in another; the CA keys
+    stay out. Returns the root's file and the thumbprints of the server certificate and of the
+    intermediate, which is what a server should send (trust anchors are not sent)."""
+    os.mkdir(work_dir, 0o700)
+
+    def path(name):
+        return os.path.join(work_dir, name)
+
+    def new_key_and_request(name, subject):
+        run(["openssl", "req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
+             "-nodes", "-keyout", path(f"{name}.key"), "-out", path(f"{name}.csr"),
+             "-subj", subject])
+
+    def issue(name, issuer, extensions):
+        with open(path(f"{name}.ext"), "w", encoding="utf-8") as f:
+            f.write(extensions)
+        run(["openssl", "x509", "-req", "-in", path(f"{name}.csr"), "-CA", path(f"{issuer}.pem"),
+             "-CAkey", path(f"{issuer}.key"), "-CAcreateserial", "-days", "90",
+             "-extfile", path(f"{name}.ext"), "-out", path(f"{name}.pem")])
+
+    def read(name):
+        with open(path(name), encoding="utf-8") as f:
+            return f.read()
+
+    ca = "basicConstraints = critical,CA:TRUE,pathlen:0\nkeyUsage = critical,keyCertSign,cRLSign\n"
+    run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
+         "-nodes", "-keyout", path("root.key"), "-out", path("root.pem"), "-days", "365",
+         "-subj", "/O=transportcertd test/CN=transportcertd test root CA",
+         "-addext", "basicConstraints=critical,CA:TRUE",
+         "-addext", "keyUsage=critical,keyCertSign,cRLSign"])
+    new_key_and_request("intermediate", "/O=transportcertd test/CN=transportcertd test issuing CA")
+    issue("intermediate", "root", ca)
+    new_key_and_request("server", f"/CN={CA_NAME}")
+    issue("server", "intermediate",
+          "basicConstraints = critical,CA:FALSE\n"
+          "keyUsage = critical,digitalSignature\n"
+          "extendedKeyUsage = serverAuth\n"
+          f"subjectAltName = DNS:{CA_NAME}\n")
+
+    full_chain = read("server.pem") + read("intermediate.pem") + read("root.pem")
+    for name, text in ((f"{CA_NAME}.crt", full_chain), (f"{CA_NAME}.key", read("server.key"))):
+        fd = os.open(os.path.join(store_dir, name), os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+    return path("root.pem"), thumbprints_of_pem(full_chain)[:2]
+
+
+# --- What a client is presented ----------------------------------------------------------------
+
+class Presented:
+    def __init__(self, chain, verify):
+        self.chain = chain  # thumbprints, leaf first
+        self.verify = verify  # s_client's "Verify return code" line
+
+    @property
+    def leaf(self):
+        return self.chain[0] if self.chain else None
+
+    def __repr__(self):
+        return f"chain {self.chain}, {self.verify}"
+
+
+def connect(port, servername=None, ca_file=None):
+    """One STARTTLS connection with `openssl s_client`: the certificates the server sent, or None
+    when there was no TLS handshake. No SNI when `servername` is None."""
+    args = ["openssl", "s_client", "-starttls", "smtp", "-connect", f"127.0.0.1:{port}",
+            "-name", "client.example.test", "-showcerts"]
+    args += ["-servername", servername] if servername else ["-noservername"]
+    if ca_file:
+        args += ["-CAfile", ca_file]
+    try:
+        result = subprocess.run(args, input="QUIT\n", capture_output=True, text=True,
+                                timeout=15, check=False)
+    except subprocess.TimeoutExpired:
+        return None
+    chain = thumbprints_of_pem(result.stdout)
+    if not chain:
+        return None
+    # The leaf as `openssl x509 -fingerprint -sha1` sees it: the first certificate printed.
+    fingerprint = run(["openssl", "x509", "-noout", "-fingerprint", "-sha1"],
+                      input=result.stdout).stdout
+    leaf = fingerprint.strip().split("=", 1)[1].replace(":", "").upper()
+    if leaf != chain[0]:
+        raise AssertionError(f"s_client output is ambiguous: {leaf} vs {chain}")
+    verify = re.search(r"Verify return code: .*", result.stdout)
+    return Presented(chain, verify.group(0) if verify else "")
+
+
+def leaf_presented(port, servername=None):
+    presented = connect(port, servername)
+    return presented.leaf if presented else None
+
+
+class PostfixIntegrationTest(unittest.TestCase):
+    """The checks run in order on one setup; each numbered test builds on the previous."""
+
+    cleanups = []  # (what, function), run in reverse order by tearDownClass
+
+    @classmethod
+    def setUpClass(cls):
+        try:
+            cls.set_up()
+        except BaseException:
+            cls.tear_down()
+            raise
+
+    @classmethod
+    def set_up(cls):
+        started = time.monotonic()
+        lock = os.open(LOCK_FILE, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+        cls.cleanups.append(("release the lock", lambda: os.close(lock)))
+        fcntl.flock(lock, fcntl.LOCK_EX)  # one instance of this test at a time
+
+        ensure_postfix_installed()
+        cls.setup_started = time.monotonic()  # the run time budget excludes the install
+        authorize_config_directory(cls.cleanups)
+
+        cls.root = tempfile.mkdtemp(prefix="transportcertd-postfix-")
+        os.chmod(cls.root, 0o755)  # the postfix user reaches its queue and data through it
+        if KEEP:
+            log(f"keeping {cls.root}")
+        else:
+            cls.cleanups.append(("remove the test directory",
+                                 lambda: shutil.rmtree(cls.root, ignore_errors=True)))
+        cls.store = os.path.join(cls.root, "store")
+        cls.state = os.path.join(cls.root, "state")
+        cls.publish_dir = os.path.join(cls.root, "published")  # the daemon creates it
+        cls.reload_marker = os.path.join(cls.root, "reload-runs")
+        cls.daemon_log = os.path.join(cls.root, "transportcertd.log")
+        os.mkdir(cls.store, 0o700)
+
+        cls.ca_file, cls.ca_chain = make_ca_issued_certificates(os.path.join(cls.root, "ca"),
+                                                             cls.store)
+        cls.ca_issued = cls.ca_chain[0]
+
+        cls.port = free_loopback_port()
+        cls.postfix = PostfixInstance(cls.root, cls.port, cls.publish_dir)
+        cls.cleanups.append(("remove the Postfix configuration directory",
+                             lambda: shutil.rmtree(CONFIG_DIR, ignore_errors=True)))
+        cls.cleanups.append(("stop Postfix", cls.postfix.stop))
+        cls.postfix.configure()
+        # Postfix first, so that every run of reload_command has a Postfix to reload. Nothing
+        # connects before the daemon has published: smtpd would find no certificate.
+        cls.postfix.start()
+        log(f"Postfix listening on 127.0.0.1:{cls.port}")
+
+        cls.start_bus()
+        cls.start_daemon()
+        log(f"set up in {time.monotonic() - started:.1f} s")
+
+    @classmethod
+    def start_bus(cls):
+        out = run(["dbus-daemon", "--session", "--fork", "--print-address=1",
+                   "--print-pid=1"]).stdout.split()
+        cls.bus_address, bus_pid = out[0], int(out[1])
+
+        def stop_bus():
+            try:
+                os.kill(bus_pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+        cls.cleanups.append(("stop the private dbus-daemon", stop_bus))
+
+    @classmethod
+    def start_daemon(cls):
+        config = os.path.join(cls.root, "transportcertd.conf")
+        # reload_command is the one docs/mail-servers.md gives for a machine without systemd
+        # (`postmap -F ... && postfix reload`), in a script that also counts its runs:
+        # "started", then "finished" when both Postfix commands succeeded. (A script,
+        # because an INI line holds at most 198 characters.)
+        script = os.path.join(cls.root, "reload-postfix")
+        with open(script, "w", encoding="utf-8") as f:
+            f.write(f"""\
+echo started >> {cls.reload_marker}
+postmap -F hash:{cls.publish_dir}/sni-map && postfix -c {CONFIG_DIR} reload || exit 1
+echo finished >> {cls.reload_marker}
+""")
+        reload_command = f"/bin/sh {script}"
+        with open(config, "w", encoding="utf-8") as f:
+            f.write(f"""\
+[daemon]
+fqdn = {FQDN}
+store = {cls.store}
+state = {cls.state}
+
+[selfsigned]
+key = ec:P-256
+
+[publish]
+dir = {cls.publish_dir}
+names = {CA_NAME}
+reload_command = {reload_command}
+""")
+        env = dict(os.environ, DBUS_SESSION_BUS_ADDRESS=cls.bus_address)
+        log_file = open(cls.daemon_log, "w", encoding="utf-8")  # pylint: disable=consider-using-with
+        cls.daemon = subprocess.Popen(  # pylint: disable=consider-using-with
+            [BIN, "--config", config, "--bus", "session", "--log-target", "console"],
+            stdin=subprocess.DEVNULL, stdout=log_file, stderr=subprocess.STDOUT, env=env)
+        log_file.close()
+
+        def stop_daemon():
+            if cls.daemon.poll() is None:
+                cls.daemon.send_signal(signal.SIGTERM)
+                try:
+                    cls.daemon.wait(STOP_TIMEOUT)
+                except subprocess.TimeoutExpired:
+                    cls.daemon.kill()
+                    cls.daemon.wait()
+        cls.cleanups.append(("stop transportcertd", stop_daemon))
+
+        def designated():
+            if cls.daemon.poll() is not None:
+                raise AssertionError(f"transportcertd exited with status "
+                                     f"{cls.daemon.returncode}\n{cls.daemon_log_text()}")
+            return cls.internal_transport()
+        wait_for(designated, STARTUP_TIMEOUT,
+                 "transportcertd to own its bus name and designate an internal transport "
+                 "certificate", cls.daemon_log_text)
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.tear_down()
+
+    @classmethod
+    def tear_down(cls):
+        while cls.cleanups:
+            what, cleanup = cls.cleanups.pop()
+            try:
+                cleanup()
+            except Exception as e:  # pylint: disable=broad-except
+                log(f"could not {what}: {e}")
+
+    # --- D-Bus ---
+
+    @classmethod
+    def busctl(cls, *args, check=True):
+        result = run(["busctl", f"--address={cls.bus_address}", "--json=short", *args],
+                     check=False, timeout=30)
+        if result.returncode != 0:
+            if check:
+                raise AssertionError(f"busctl {' '.join(args)} failed: {result.stderr}")
+            return None
+        return json.loads(result.stdout)["data"]
+
+    @classmethod
+    def internal_transport(cls):
+        return cls.busctl("get-property", BUS_NAME, BUS_PATH, BUS_INTERFACE,
+                          "InternalTransportCertificate", check=False)
+
+    @classmethod
+    def select_certificate(cls, name):
+        thumbprint, reason = cls.busctl("call", BUS_NAME, BUS_PATH, BUS_INTERFACE,
+                                        "SelectCertificate", "ss", name, "SMTP")
+        return thumbprint.upper(), reason
+
+    # --- helpers ---
+
+    @classmethod
+    def daemon_log_text(cls):
+        try:
+            with open(cls.daemon_log, encoding="utf-8", errors="replace") as f:
+                return "--- transportcertd log ---\n" + f.read()
+        except OSError:
+            return "(no transportcertd log)\n"
+
+    def details(self):
+        started, finished = self.reload_runs()
+        return (self.daemon_log_text() + f"reload_command runs: {started} started, "
+                f"{finished} finished\n" + self.postfix.log_tail())
+
+    def reload_runs(self):
+        """(started, finished) runs of reload_command so far."""
+        try:
+            with open(self.reload_marker, encoding="utf-8") as f:
+                lines = f.read().split()
+        except FileNotFoundError:
+            return (0, 0)
+        return (lines.count("started"), lines.count("finished"))
+
+    def wait_for_reloads_to_finish(self):
+        """Waits until no reload_command run is in progress and returns the count; fails when
+        a run did not get to the end."""
+        def settled():
+            started, finished = self.reload_runs()
+            return (started,) if started == finished else None
+        return wait_for(settled, PRESENT_TIMEOUT, "reload_command to finish", self.details)[0]
+
+    def wait_for_presented(self, thumbprint, servername=None, ca_file=None):
+        """Polls new connections until Postfix presents `thumbprint`; returns what it sent."""
+        last = []
+
+        def presented():
+            p = connect(self.port, servername, ca_file)
+            last[:] = [p]
+            return p if p is not None and p.leaf == thumbprint else None
+        what = f"Postfix to present {thumbprint} for {servername or 'a client without SNI'}"
+        return wait_for(presented, PRESENT_TIMEOUT, what,
+                        lambda: f"last presented: {last[0] if last else None}\n" + self.details())
+
+    def assert_reloads_all_succeeded(self):
+        text = self.daemon_log_text()
+        self.assertNotRegex(text, r"reload command .*(failed|could not start)", self.details())
+        started, finished = self.reload_runs()
+        self.assertEqual(started, finished, self.details())
+        self.assertEqual(text.count("reload command finished: exit status 0"), finished,
+                         self.details())
+
+    # --- the checks, in order ---
+
+    def test_1_default_is_the_internal_transport_certificate(self):
+        internal = self.internal_transport().upper()
+        self.assertRegex(internal, r"^[0-9A-F]{40}$")
+        presented = self.wait_for_presented(internal)
+        log(f"no SNI: presented {presented.leaf} = InternalTransportCertificate")
+        # A name Postfix has no SNI entry for gets the same default.
+        self.assertEqual(leaf_presented(self.port, UNKNOWN_NAME), internal)
+        # The FQDN's own entry holds SelectCertificate(fqdn, SMTP): the same certificate here.
+        selected, reason = self.select_certificate(FQDN)
+        self.assertEqual(selected, internal, reason)
+        self.assertEqual(leaf_presented(self.port, FQDN), selected)
+        log(f"SNI {FQDN}: presented {selected} ({reason})")
+        self.assertGreaterEqual(self.wait_for_reloads_to_finish(), 1)
+        self.assert_reloads_all_succeeded()
+
+    def test_2_sni_presents_the_ca_issued_certificate(self):
+        selected, reason = self.select_certificate(CA_NAME)
+        self.assertEqual(selected, self.ca_issued,
+                         f"SelectCertificate({CA_NAME}) chose something else: {reason}")
+        presented = self.wait_for_presented(selected, CA_NAME, self.ca_file)
+        log(f"SNI {CA_NAME}: presented {presented} ({reason})")
+        with open(os.path.join(self.publish_dir, f"{CA_NAME}.pem"), encoding="utf-8") as f:
+            published_chain = thumbprints_of_pem(f.read())
+        self.assertEqual(presented.chain, published_chain,
+                         "Postfix does not send the chain transportcertd published")
+        self.assertEqual(presented.chain, self.ca_chain,
+                         "not the server certificate then the intermediate CA, without the root")
+        self.assertEqual(presented.verify, "Verify return code: 0 (ok)",
+                         "the presented chain does not verify against the test CA")
+        # `postmap -F` copied the private keys into the map: it must be no more readable
+        # than the files they came from.
+        source = os.stat(os.path.join(self.publish_dir, "sni-map")).st_mode & 0o777
+        built = os.stat(os.path.join(self.publish_dir, "sni-map.db")).st_mode & 0o777
+        self.assertEqual(built & ~source, 0, f"sni-map.db is {built:o}, sni-map {source:o}")
+        self.assertEqual(built & 0o077, 0, f"sni-map.db is {built:o}")
+
+    def test_3_renewal_reaches_new_connections_without_a_manual_step(self):
+        old = self.internal_transport().upper()
+        self.wait_for_presented(old)
+        runs_before = self.wait_for_reloads_to_finish()
+        # X.509 times have whole seconds, and among otherwise equal self-signed certificates
+        # the newest NotBefore is what makes the new one the FQDN's selection too. A renewal
+        # in the same second as the previous generation ties, and the tie goes to the lower
+        # thumbprint, not to the new internal transport certificate; so this renewal happens
+        # in a later second than the certificate it replaces was made.
+        not_before = self.busctl("get-property", BUS_NAME, f"{BUS_PATH}/certificate/{old}",
+                                 "org.transportcertd1.Certificate", "NotBefore") / 1e6
+        wait_for(lambda: time.time() >= not_before + 1, 2.0, "the next second")
+        renewed_at = time.monotonic()
+
+        new = self.busctl("call", BUS_NAME, BUS_PATH, BUS_INTERFACE,
+                          "RenewInternalTransportCertificate")[0].upper()
+        self.assertRegex(new, r"^[0-9A-F]{40}$")
+        self.assertNotEqual(new, old)
+        wait_for(lambda: (self.internal_transport() or "").upper() == new, PRESENT_TIMEOUT,
+                 f"InternalTransportCertificate to become {new}", self.details)
+
+        self.wait_for_presented(new)
+        log(f"after renewal: {old} -> {new} presented without SNI "
+            f"{time.monotonic() - renewed_at:.1f} s after the call")
+        selected, reason = self.select_certificate(FQDN)
+        self.assertEqual(selected, new, reason)
+        self.wait_for_presented(new, FQDN)  # the SNI map was rebuilt too
+        self.assertEqual(self.wait_for_presented(self.ca_issued, CA_NAME).leaf, self.ca_issued)
+
+        # One change, one run of reload_command, which reloaded Postfix successfully.
+        after = self.wait_for_reloads_to_finish()
+        self.assertEqual(after, runs_before + 1, self.details())
+        deadline = time.monotonic() + SETTLE
+        while time.monotonic() < deadline:
+            self.assertEqual(self.reload_runs(), (after, after),
+                             "reload_command ran again although nothing changed\n"
+                             + self.details())
+            time.sleep(0.1)
+        self.assert_reloads_all_succeeded()
+
+    def test_4_run_time(self):
+        elapsed = time.monotonic() - self.setup_started
+        log(f"{elapsed:.1f} s from Postfix being installed (or found) to the last check")
+        self.assertLess(elapsed, 60.0)
+
+
+def main():
+    if os.geteuid() != 0:
+        print("SKIP: needs root (installs and starts Postfix)")
+        return 77
+    if not BIN or not os.access(BIN, os.X_OK):
+        print("SKIP: TRANSPORTCERTD_BIN does not name the daemon binary")
+        return 77
+    for program in ("openssl", "busctl", "dbus-daemon"):
+        if not shutil.which(program):
+            print(f"SKIP: {program} is not installed (scripts/deps installs it)")
+            return 77
+
+    def interrupted(signum, _frame):
+        raise KeyboardInterrupt(f"signal {signum}")  # so that Postfix is stopped
+    signal.signal(signal.SIGTERM, interrupted)
+    signal.signal(signal.SIGINT, interrupted)
+    try:
+        program = unittest.main(argv=[sys.argv[0], *sys.argv[1:]], exit=False, verbosity=2,
+                                failfast=True)
+    finally:
+        PostfixIntegrationTest.tear_down()  # unittest skips tearDownClass on an interrupt
+    return 0 if program.result.wasSuccessful() else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
