@@ -11,6 +11,7 @@
 #include <climits>
 #include <cstring>
 #include <filesystem>
+#include <thread>
 
 #include "daemon/logging.h"
 #include "monitor/atomic_file.h"
@@ -67,6 +68,7 @@ struct Daemon::Generation {
   SelfSignedRequest request;
   std::string store;
   std::string reason;
+  UnixTime newer_than = 0;  // the newest NotBefore in the store when it was started
   std::vector<GenerationDone> done;
   Result<GeneratedCertificate> generated{Error{}};
   Result<std::string> written{Error{}};
@@ -146,6 +148,16 @@ Status Daemon::PrepareDirectories() {
     if (Status made = MakeDirectory(dir, 0700); !made) return made;
     if (const int stale = RemoveStaleTempFiles(dir); stale > 0) {
       spdlog::info("removed {} unfinished temporary file(s) from {}", stale, dir);
+    }
+  }
+  // With publish.group, the group must be able to reach the published files: 0750 root:group.
+  if (!config_.publish_group.empty()) {
+    const struct group* g = getgrnam(config_.publish_group.c_str());
+    if (g != nullptr &&
+        (chown(config_.publish_dir.c_str(), static_cast<uid_t>(-1), g->gr_gid) != 0 ||
+         chmod(config_.publish_dir.c_str(), 0750) != 0)) {
+      spdlog::error("{}: cannot give group {} access: {}", config_.publish_dir,
+                    config_.publish_group, std::strerror(errno));
     }
   }
   return {};
@@ -351,11 +363,19 @@ void Daemon::StartNextGeneration() {
   spdlog::info("generating a self-signed {} certificate for {}: {}",
                generation.request.key.ToString(), generation.request.fqdn, generation.reason);
   generation.work.data = &generation;
-  generation.request.now = NowMs() / 1000;
+  // The new certificate must be strictly newer than every one in the store, or a renewal in
+  // the same second as the last one would tie on NotBefore and lose the tie-break.
+  for (const auto& stored : inventory_.certificates) {
+    generation.newer_than = std::max(generation.newer_than, stored.cert.not_before);
+  }
   uv_queue_work(
       &loop_, &generation.work,
       [](uv_work_t* work) {  // on a pool thread: nothing here touches the daemon
         auto& g = *static_cast<Generation*>(work->data);
+        while (NowMs() / 1000 <= g.newer_than && NowMs() / 1000 + 2 > g.newer_than) {
+          std::this_thread::sleep_for(std::chrono::milliseconds(50));  // at most one second
+        }
+        g.request.now = NowMs() / 1000;
         g.generated = GenerateSelfSigned(g.request);
         if (g.generated) g.written = WriteToStore(g.store, *g.generated);
       },
