@@ -191,13 +191,19 @@ Result<Inventory> StoreScanner::Scan() {
     }
   }
 
-  X509StorePtr trust = MakeTrustStore(options_);
-  X509StackPtr intermediates(sk_X509_new_null());
+  // Chain checks are the costly part of a rescan; their results hold as long as the store's
+  // CA certificates stay the same, so only new certificates are checked.
+  std::string ca_set;
   for (const auto& [thumbprint, stored] : by_thumbprint) {
-    if (!stored.cert.is_ca) continue;
-    if (X509Ptr x509 = X509FromDer(stored.cert.der))
-      sk_X509_push(intermediates.get(), x509.release());
+    if (stored.cert.is_ca) ca_set += thumbprint;
   }
+  if (ca_set != chain_cache_ca_set_) {
+    chain_cache_.clear();
+    chain_cache_ca_set_ = ca_set;
+  }
+  X509StorePtr trust;
+  X509StackPtr intermediates;
+  std::map<std::string, CachedChain> chains;
   std::set<std::string> paired_keys;
   for (auto& [thumbprint, stored] : by_thumbprint) {
     const auto key = key_files.find(stored.cert.public_key_id);
@@ -205,9 +211,26 @@ Result<Inventory> StoreScanner::Scan() {
       stored.key_file = key->second;
       paired_keys.insert(key->first);
     }
-    CheckChain(trust.get(), intermediates.get(), stored);
+    if (const auto cached = chain_cache_.find(thumbprint); cached != chain_cache_.end()) {
+      stored.chain = cached->second.status;
+      stored.chain_der = cached->second.issuers;
+    } else {
+      if (!trust) {
+        trust = MakeTrustStore(options_);
+        intermediates.reset(sk_X509_new_null());
+        for (const auto& [ca_thumbprint, ca] : by_thumbprint) {
+          if (!ca.cert.is_ca) continue;
+          if (X509Ptr x509 = X509FromDer(ca.cert.der)) {
+            sk_X509_push(intermediates.get(), x509.release());
+          }
+        }
+      }
+      CheckChain(trust.get(), intermediates.get(), stored);
+    }
+    chains[thumbprint] = {stored.chain, stored.chain_der};
     inventory.certificates.push_back(std::move(stored));
   }
+  chain_cache_ = std::move(chains);
   for (const auto& [key_id, path] : key_only_files) {
     if (!paired_keys.contains(key_id)) {
       inventory.problems.push_back({path, "private key that matches no certificate in the store"});

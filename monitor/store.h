@@ -78,9 +78,16 @@ class StoreScanner {
     Result<ParsedFile> parsed{Error{}};
   };
 
+  struct CachedChain {
+    ChainStatus status = ChainStatus::kIncomplete;
+    std::vector<std::string> issuers;
+  };
+
   std::string dir_;
   ScanOptions options_;
-  std::map<std::string, CachedFile> cache_;  // by file name
+  std::map<std::string, CachedFile> cache_;         // by file name
+  std::map<std::string, CachedChain> chain_cache_;  // by thumbprint
+  std::string chain_cache_ca_set_;  // the CA certificates chain_cache_ was computed with
 };
 
 }  // namespace transportcertd

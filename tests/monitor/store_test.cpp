@@ -180,6 +180,22 @@ TEST_F(ACertificateStore, CallsAChainWithoutItsIntermediateIncomplete) {
   EXPECT_EQ(inventory.certificates[0].chain, ChainStatus::kIncomplete);
 }
 
+TEST_F(ACertificateStore, RechecksChainsWhenAnIntermediateArrivesLater) {
+  const auto root = MakeCa("Test Root");
+  const auto intermediate = MakeCa("Test Intermediate", &root);
+  CertSpec spec;
+  spec.issuer = &intermediate;
+  const auto leaf = MakeCertificate(spec);
+  trust_.Write("roots.pem", root.cert_pem);
+  dir_.Write("leaf.pem", leaf.cert_pem);
+  EXPECT_EQ(Scan().Find(leaf.thumbprint)->chain, ChainStatus::kIncomplete);
+  EXPECT_EQ(Scan().Find(leaf.thumbprint)->chain, ChainStatus::kIncomplete);  // from the cache
+  dir_.Write("chain.pem", intermediate.cert_pem);
+  const auto inventory = Scan();
+  EXPECT_EQ(inventory.Find(leaf.thumbprint)->chain, ChainStatus::kVerified);
+  EXPECT_EQ(inventory.Find(leaf.thumbprint)->chain_der.size(), 1u);
+}
+
 TEST_F(ACertificateStore, DoesNotTrustARootThatIsOnlyInTheStore) {
   const auto root = MakeCa("Untrusted Root");
   CertSpec spec;
