@@ -101,7 +101,8 @@ TEST(AnExpiryTracker, NamesTheNextCrossing) {
 
 TEST(AnExpiryTracker, CallsACertificateExpiringInsideTheLargestWindowOnly) {
   const auto tracker = Tracker();
-  const auto& cert = OneCertificate().certificates[0].cert;
+  const Inventory inventory = OneCertificate();
+  const Certificate& cert = inventory.certificates[0].cert;
   EXPECT_FALSE(tracker.IsExpiring(cert, kExpiry - 31 * kDay));
   EXPECT_TRUE(tracker.IsExpiring(cert, kExpiry - 29 * kDay));
   EXPECT_FALSE(tracker.IsExpiring(cert, kExpiry));  // expired, not expiring
