@@ -31,6 +31,21 @@ class ACertificateStore : public ::testing::Test {
     }
     return "";
   }
+  struct Chain {
+    TestCert root, intermediate, leaf;
+  };
+  // A root (trusted), an intermediate, and a leaf it issued; only the leaf is in the store.
+  Chain TrustedChainWithLeafInStore() {
+    Chain chain{MakeCa("Test Root"), {}, {}};
+    chain.intermediate = MakeCa("Test Intermediate", &chain.root);
+    CertSpec spec;
+    spec.issuer = &chain.intermediate;
+    chain.leaf = MakeCertificate(spec);
+    trust_.Write("roots.pem", chain.root.cert_pem);
+    dir_.Write("leaf.pem", chain.leaf.cert_pem);
+    return chain;
+  }
+
   TestCert Cert(const std::string& cn = "mail.example.com") {
     CertSpec spec;
     spec.cn = cn;
@@ -151,49 +166,31 @@ TEST_F(ACertificateStore, ForgetsARemovedFile) {
 }
 
 TEST_F(ACertificateStore, VerifiesAChainThroughAnIntermediateInTheStore) {
-  const auto root = MakeCa("Test Root");
-  const auto intermediate = MakeCa("Test Intermediate", &root);
-  CertSpec spec;
-  spec.issuer = &intermediate;
-  const auto leaf = MakeCertificate(spec);
-  trust_.Write("roots.pem", root.cert_pem);
-  dir_.Write("leaf.pem", leaf.cert_pem);
-  dir_.Write("chain.pem", intermediate.cert_pem);
+  const Chain chain = TrustedChainWithLeafInStore();
+  dir_.Write("chain.pem", chain.intermediate.cert_pem);
   const auto inventory = Scan();
-  const StoredCertificate* stored = inventory.Find(leaf.thumbprint);
+  const StoredCertificate* stored = inventory.Find(chain.leaf.thumbprint);
   ASSERT_NE(stored, nullptr);
   EXPECT_EQ(stored->chain, ChainStatus::kVerified);
   ASSERT_EQ(stored->chain_der.size(), 1u);
-  EXPECT_EQ(stored->chain_der[0], intermediate.der);
+  EXPECT_EQ(stored->chain_der[0], chain.intermediate.der);
 }
 
 TEST_F(ACertificateStore, CallsAChainWithoutItsIntermediateIncomplete) {
-  const auto root = MakeCa("Test Root");
-  const auto intermediate = MakeCa("Test Intermediate", &root);
-  CertSpec spec;
-  spec.issuer = &intermediate;
-  const auto leaf = MakeCertificate(spec);
-  trust_.Write("roots.pem", root.cert_pem);
-  dir_.Write("leaf.pem", leaf.cert_pem);
+  const Chain chain = TrustedChainWithLeafInStore();
   const auto inventory = Scan();
   ASSERT_EQ(inventory.certificates.size(), 1u);
   EXPECT_EQ(inventory.certificates[0].chain, ChainStatus::kIncomplete);
 }
 
 TEST_F(ACertificateStore, RechecksChainsWhenAnIntermediateArrivesLater) {
-  const auto root = MakeCa("Test Root");
-  const auto intermediate = MakeCa("Test Intermediate", &root);
-  CertSpec spec;
-  spec.issuer = &intermediate;
-  const auto leaf = MakeCertificate(spec);
-  trust_.Write("roots.pem", root.cert_pem);
-  dir_.Write("leaf.pem", leaf.cert_pem);
-  EXPECT_EQ(Scan().Find(leaf.thumbprint)->chain, ChainStatus::kIncomplete);
-  EXPECT_EQ(Scan().Find(leaf.thumbprint)->chain, ChainStatus::kIncomplete);  // from the cache
-  dir_.Write("chain.pem", intermediate.cert_pem);
+  const Chain chain = TrustedChainWithLeafInStore();
+  EXPECT_EQ(Scan().Find(chain.leaf.thumbprint)->chain, ChainStatus::kIncomplete);
+  EXPECT_EQ(Scan().Find(chain.leaf.thumbprint)->chain, ChainStatus::kIncomplete);  // from the cache
+  dir_.Write("chain.pem", chain.intermediate.cert_pem);
   const auto inventory = Scan();
-  EXPECT_EQ(inventory.Find(leaf.thumbprint)->chain, ChainStatus::kVerified);
-  EXPECT_EQ(inventory.Find(leaf.thumbprint)->chain_der.size(), 1u);
+  EXPECT_EQ(inventory.Find(chain.leaf.thumbprint)->chain, ChainStatus::kVerified);
+  EXPECT_EQ(inventory.Find(chain.leaf.thumbprint)->chain_der.size(), 1u);
 }
 
 TEST_F(ACertificateStore, DoesNotTrustARootThatIsOnlyInTheStore) {
