@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "tests/support/assertions.h"
 #include "tests/support/temp_dir.h"
 
 namespace transportcertd {
@@ -18,10 +19,7 @@ namespace {
          << "\"" << text << "\" does not start with \"" << prefix << "\"";
 }
 
-::testing::AssertionResult Contains(const std::string& text, const std::string& part) {
-  if (text.find(part) != std::string::npos) return ::testing::AssertionSuccess();
-  return ::testing::AssertionFailure() << "\"" << text << "\" does not contain \"" << part << "\"";
-}
+using testing::Contains;
 
 constexpr std::int64_t kSecond = 1000;
 constexpr std::int64_t kHour = 3600 * kSecond;

@@ -18,6 +18,7 @@
 #include "ipc/bus_names.h"
 #include "tests/ipc/bus_test_support.h"
 #include "tests/ipc/test_backend.h"
+#include "tests/support/assertions.h"
 
 namespace transportcertd {
 namespace {
@@ -45,10 +46,7 @@ constexpr const char* kInvalidArgs = "org.freedesktop.DBus.Error.InvalidArgs";
 constexpr const char* kAccessDenied = "org.freedesktop.DBus.Error.AccessDenied";
 constexpr const char* kFailed = "org.freedesktop.DBus.Error.Failed";
 
-::testing::AssertionResult Contains(const std::string& text, const std::string& part) {
-  if (text.find(part) != std::string::npos) return ::testing::AssertionSuccess();
-  return ::testing::AssertionFailure() << "\"" << text << "\" does not contain \"" << part << "\"";
-}
+using testing::Contains;
 
 ::testing::AssertionResult FailedWith(const CallResult& result, const std::string& name,
                                       const std::string& message_part = "") {

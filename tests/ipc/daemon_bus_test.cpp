@@ -21,6 +21,7 @@
 
 #include "ipc/bus_names.h"
 #include "tests/ipc/bus_test_support.h"
+#include "tests/support/assertions.h"
 #include "tests/support/cert_factory.h"
 #include "tests/support/temp_dir.h"
 
@@ -43,10 +44,7 @@ using testing::TempDir;
 constexpr std::int64_t kDay = 86400;
 constexpr const char* kManager = "org.transportcertd1.Manager";
 
-::testing::AssertionResult Contains(const std::string& text, const std::string& part) {
-  if (text.find(part) != std::string::npos) return ::testing::AssertionSuccess();
-  return ::testing::AssertionFailure() << "\"" << text << "\" does not contain \"" << part << "\"";
-}
+using testing::Contains;
 
 std::string Lowercase(std::string text) {
   for (char& c : text) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));

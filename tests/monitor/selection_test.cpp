@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "tests/support/assertions.h"
 #include "tests/support/cert_factory.h"
 
 namespace transportcertd {
@@ -20,12 +21,7 @@ using testing::TestCert;
 
 constexpr std::int64_t kDay = 86400;
 
-::testing::AssertionResult Contains(const std::string& text, const std::string& part) {
-  if (text.find(part) != std::string::npos) {
-    return ::testing::AssertionSuccess();
-  }
-  return ::testing::AssertionFailure() << "\"" << text << "\" does not contain \"" << part << "\"";
-}
+using testing::Contains;
 
 class ASelection : public ::testing::Test {
  protected:
