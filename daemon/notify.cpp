@@ -17,14 +17,23 @@ SystemdNotifier::SystemdNotifier(uv_loop_t* loop) {
 
 void SystemdNotifier::Ready(const std::string& status) {
   sd_notify(0, ("READY=1\nSTATUS=" + status).c_str());
+  status_ = status;
 }
 
 void SystemdNotifier::Status(const std::string& status) {
+  if (status == status_) return;
   sd_notify(0, ("STATUS=" + status).c_str());
+  status_ = status;
 }
 
-void SystemdNotifier::Reloading() { sd_notify(0, "RELOADING=1\nSTATUS=Reloading"); }
+void SystemdNotifier::Reloading() {
+  sd_notify(0, "RELOADING=1\nSTATUS=Reloading");
+  status_ = "Reloading";
+}
 
-void SystemdNotifier::Stopping() { sd_notify(0, "STOPPING=1\nSTATUS=Stopping"); }
+void SystemdNotifier::Stopping() {
+  sd_notify(0, "STOPPING=1\nSTATUS=Stopping");
+  status_ = "Stopping";
+}
 
 }  // namespace transportcertd

@@ -17,12 +17,15 @@ class SystemdNotifier {
   explicit SystemdNotifier(uv_loop_t* loop);
 
   void Ready(const std::string& status);
+  // Sends STATUS= only when it differs from the last status sent: a busy store changes
+  // nothing systemd shows, and costs no datagram.
   void Status(const std::string& status);
   void Reloading();
   void Stopping();
 
  private:
   UvHandle<uv_timer_t> watchdog_;
+  std::string status_;  // the last STATUS= sent
 };
 
 }  // namespace transportcertd

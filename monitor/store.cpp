@@ -41,6 +41,7 @@ Result<std::string> ReadStoreFile(const std::string& path, std::uint64_t max_siz
   const int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
   if (fd < 0) {
     if (errno == ELOOP) return Error{"symbolic link loop"};
+    if (errno == ENOENT) return Error{"symbolic link to a missing file"};  // or just removed
     if (errno == EACCES) return Error{"not readable by the daemon (permission denied)"};
     return Error{std::string("cannot open: ") + std::strerror(errno)};
   }
@@ -68,6 +69,12 @@ Result<std::string> ReadStoreFile(const std::string& path, std::uint64_t max_siz
   }
   data.resize(done);
   return data;
+}
+
+// Whether the directory entry itself is gone (a dangling symbolic link is still there).
+bool IsGone(const std::string& path) {
+  struct stat st {};
+  return lstat(path.c_str(), &st) != 0 && errno == ENOENT;
 }
 
 X509StorePtr MakeTrustStore(const ScanOptions& options) {
@@ -155,6 +162,8 @@ Result<Inventory> StoreScanner::Scan() {
       stamp = {static_cast<std::uint64_t>(st.st_ino), static_cast<std::uint64_t>(st.st_size),
                st.st_mtim.tv_sec * 1'000'000'000LL + st.st_mtim.tv_nsec,
                st.st_ctim.tv_sec * 1'000'000'000LL + st.st_ctim.tv_nsec};
+    } else if (IsGone(path)) {
+      continue;  // removed since the listing: nothing to report
     }
     auto old = cache_.find(name);
     if (old != cache_.end() && old->second.stamp == stamp && stamp.inode != 0) {
@@ -163,6 +172,7 @@ Result<Inventory> StoreScanner::Scan() {
     }
     CachedFile file{stamp, Error{}};
     auto contents = ReadStoreFile(path, options_.max_file_size);
+    if (!contents && IsGone(path)) continue;
     file.parsed = contents ? ParseStoreFile(*contents) : Result<ParsedFile>(contents.error());
     if (!contents) file.stamp = {};  // unreadable files are retried on every scan
     cache.emplace(name, std::move(file));

@@ -125,6 +125,12 @@ TEST_F(ACertificateStore, ReportsADirectoryAFifoAndASymlinkLoopWithoutBlocking) 
   EXPECT_EQ(ProblemOf(inventory, "loop1.pem"), "symbolic link loop");
 }
 
+TEST_F(ACertificateStore, ReportsASymlinkToAMissingFile) {
+  std::filesystem::create_symlink("gone.pem", dir_ / "dangling.pem");
+  const auto inventory = Scan();
+  EXPECT_EQ(ProblemOf(inventory, "dangling.pem"), "symbolic link to a missing file");
+}
+
 TEST_F(ACertificateStore, ReportsAnOversizedFileWithoutReadingIt) {
   dir_.Write("huge.pem", std::string(2 * 1024 * 1024, 'A'));
   const auto inventory = Scan();
