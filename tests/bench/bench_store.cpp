@@ -58,31 +58,41 @@ void MakeDirectory(const std::string& path) {
   if (mkdir(path.c_str(), 0755) != 0) Die("mkdir " + path + ": " + std::strerror(errno));
 }
 
+void WriteFile(const std::string& path, const std::string& contents, mode_t mode) {
+  FILE* f = std::fopen(path.c_str(), "w");
+  if (f == nullptr || std::fwrite(contents.data(), 1, contents.size(), f) != contents.size() ||
+      std::fclose(f) != 0 || chmod(path.c_str(), mode) != 0) {
+    Die("cannot write " + path + ": " + std::strerror(errno));
+  }
+}
+
 }  // namespace
 
-BenchStore::BenchStore(int pairs) : pairs_(pairs) {
+std::string WriteBenchStore(const std::string& store_dir, int pairs, UnixTime now) {
   if (pairs < 1) Die("the store needs at least one certificate");
+  MakeDirectory(store_dir);
+  const testing::TestCert root = testing::MakeCa("Bench Root CA");
+  const testing::TestCert intermediate = testing::MakeCa("Bench Intermediate CA", &root);
+  WriteFile(store_dir + "/intermediate.crt", intermediate.cert_pem, 0644);
+  for (int i = 0; i < pairs; ++i) {
+    const testing::TestCert leaf = testing::MakeCertificate(LeafSpec(i, now, intermediate));
+    WriteFile(store_dir + Numbered("/leaf-", i, ".crt"), leaf.cert_pem, 0644);
+    WriteFile(store_dir + Numbered("/leaf-", i, ".key"), leaf.key_pem, 0600);
+  }
+  return root.cert_pem;
+}
+
+BenchStore::BenchStore(int pairs) : pairs_(pairs) {
   now_ = static_cast<UnixTime>(std::time(nullptr));
   store_dir_ = root_ / "store";
   options_.trust_file = root_ / "root.pem";
 
   const auto start = std::chrono::steady_clock::now();
-  MakeDirectory(store_dir_);
-  const testing::TestCert root = testing::MakeCa("Bench Root CA");
-  const testing::TestCert intermediate = testing::MakeCa("Bench Intermediate CA", &root);
-  root_.Write("root.pem", root.cert_pem);
-  root_.Write("store/intermediate.crt", intermediate.cert_pem);
-  files_ = 1;
-  for (int i = 0; i < pairs; ++i) {
-    const testing::TestCert leaf = testing::MakeCertificate(LeafSpec(i, now_, intermediate));
-    root_.Write(Numbered("store/leaf-", i, ".crt"), leaf.cert_pem);
-    root_.Write(Numbered("store/leaf-", i, ".key"), leaf.key_pem, 0600);
-    files_ += 2;
-    if (i == std::min(1, pairs - 1)) {  // a CA-issued leaf when there is one
-      sample_cert_pem_ = leaf.cert_pem;
-      sample_key_pem_ = leaf.key_pem;
-    }
-  }
+  root_.Write("root.pem", WriteBenchStore(store_dir_, pairs, now_));
+  files_ = 1 + 2 * pairs;
+  const int sample = std::min(1, pairs - 1);  // a CA-issued leaf when there is one
+  sample_cert_pem_ = testing::ReadWholeFile(store_dir_ + Numbered("/leaf-", sample, ".crt"));
+  sample_key_pem_ = testing::ReadWholeFile(store_dir_ + Numbered("/leaf-", sample, ".key"));
   creation_seconds_ =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 

@@ -25,6 +25,11 @@ namespace transportcertd::bench {
 // The host name ~1% of the store's certificates match.
 inline constexpr char kBenchHostname[] = "mail.example.com";
 
+// Writes the store described above into `store_dir` (created; its parent must exist) with dates
+// relative to `now`; returns the root CA certificate (PEM), the trust anchor kept out of the
+// store. Aborts the run with a reason if anything fails.
+std::string WriteBenchStore(const std::string& store_dir, int pairs, UnixTime now);
+
 class BenchStore {
  public:
   // Generates `pairs` certificate+key pairs (aborts the run with a reason if anything fails,
