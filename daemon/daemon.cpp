@@ -221,6 +221,7 @@ Status Daemon::Rescan() {
   }
   if (!inventory) return Error{inventory.error().message, ErrorCode::kStore};
   inventory_ = std::move(inventory).value();
+  names_ = NameIndex(inventory_);
 
   std::set<std::pair<std::string, std::string>> current;
   for (const auto& problem : inventory_.problems) {
@@ -468,7 +469,17 @@ Selection Daemon::Select(const std::string& fqdn, Service service) {
   const SelectionInput input{inventory_,    bindings_, config_.default_services,
                              fqdn,          service,   config_.wildcard,
                              NowMs() / 1000};
-  Selection selection = transportcertd::Select(input);
+  return AlertIfExpired(SelectWinner(input, names_), fqdn, service);
+}
+
+Selection Daemon::Explain(const std::string& fqdn, Service service) {
+  const SelectionInput input{inventory_,    bindings_, config_.default_services,
+                             fqdn,          service,   config_.wildcard,
+                             NowMs() / 1000};
+  return AlertIfExpired(transportcertd::Select(input), fqdn, service);
+}
+
+Selection Daemon::AlertIfExpired(Selection selection, const std::string& fqdn, Service service) {
   if (selection.winner != nullptr && selection.winner_expired &&
       expired_selected_.emplace(fqdn, selection.winner->cert.thumbprint).second) {
     Alert(AlertKind::kExpiredCertificateSelected, spdlog::level::err,

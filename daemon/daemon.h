@@ -51,6 +51,7 @@ class Daemon final : public ManagerBackend {
   std::string StatusOf(const StoredCertificate& certificate) const override;
   std::uint64_t NextExpiryUsec() const override;
   Selection Select(const std::string& fqdn, Service service) override;
+  Selection Explain(const std::string& fqdn, Service service) override;
   long AdminGroupId() const override;
   Status EnableCertificate(const std::string& thumbprint, ServiceSet services,
                            bool make_internal_transport) override;
@@ -80,6 +81,8 @@ class Daemon final : public ManagerBackend {
   void StartNextGeneration();
   void FinishGeneration(Generation& generation);
   Status SaveBindingsOrRevert(const Bindings& previous);
+  // Raises the alert for an expired winner, once per (name, certificate); returns `selection`.
+  Selection AlertIfExpired(Selection selection, const std::string& fqdn, Service service);
   std::string Summary() const;
   void Shutdown(int exit_code, const std::string& why);
 
@@ -91,6 +94,7 @@ class Daemon final : public ManagerBackend {
   std::unique_ptr<SystemdNotifier> notifier_;
   std::unique_ptr<StoreScanner> scanner_;
   Inventory inventory_;
+  NameIndex names_;  // of inventory_, rebuilt with it
   Bindings bindings_;
   ExpiryTracker expiry_;
   std::set<std::pair<std::string, std::string>> logged_problems_;   // (file, reason)

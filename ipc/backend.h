@@ -29,8 +29,11 @@ class ManagerBackend {
   virtual std::string StatusOf(const StoredCertificate& certificate) const = 0;
   // Microseconds since the epoch of the earliest NotAfter in the store (0 when empty).
   virtual std::uint64_t NextExpiryUsec() const = 0;
-  // The selection the daemon publishes from. `fqdn` must be a valid host name.
+  // The selection the daemon publishes from: the winner and its reason, without judgements.
+  // `fqdn` must be a valid host name.
   virtual Selection Select(const std::string& fqdn, Service service) = 0;
+  // The same selection with a judgement for every certificate in the store.
+  virtual Selection Explain(const std::string& fqdn, Service service) = 0;
   // The admin group's gid, or -1 when none is configured (root may always mutate).
   virtual long AdminGroupId() const = 0;
 

@@ -158,10 +158,9 @@ std::string GroupName(long gid) {
   return "gid " + std::to_string(gid);
 }
 
-Error NoCertificateError(const Selection& selection, const std::string& fqdn, Service service) {
+Error NoCertificateError(std::size_t count, const std::string& fqdn, Service service) {
   std::string message =
       "no certificate can be presented for " + ServiceName(service) + " on " + fqdn + ": ";
-  const std::size_t count = selection.judgements.size();
   if (count == 0) {
     message += "the store holds no certificates";
   } else {
@@ -288,7 +287,8 @@ int BusServiceImpl::SelectCertificate(sd_bus_message* call, sd_bus_error* error)
 
   const Selection selection = backend_.Select(args->fqdn, args->service);
   if (selection.winner == nullptr) {
-    return SetBusError(error, NoCertificateError(selection, args->fqdn, args->service));
+    const std::size_t count = backend_.CurrentInventory().certificates.size();
+    return SetBusError(error, NoCertificateError(count, args->fqdn, args->service));
   }
   const std::string thumbprint = ValidUtf8(selection.winner->cert.thumbprint);
   const std::string reason = ValidUtf8(selection.reason);
@@ -299,7 +299,7 @@ int BusServiceImpl::ExplainSelection(sd_bus_message* call, sd_bus_error* error) 
   Result<SelectionArguments> args = ReadSelectionArguments(call);
   if (!args.ok()) return SetBusError(error, args.error());
 
-  const Selection selection = backend_.Select(args->fqdn, args->service);
+  const Selection selection = backend_.Explain(args->fqdn, args->service);
   Result<SdBusMessagePtr> reply = NewReply(call);
   if (!reply.ok()) return SetBusError(error, reply.error());
   MessageWriter writer(reply->get());

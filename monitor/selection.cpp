@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstddef>
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
@@ -301,44 +302,110 @@ const char* VerdictName(Verdict v) {
   return "ineligible";
 }
 
-Selection Select(const SelectionInput& input) {
-  Selection selection;
-  std::vector<Candidate> candidates;
-  const std::vector<StoredCertificate>& certificates = input.inventory.certificates;
-  selection.judgements.reserve(certificates.size());
+namespace {
 
-  for (std::size_t i = 0; i < certificates.size(); ++i) {
-    const StoredCertificate& stored = certificates[i];
-    const NameMatch match = BestNameMatch(stored.cert, input.fqdn, input.wildcard);
-    Judgement judgement{stored.cert.thumbprint, Verdict::kIneligible, {}};
-    if (auto reason = IneligibleBecause(stored, match, input)) {
-      judgement.reason = std::move(*reason);
-    } else {
-      judgement.verdict = Verdict::kEligible;
-      candidates.push_back({&stored, i, match, input.now > stored.cert.not_after});
-    }
-    selection.judgements.push_back(std::move(judgement));
-  }
+// Judges the certificate at `index`: eligible ones join `candidates`, the others get a reason.
+std::optional<std::string> Judge(const SelectionInput& input, std::size_t index,
+                                 std::vector<Candidate>& candidates) {
+  const StoredCertificate& stored = input.inventory.certificates[index];
+  const NameMatch match = BestNameMatch(stored.cert, input.fqdn, input.wildcard);
+  auto reason = IneligibleBecause(stored, match, input);
+  if (!reason) candidates.push_back({&stored, index, match, input.now > stored.cert.not_after});
+  return reason;
+}
+
+// The best candidate, recorded in `selection`; nullptr when there is none.
+const Candidate* PickWinner(const std::vector<Candidate>& candidates, Selection& selection) {
   if (candidates.empty()) {
-    return selection;
+    return nullptr;
   }
-
   const Candidate& winner = *std::min_element(
       candidates.begin(), candidates.end(),
       [](const Candidate& a, const Candidate& b) { return Compare(a, b).a_first; });
   selection.winner = winner.stored;
   selection.winner_expired = winner.expired;
   selection.reason = WinnerReason(winner);
+  return &winner;
+}
 
+std::uint64_t HashName(std::string_view normalized) {
+  return std::hash<std::string_view>{}(normalized);
+}
+
+}  // namespace
+
+Selection Select(const SelectionInput& input) {
+  Selection selection;
+  std::vector<Candidate> candidates;
+  const std::size_t count = input.inventory.certificates.size();
+  selection.judgements.reserve(count);
+  for (std::size_t i = 0; i < count; ++i) {
+    Judgement judgement{input.inventory.certificates[i].cert.thumbprint, Verdict::kIneligible, {}};
+    if (auto reason = Judge(input, i, candidates)) {
+      judgement.reason = std::move(*reason);
+    } else {
+      judgement.verdict = Verdict::kEligible;
+    }
+    selection.judgements.push_back(std::move(judgement));
+  }
+  const Candidate* winner = PickWinner(candidates, selection);
+  if (winner == nullptr) {
+    return selection;
+  }
   for (const Candidate& candidate : candidates) {
     Judgement& judgement = selection.judgements[candidate.index];
-    if (&candidate == &winner) {
+    if (&candidate == winner) {
       judgement.verdict = Verdict::kSelected;
       judgement.reason = selection.reason;
     } else {
-      judgement.reason = OutrankedReason(winner, candidate);
+      judgement.reason = OutrankedReason(*winner, candidate);
     }
   }
+  return selection;
+}
+
+NameIndex::NameIndex(const Inventory& inventory) {
+  const std::vector<StoredCertificate>& certificates = inventory.certificates;
+  for (std::size_t i = 0; i < certificates.size(); ++i) {
+    for (const std::string& name : certificates[i].cert.Names()) {
+      entries_.emplace_back(HashName(NormalizeHostname(name)), static_cast<std::uint32_t>(i));
+    }
+  }
+  std::sort(entries_.begin(), entries_.end());
+}
+
+// A certificate name covers `fqdn` only if, normalized, it is `fqdn` itself or "*." followed by
+// what comes after one of its dots (the first dot only, one-level): those are the keys looked up.
+std::vector<std::size_t> NameIndex::Candidates(std::string_view fqdn, WildcardMode mode) const {
+  const std::string host = NormalizeHostname(fqdn);
+  std::vector<std::uint64_t> keys = {HashName(host)};
+  for (std::size_t dot = host.find('.'); dot != std::string::npos; dot = host.find('.', dot + 1)) {
+    keys.push_back(HashName("*." + host.substr(dot + 1)));
+    if (mode == WildcardMode::kOneLevel) {
+      break;
+    }
+  }
+  std::vector<std::size_t> positions;
+  for (const std::uint64_t key : keys) {
+    auto it = std::lower_bound(entries_.begin(), entries_.end(), std::pair{key, std::uint32_t{0}});
+    for (; it != entries_.end() && it->first == key; ++it) {
+      positions.push_back(it->second);
+    }
+  }
+  std::sort(positions.begin(), positions.end());
+  positions.erase(std::unique(positions.begin(), positions.end()), positions.end());
+  return positions;
+}
+
+Selection SelectWinner(const SelectionInput& input, const NameIndex& index) {
+  Selection selection;
+  std::vector<Candidate> candidates;
+  for (const std::size_t i : index.Candidates(input.fqdn, input.wildcard)) {
+    if (i < input.inventory.certificates.size()) {
+      Judge(input, i, candidates);
+    }
+  }
+  PickWinner(candidates, selection);
   return selection;
 }
 

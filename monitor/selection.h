@@ -4,8 +4,11 @@
 // Pure function of its input; safe from any thread.
 #pragma once
 
+#include <cstdint>
 #include <optional>
 #include <string>
+#include <string_view>
+#include <utility>
 #include <vector>
 
 #include "monitor/bindings.h"
@@ -40,7 +43,29 @@ struct Selection {
   std::vector<Judgement> judgements;          // one per certificate, in inventory order
 };
 
+// The full selection: a judgement with its reason for every certificate (ExplainSelection).
 Selection Select(const SelectionInput& input);
+
+// Where in an inventory the certificates are that may cover a host name, so that finding the
+// winner looks at those few and not at every certificate in the store. Built once per
+// inventory; it holds positions, so it must be rebuilt whenever the inventory changes.
+class NameIndex {
+ public:
+  NameIndex() = default;
+  explicit NameIndex(const Inventory& inventory);
+
+  // Inventory positions, ascending, of every certificate one of whose names may cover `fqdn`
+  // under `mode` (a superset: hash collisions and names MatchHostname rejects are included).
+  std::vector<std::size_t> Candidates(std::string_view fqdn, WildcardMode mode) const;
+
+ private:
+  // (hash of a normalized certificate name, inventory position), sorted.
+  std::vector<std::pair<std::uint64_t, std::uint32_t>> entries_;
+};
+
+// The same winner, reason and winner_expired as Select, judging only the certificates `index`
+// offers: `judgements` stays empty. `index` must have been built from `input.inventory`.
+Selection SelectWinner(const SelectionInput& input, const NameIndex& index);
 
 // Why `cert` can never be selected, whatever the host name or service (rules 1, 4 and 5:
 // version, key, usages), or nullopt. The `Unusable` status of ListCertificates.

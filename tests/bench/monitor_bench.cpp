@@ -28,6 +28,8 @@ constexpr char kScanCold[] = "StoreScanner/cold_scan";
 constexpr char kScanWarm[] = "StoreScanner/warm_rescan";
 constexpr char kFloorStore[] = "OpenSslFloor/read_every_store_file";
 constexpr char kSelect[] = "Select/one_host_name";
+constexpr char kSelectWinner[] = "SelectWinner/one_host_name";
+constexpr char kNameIndex[] = "NameIndex/build";
 
 struct DirCloser {
   void operator()(DIR* d) const { closedir(d); }
@@ -136,7 +138,9 @@ void FloorStore(benchmark::State& state, const BenchStore& store) {
   SetFileCounters(state, store);
 }
 
-void SelectOne(benchmark::State& state, const BenchStore& store) {
+// Select (every certificate judged, as ExplainSelection) or, with `winner_only`, SelectWinner
+// through a NameIndex built beforehand (as SelectCertificate and publishing).
+void SelectOne(benchmark::State& state, const BenchStore& store, bool winner_only) {
   const Bindings bindings;  // every certificate enabled for the default service, SMTP
   const SelectionInput input{.inventory = store.inventory(),
                              .bindings = bindings,
@@ -145,21 +149,30 @@ void SelectOne(benchmark::State& state, const BenchStore& store) {
                              .service = Service::kSmtp,
                              .wildcard = WildcardMode::kOneLevel,
                              .now = store.now()};
+  const NameIndex index(store.inventory());
   const Selection check = Select(input);
   std::int64_t eligible = 0;
   for (const Judgement& judgement : check.judgements) {
     eligible += judgement.verdict != Verdict::kIneligible ? 1 : 0;
   }
-  if (check.winner == nullptr) {
-    state.SkipWithError("no certificate selected");
+  if (check.winner == nullptr || SelectWinner(input, index).winner != check.winner) {
+    state.SkipWithError("no certificate selected, or SelectWinner disagrees with Select");
     return;
   }
   for (auto _ : state) {
-    Selection selection = Select(input);
+    Selection selection = winner_only ? SelectWinner(input, index) : Select(input);
     benchmark::DoNotOptimize(selection.winner);
   }
   state.counters["certificates"] = static_cast<double>(store.inventory().certificates.size());
   state.counters["eligible"] = static_cast<double>(eligible);
+}
+
+void BuildNameIndex(benchmark::State& state, const BenchStore& store) {
+  for (auto _ : state) {
+    NameIndex index(store.inventory());
+    benchmark::DoNotOptimize(index);
+  }
+  state.counters["certificates"] = static_cast<double>(store.inventory().certificates.size());
 }
 
 }  // namespace
@@ -190,7 +203,13 @@ void RegisterMonitorBenchmarks(const BenchStore& store) {
       ->UseRealTime();
 
   benchmark::RegisterBenchmark(kSelect, [s](benchmark::State& state) {
-    SelectOne(state, *s);
+    SelectOne(state, *s, false);
+  })->Unit(benchmark::kMillisecond);
+  benchmark::RegisterBenchmark(kSelectWinner, [s](benchmark::State& state) {
+    SelectOne(state, *s, true);
+  })->Unit(benchmark::kMicrosecond);
+  benchmark::RegisterBenchmark(kNameIndex, [s](benchmark::State& state) {
+    BuildNameIndex(state, *s);
   })->Unit(benchmark::kMillisecond);
 }
 

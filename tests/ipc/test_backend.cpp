@@ -76,6 +76,10 @@ Selection TestBackend::Select(const std::string& fqdn, Service service) {
   return transportcertd::Select(input);
 }
 
+Selection TestBackend::Explain(const std::string& fqdn, Service service) {
+  return Select(fqdn, service);
+}
+
 Status TestBackend::EnableCertificate(const std::string& thumbprint, ServiceSet services,
                                       bool make_internal_transport) {
   if (inventory_.Find(thumbprint) == nullptr) return NoSuch(thumbprint);

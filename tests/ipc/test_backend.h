@@ -50,6 +50,7 @@ class TestBackend : public ManagerBackend {
   std::string StatusOf(const StoredCertificate& certificate) const override;
   std::uint64_t NextExpiryUsec() const override;
   Selection Select(const std::string& fqdn, Service service) override;
+  Selection Explain(const std::string& fqdn, Service service) override;
   long AdminGroupId() const override { return admin_gid_; }
   Status EnableCertificate(const std::string& thumbprint, ServiceSet services,
                            bool make_internal_transport) override;

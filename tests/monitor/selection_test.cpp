@@ -79,15 +79,24 @@ class ASelection : public ::testing::Test {
     return spec;
   }
 
+  // The full selection; every call also checks that SelectWinner, through a NameIndex, picks
+  // the same winner for the same reason, so each test here tests both.
   Selection SelectFor(const std::string& fqdn = "mail.example.com",
                       Service service = Service::kSmtp) const {
-    return Select(SelectionInput{.inventory = inventory_,
-                                 .bindings = bindings_,
-                                 .default_services = default_services_,
-                                 .fqdn = fqdn,
-                                 .service = service,
-                                 .wildcard = wildcard_,
-                                 .now = now_});
+    const SelectionInput input{.inventory = inventory_,
+                               .bindings = bindings_,
+                               .default_services = default_services_,
+                               .fqdn = fqdn,
+                               .service = service,
+                               .wildcard = wildcard_,
+                               .now = now_};
+    Selection full = Select(input);
+    const Selection fast = SelectWinner(input, NameIndex(inventory_));
+    EXPECT_EQ(WinnerOf(fast), WinnerOf(full)) << "SelectWinner and Select differ for " << fqdn;
+    EXPECT_EQ(fast.reason, full.reason) << fqdn;
+    EXPECT_EQ(fast.winner_expired, full.winner_expired) << fqdn;
+    EXPECT_TRUE(fast.judgements.empty());
+    return full;
   }
 
   static std::string WinnerOf(const Selection& selection) {
@@ -632,6 +641,32 @@ TEST_F(ASelection, PicksTheExactMatchAmongACertificatesNames) {
 
   EXPECT_TRUE(Contains(SelectFor().reason, "exact name match"));
   EXPECT_EQ(WinnerOf(SelectFor()), both);
+}
+
+TEST_F(ASelection, FindsCertificatesByAnyFormOfTheirNamesThroughTheNameIndex) {
+  wildcard_ = WildcardMode::kMultiLevel;
+  const std::string exact = StoreSelfSigned(Named({"MAIL.Example.COM."}));
+  const std::string wildcard = StoreSelfSigned(Named({"*.Example.com."}));
+  const std::string deep = StoreSelfSigned(Named({"*.b.example.com"}));
+  StoreSelfSigned(Named({"other.example.org", "*.example.org"}));
+  const NameIndex index(inventory_);
+
+  const auto positions = [&](const std::vector<std::string>& thumbprints) {
+    std::vector<std::size_t> found;
+    for (std::size_t i = 0; i < inventory_.certificates.size(); ++i) {
+      if (std::find(thumbprints.begin(), thumbprints.end(),
+                    inventory_.certificates[i].cert.thumbprint) != thumbprints.end()) {
+        found.push_back(i);
+      }
+    }
+    return found;
+  };
+  EXPECT_EQ(index.Candidates("mail.example.com.", wildcard_), positions({exact, wildcard}));
+  EXPECT_EQ(index.Candidates("A.B.EXAMPLE.COM", wildcard_), positions({wildcard, deep}));
+  EXPECT_EQ(index.Candidates("a.b.example.com", WildcardMode::kOneLevel), positions({deep}));
+  EXPECT_EQ(index.Candidates("example.net", wildcard_), std::vector<std::size_t>{});
+  wildcard_ = WildcardMode::kOneLevel;
+  EXPECT_EQ(WinnerOf(SelectFor("x.b.example.com")), deep);
 }
 
 // ---- Verdict names ----
