@@ -2,12 +2,14 @@
 
 #include <openssl/asn1.h>
 #include <openssl/core_names.h>
+#include <openssl/decoder.h>
 #include <openssl/err.h>
 #include <openssl/pem.h>
 #include <openssl/x509v3.h>
 
 #include <algorithm>
 #include <ctime>
+#include <utility>
 
 namespace transportcertd {
 namespace {
@@ -144,6 +146,52 @@ void ReadUsages(X509* x509, Certificate& cert) {
   cert.extended_key_usage = std::move(usages);
 }
 
+// Decodes private keys of one DER structure. OpenSSL 3.0 builds a decoder context on every
+// d2i_*PrivateKey call, and building it costs several times the decoding itself; a context
+// is built once per thread and structure here and reused for every key. Not copyable: the
+// context writes each key through a pointer to `decoded_`.
+class KeyDecoder {
+ public:
+  // `structure`: "PrivateKeyInfo" (PKCS#8) or "type-specific"; `keytype`: nullptr (any), "RSA"
+  // or "EC".
+  KeyDecoder(const char* structure, const char* keytype)
+      : ctx_(OSSL_DECODER_CTX_new_for_pkey(&decoded_, "DER", structure, keytype,
+                                           OSSL_KEYMGMT_SELECT_KEYPAIR, nullptr, nullptr)) {}
+  ~KeyDecoder() { EVP_PKEY_free(decoded_); }
+  KeyDecoder(const KeyDecoder&) = delete;
+  KeyDecoder& operator=(const KeyDecoder&) = delete;
+
+  // The key, or nullptr when the data is not one of this structure.
+  EvpPkeyPtr Decode(const unsigned char* data, long len) {
+    EVP_PKEY_free(decoded_);
+    decoded_ = nullptr;
+    auto left = static_cast<size_t>(len);
+    if (!ctx_ || len <= 0 || OSSL_DECODER_from_data(ctx_.get(), &data, &left) != 1) {
+      ERR_clear_error();
+      return nullptr;
+    }
+    return EvpPkeyPtr(std::exchange(decoded_, nullptr));
+  }
+
+ private:
+  EVP_PKEY* decoded_ = nullptr;  // declared before ctx_, which keeps its address
+  std::unique_ptr<OSSL_DECODER_CTX, OpenSslDeleter<OSSL_DECODER_CTX_free>> ctx_;
+};
+
+// One PEM private key block's DER: through this thread's reused decoder, and when that finds
+// nothing, through the d2i call (which also says why a key is malformed).
+EvpPkeyPtr DecodePrivateKey(const std::string& name, const unsigned char* data, long len) {
+  thread_local KeyDecoder pkcs8("PrivateKeyInfo", nullptr);
+  thread_local KeyDecoder rsa("type-specific", "RSA");
+  thread_local KeyDecoder ec("type-specific", "EC");
+  KeyDecoder& decoder = name == "PRIVATE KEY" ? pkcs8 : name == "RSA PRIVATE KEY" ? rsa : ec;
+  if (EvpPkeyPtr key = decoder.Decode(data, len)) return key;
+  const unsigned char* p = data;
+  if (name == "PRIVATE KEY") return EvpPkeyPtr(d2i_AutoPrivateKey(nullptr, &p, len));
+  return EvpPkeyPtr(
+      d2i_PrivateKey(name == "RSA PRIVATE KEY" ? EVP_PKEY_RSA : EVP_PKEY_EC, nullptr, &p, len));
+}
+
 // Parses one PEM block's DER payload into `out`; fails with a reason.
 Status AddPemBlock(const std::string& name, const std::string& header, const unsigned char* data,
                    long len, ParsedFile& out) {
@@ -163,13 +211,7 @@ Status AddPemBlock(const std::string& name, const std::string& header, const uns
         "unencrypted with mode 0600)"};
   }
   if (name == "PRIVATE KEY" || name == "RSA PRIVATE KEY" || name == "EC PRIVATE KEY") {
-    EvpPkeyPtr key;
-    if (name == "PRIVATE KEY") {
-      key.reset(d2i_AutoPrivateKey(nullptr, &p, len));
-    } else {
-      key.reset(
-          d2i_PrivateKey(name == "RSA PRIVATE KEY" ? EVP_PKEY_RSA : EVP_PKEY_EC, nullptr, &p, len));
-    }
+    EvpPkeyPtr key = DecodePrivateKey(name, data, len);
     if (!key) return Error{"unreadable private key: " + TakeOpenSslError("malformed DER")};
     Certificate described;
     DescribeKey(key.get(), described);
