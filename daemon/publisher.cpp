@@ -20,7 +20,7 @@ Result<std::string> BuildPemBundle(const StoredCertificate& stored) {
   auto key = ReadPrivateKeyPem(stored.key_file, stored.cert.public_key_id);
   if (!key) return key.error();
   std::string bundle = std::move(key).value() + DerToPem(stored.cert.der);
-  for (const auto& issuer : stored.chain_der) bundle += DerToPem(issuer);
+  for (const auto& issuer : stored.ChainDer()) bundle += DerToPem(issuer);
   return bundle;
 }
 

@@ -92,12 +92,14 @@ X509StorePtr MakeTrustStore(const ScanOptions& options) {
 }
 
 // Works out whether `cert` chains to the trust store, using the store's CA certificates as
-// intermediates, and which issuers to publish after it. Time is not checked here: validity is
-// a selection rule of its own.
-void CheckChain(X509_STORE* trust, STACK_OF(X509) * intermediates, StoredCertificate& stored) {
+// intermediates, and returns the issuers to publish after it. Time is not checked here:
+// validity is a selection rule of its own.
+std::vector<std::string> CheckChain(X509_STORE* trust, STACK_OF(X509) * intermediates,
+                                    StoredCertificate& stored) {
+  std::vector<std::string> issuers;
   if (stored.cert.self_signed) {
     stored.chain = ChainStatus::kSelfSigned;
-    return;
+    return issuers;
   }
   stored.chain = ChainStatus::kIncomplete;
   X509Ptr leaf = X509FromDer(stored.cert.der);
@@ -105,7 +107,7 @@ void CheckChain(X509_STORE* trust, STACK_OF(X509) * intermediates, StoredCertifi
   if (!leaf || !ctx || trust == nullptr ||
       X509_STORE_CTX_init(ctx.get(), trust, leaf.get(), intermediates) != 1) {
     ERR_clear_error();
-    return;
+    return issuers;
   }
   X509_STORE_CTX_set_flags(ctx.get(), X509_V_FLAG_NO_CHECK_TIME);
   if (X509_verify_cert(ctx.get()) == 1) stored.chain = ChainStatus::kVerified;
@@ -116,10 +118,11 @@ void CheckChain(X509_STORE* trust, STACK_OF(X509) * intermediates, StoredCertifi
     unsigned char* der = nullptr;
     const int len = i2d_X509(issuer, &der);
     if (len <= 0) break;
-    stored.chain_der.emplace_back(reinterpret_cast<const char*>(der), static_cast<size_t>(len));
+    issuers.emplace_back(reinterpret_cast<const char*>(der), static_cast<size_t>(len));
     OPENSSL_free(der);
   }
   ERR_clear_error();
+  return issuers;
 }
 
 }  // namespace
@@ -214,6 +217,8 @@ Result<Inventory> StoreScanner::Scan() {
   X509StorePtr trust;
   X509StackPtr intermediates;
   std::map<std::string, CachedChain> chains;
+  // One copy of each distinct chain: most leaves share their issuers with many others.
+  std::map<std::vector<std::string>, std::shared_ptr<const std::vector<std::string>>> interned;
   std::set<std::string> paired_keys;
   for (auto& [thumbprint, stored] : by_thumbprint) {
     const auto key = key_files.find(stored.cert.public_key_id);
@@ -223,7 +228,7 @@ Result<Inventory> StoreScanner::Scan() {
     }
     if (const auto cached = chain_cache_.find(thumbprint); cached != chain_cache_.end()) {
       stored.chain = cached->second.status;
-      stored.chain_der = cached->second.issuers;
+      stored.issuers = cached->second.issuers;
     } else {
       if (!trust) {
         trust = MakeTrustStore(options_);
@@ -235,9 +240,14 @@ Result<Inventory> StoreScanner::Scan() {
           }
         }
       }
-      CheckChain(trust.get(), intermediates.get(), stored);
+      std::vector<std::string> issuers = CheckChain(trust.get(), intermediates.get(), stored);
+      if (!issuers.empty()) {
+        auto& shared = interned[issuers];
+        if (!shared) shared = std::make_shared<const std::vector<std::string>>(std::move(issuers));
+        stored.issuers = shared;
+      }
     }
-    chains[thumbprint] = {stored.chain, stored.chain_der};
+    chains[thumbprint] = {stored.chain, stored.issuers};
     inventory.certificates.push_back(std::move(stored));
   }
   chain_cache_ = std::move(chains);

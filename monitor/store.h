@@ -7,6 +7,7 @@
 
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -26,9 +27,15 @@ struct StoredCertificate {
   std::vector<std::string> files;  // store files holding this certificate (full paths, sorted)
   std::string key_file;            // full path of the file with its private key; empty if none
   ChainStatus chain = ChainStatus::kIncomplete;
-  std::vector<std::string> chain_der;  // issuers to publish after the leaf (no trust anchor)
+  // The issuers to publish after the leaf (DER, no trust anchor), shared by every certificate
+  // of the inventory with the same chain; nullptr when there are none.
+  std::shared_ptr<const std::vector<std::string>> issuers;
 
   bool HasPrivateKey() const { return !key_file.empty(); }
+  const std::vector<std::string>& ChainDer() const {
+    static const std::vector<std::string> kNone;
+    return issuers ? *issuers : kNone;
+  }
 };
 
 struct StoreProblem {
@@ -80,7 +87,7 @@ class StoreScanner {
 
   struct CachedChain {
     ChainStatus status = ChainStatus::kIncomplete;
-    std::vector<std::string> issuers;
+    std::shared_ptr<const std::vector<std::string>> issuers;
   };
 
   std::string dir_;

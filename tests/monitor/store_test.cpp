@@ -178,8 +178,8 @@ TEST_F(ACertificateStore, VerifiesAChainThroughAnIntermediateInTheStore) {
   const StoredCertificate* stored = inventory.Find(chain.leaf.thumbprint);
   ASSERT_NE(stored, nullptr);
   EXPECT_EQ(stored->chain, ChainStatus::kVerified);
-  ASSERT_EQ(stored->chain_der.size(), 1u);
-  EXPECT_EQ(stored->chain_der[0], chain.intermediate.der);
+  ASSERT_EQ(stored->ChainDer().size(), 1u);
+  EXPECT_EQ(stored->ChainDer()[0], chain.intermediate.der);
 }
 
 TEST_F(ACertificateStore, CallsAChainWithoutItsIntermediateIncomplete) {
@@ -196,7 +196,7 @@ TEST_F(ACertificateStore, RechecksChainsWhenAnIntermediateArrivesLater) {
   dir_.Write("chain.pem", chain.intermediate.cert_pem);
   const auto inventory = Scan();
   EXPECT_EQ(inventory.Find(chain.leaf.thumbprint)->chain, ChainStatus::kVerified);
-  EXPECT_EQ(inventory.Find(chain.leaf.thumbprint)->chain_der.size(), 1u);
+  EXPECT_EQ(inventory.Find(chain.leaf.thumbprint)->ChainDer().size(), 1u);
 }
 
 TEST_F(ACertificateStore, DoesNotTrustARootThatIsOnlyInTheStore) {
