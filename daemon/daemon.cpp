@@ -1,6 +1,7 @@
 #include "daemon/daemon.h"
 
 #include <grp.h>
+#include <malloc.h>
 #include <sys/stat.h>
 #include <sys/timerfd.h>
 #include <unistd.h>
@@ -233,6 +234,9 @@ Status Daemon::Rescan() {
           "skipping " + problem.file + ": " + problem.reason);
   }
   logged_problems_ = std::move(current);
+  // A rescan frees the previous inventory, most of the heap at once: give those pages back
+  // rather than keep the high-water mark of two inventories for the daemon's lifetime.
+  malloc_trim(0);
   return {};
 }
 
