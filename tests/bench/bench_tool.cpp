@@ -92,10 +92,10 @@ sd_bus_message* Call(sd_bus* bus, const char* method, std::string* error, const 
                      bool with_host = false) {
   sd_bus_error e = SD_BUS_ERROR_NULL;
   sd_bus_message* reply = nullptr;
-  const int r = with_host ? sd_bus_call_method(bus, kService, kPath, kManager, method, &e, &reply,
-                                               "ss", host, "SMTP")
-                          : sd_bus_call_method(bus, kService, kPath, kManager, method, &e, &reply,
-                                               "");
+  const int r = with_host
+                    ? sd_bus_call_method(bus, kService, kPath, kManager, method, &e, &reply, "ss",
+                                         host, "SMTP")
+                    : sd_bus_call_method(bus, kService, kPath, kManager, method, &e, &reply, "");
   if (r < 0) {
     *error = std::string(method) + ": " + (e.name != nullptr ? e.name : std::strerror(-r));
     sd_bus_error_free(&e);
@@ -171,8 +171,8 @@ int GenerationTimes() {
       if (!GenerateSelfSigned(request)) Fail(std::string("generation failed for ") + key);
       times.ms.push_back(Seconds(Clock::now() - start) * 1000);
     }
-    std::printf("generation %s: median %.1f ms, max %.1f ms over %d\n", key,
-                times.Percentile(50), times.Percentile(100), runs);
+    std::printf("generation %s: median %.1f ms, max %.1f ms over %d\n", key, times.Percentile(50),
+                times.Percentile(100), runs);
   }
   return 0;
 }
@@ -228,9 +228,9 @@ int SelectRate(double seconds, const std::string& host) {
   const auto pipeline_end = start + std::chrono::duration<double>(seconds);
   while (Clock::now() < pipeline_end || in_flight > 0) {
     while (in_flight < kWindow && Clock::now() < pipeline_end) {
-      const int r = sd_bus_call_method_async(bus, nullptr, kService, kPath, kManager,
-                                             "SelectCertificate", on_reply, &counters, "ss",
-                                             host.c_str(), "SMTP");
+      const int r =
+          sd_bus_call_method_async(bus, nullptr, kService, kPath, kManager, "SelectCertificate",
+                                   on_reply, &counters, "ss", host.c_str(), "SMTP");
       if (r < 0) Fail(std::string("async call: ") + std::strerror(-r));
       ++in_flight;
     }
