@@ -1,5 +1,6 @@
 #include "daemon/daemon.h"
 
+#include <fcntl.h>
 #include <grp.h>
 #include <sys/stat.h>
 #include <sys/timerfd.h>
@@ -79,6 +80,7 @@ Daemon::Daemon(Config config, DaemonOptions options)
 
 Daemon::~Daemon() {
   if (clock_fd_ >= 0) close(clock_fd_);
+  if (store_fd_ >= 0) close(store_fd_);
   if (loop_ready_) uv_loop_close(&loop_);
 }
 
@@ -129,8 +131,7 @@ Status Daemon::StartUp() {
   if (!bindings) return bindings.error();
   bindings_ = std::move(bindings).value();
   scanner_ = std::make_unique<StoreScanner>(config_.store, ScanOptions{});
-  if (Status scanned = Rescan(); !scanned) return scanned;
-  StartWatching();
+  if (Status scanned = Rescan(); !scanned) return scanned;  // also starts watching the store
   StartClockChangeWatch();
   if (options_.bus) {
     auto bus = BusService::Start(&loop_, *options_.bus, *this, [this](const std::string& why) {
@@ -165,6 +166,8 @@ Status Daemon::PrepareDirectories() {
 
 void Daemon::StartWatching() {
   watcher_.Close();
+  if (store_fd_ >= 0) close(store_fd_);
+  store_fd_ = -1;
   const int rc =
       watcher_.Init([this](uv_fs_event_t* w) { return uv_fs_event_init(&loop_, w); }, this);
   if (rc != 0) {
@@ -183,7 +186,21 @@ void Daemon::StartWatching() {
             kDebounceMs, 0);
       },
       config_.store.c_str(), 0);
-  if (started != 0) spdlog::error("cannot watch {}: {}", config_.store, uv_strerror(started));
+  if (started != 0) {
+    spdlog::error("cannot watch {}: {}", config_.store, uv_strerror(started));
+    return;
+  }
+  // Held open so that the directory's inode cannot be reused while it is watched: a store
+  // directory removed and made again then always has another inode than the watched one.
+  store_fd_ = open(config_.store.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+}
+
+bool Daemon::WatchingStoreDirectory() const {
+  struct stat watched {};
+  struct stat current {};
+  return store_fd_ >= 0 && fstat(store_fd_, &watched) == 0 &&
+         stat(config_.store.c_str(), &current) == 0 && watched.st_dev == current.st_dev &&
+         watched.st_ino == current.st_ino;
 }
 
 // A timerfd with TFD_TIMER_CANCEL_ON_SET becomes readable when the wall clock is set, so clock
@@ -212,13 +229,22 @@ void Daemon::StartClockChangeWatch() {
 }
 
 Status Daemon::Rescan() {
-  auto inventory = scanner_->Scan();
-  if (!inventory && !std::filesystem::exists(config_.store)) {
+  // The watch follows the directory's inode, not its path: when the store directory was
+  // removed, or moved away and replaced by a new one, the watch is armed again on whatever is
+  // at the path now, before the scan, so nothing dropped in meanwhile goes unnoticed.
+  const bool first = store_fd_ < 0;
+  if (struct stat st{}; stat(config_.store.c_str(), &st) != 0 && errno == ENOENT) {
     spdlog::warn("the store directory {} disappeared; creating it again", config_.store);
     if (Status made = MakeDirectory(config_.store, 0700); !made) return made;
     StartWatching();
-    inventory = scanner_->Scan();
+  } else if (!WatchingStoreDirectory()) {
+    if (!first) {
+      spdlog::warn("the store directory {} was replaced by another directory; watching the new one",
+                   config_.store);
+    }
+    StartWatching();
   }
+  auto inventory = scanner_->Scan();
   if (!inventory) return Error{inventory.error().message, ErrorCode::kStore};
   inventory_ = std::move(inventory).value();
 
