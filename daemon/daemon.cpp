@@ -305,11 +305,13 @@ void Daemon::RaiseExpiryAlerts(UnixTimeMs now) {
   }
 }
 
+bool Daemon::ReplacementPending() const {
+  return !generations_.empty() ||
+         (retry_ && uv_is_active(reinterpret_cast<uv_handle_t*>(retry_.get())));
+}
+
 void Daemon::CheckInternalTransport(UnixTimeMs now) {
-  if (!generations_.empty() ||
-      (retry_ && uv_is_active(reinterpret_cast<uv_handle_t*>(retry_.get())))) {
-    return;  // a replacement is under way or waiting for its retry
-  }
+  if (ReplacementPending()) return;  // a replacement is under way or waiting for its retry
   auto reason =
       InternalTransportReplacementReason(inventory_, bindings_, config_.renew_before, now);
   if (reason) Enqueue({}, *reason, nullptr);
@@ -331,8 +333,16 @@ void Daemon::PublishAll() {
   std::string sni_map;
   for (const auto& name : names) {
     const Selection selection = Select(name, Service::kSmtp);
+    const std::string path = config_.publish_dir + "/" + name + ".pem";
     if (selection.winner == nullptr) {
-      files[name + ".pem"] = std::nullopt;
+      // While the internal transport certificate waits for a replacement (say a failed
+      // generation waits for its retry), the mail server keeps the file it has.
+      std::error_code ec;
+      if (ReplacementPending() && std::filesystem::exists(path, ec)) {
+        sni_map += name + " " + path + "\n";
+      } else {
+        files[name + ".pem"] = std::nullopt;
+      }
       continue;
     }
     auto bundle = BuildPemBundle(*selection.winner);
@@ -343,7 +353,7 @@ void Daemon::PublishAll() {
       continue;
     }
     files[name + ".pem"] = std::move(bundle).value();
-    sni_map += name + " " + config_.publish_dir + "/" + name + ".pem\n";
+    sni_map += name + " " + path + "\n";
   }
   files["sni-map"] = sni_map.empty() ? std::nullopt : std::optional(std::move(sni_map));
   publisher_->Publish(files);

@@ -74,6 +74,7 @@ class Daemon final : public ManagerBackend {
   void Refresh();  // rescan, then evaluate
   void Evaluate();
   void RaiseExpiryAlerts(UnixTimeMs now);
+  bool ReplacementPending() const;  // a generation runs, or a failed one waits for its retry
   void CheckInternalTransport(UnixTimeMs now);
   void PublishAll();
   void ArmDeadline(UnixTimeMs now);
