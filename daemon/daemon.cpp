@@ -71,6 +71,7 @@ struct Daemon::Generation {
   std::string reason;
   UnixTime newer_than = 0;  // the newest NotBefore in the store when it was started
   std::vector<GenerationDone> done;
+  bool started = false;  // handed to the thread pool
   Result<GeneratedCertificate> generated{Error{}};
   Result<std::string> written{Error{}};
 };
@@ -394,8 +395,10 @@ void Daemon::Enqueue(std::vector<std::string> names, std::string reason, Generat
 }
 
 void Daemon::StartNextGeneration() {
-  if (generations_.empty()) return;
+  // FinishGeneration's rescan may already have queued and started the next one.
+  if (generations_.empty() || generations_.front()->started) return;
   Generation& generation = *generations_.front();
+  generation.started = true;
   spdlog::info("generating a self-signed {} certificate for {}: {}",
                generation.request.key.ToString(), generation.request.fqdn, generation.reason);
   generation.work.data = &generation;
