@@ -127,8 +127,9 @@ class KillDuringTakeover(DaemonTest):
         bindings = os.path.join(self.state, "bindings")
         if os.path.exists(bindings):
             for line in self.read(bindings).splitlines():
-                self.assertRegex(line, rf"^(#.*|internal-transport {THUMBPRINT}|services "
-                                       rf"{THUMBPRINT}( (SMTP|IMAP|POP|HTTP))*)$", "a bindings line")
+                self.assertRegex(line, rf"^(#.*|internal-transport {THUMBPRINT}|"
+                                       rf"services {THUMBPRINT}( (SMTP|IMAP|POP|HTTP))*)$",
+                                 "a bindings line")
         designated = self.designated()
         if self.ever_designated is not None:
             self.assertIsNotNone(designated, "a designation once made is never lost")
@@ -151,7 +152,7 @@ class KillDuringTakeover(DaemonTest):
               file=sys.stderr)
         self.write_config(self.CONFIG)
         phases = collections.Counter()
-        left_temporary = collections.Counter()  # directory -> kills that left a temporary file there
+        left_temporary = collections.Counter()  # directory -> kills that left a temporary file
         began = time.monotonic()
         for i in range(self.ITERATIONS):
             # Every start takes over at once (the designated certificate is due), so a kill
