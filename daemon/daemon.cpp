@@ -1,5 +1,6 @@
 #include "daemon/daemon.h"
 
+#include <fcntl.h>
 #include <grp.h>
 #include <malloc.h>
 #include <sys/stat.h>
@@ -71,6 +72,7 @@ struct Daemon::Generation {
   std::string reason;
   UnixTime newer_than = 0;  // the newest NotBefore in the store when it was started
   std::vector<GenerationDone> done;
+  bool started = false;  // handed to the thread pool
   Result<GeneratedCertificate> generated{Error{}};
   Result<std::string> written{Error{}};
 };
@@ -80,6 +82,7 @@ Daemon::Daemon(Config config, DaemonOptions options)
 
 Daemon::~Daemon() {
   if (clock_fd_ >= 0) close(clock_fd_);
+  if (store_fd_ >= 0) close(store_fd_);
   if (loop_ready_) uv_loop_close(&loop_);
 }
 
@@ -130,8 +133,7 @@ Status Daemon::StartUp() {
   if (!bindings) return bindings.error();
   bindings_ = std::move(bindings).value();
   scanner_ = std::make_unique<StoreScanner>(config_.store, ScanOptions{});
-  if (Status scanned = Rescan(); !scanned) return scanned;
-  StartWatching();
+  if (Status scanned = Rescan(); !scanned) return scanned;  // also starts watching the store
   StartClockChangeWatch();
   if (options_.bus) {
     auto bus = BusService::Start(&loop_, *options_.bus, *this, [this](const std::string& why) {
@@ -166,6 +168,8 @@ Status Daemon::PrepareDirectories() {
 
 void Daemon::StartWatching() {
   watcher_.Close();
+  if (store_fd_ >= 0) close(store_fd_);
+  store_fd_ = -1;
   const int rc =
       watcher_.Init([this](uv_fs_event_t* w) { return uv_fs_event_init(&loop_, w); }, this);
   if (rc != 0) {
@@ -184,7 +188,21 @@ void Daemon::StartWatching() {
             kDebounceMs, 0);
       },
       config_.store.c_str(), 0);
-  if (started != 0) spdlog::error("cannot watch {}: {}", config_.store, uv_strerror(started));
+  if (started != 0) {
+    spdlog::error("cannot watch {}: {}", config_.store, uv_strerror(started));
+    return;
+  }
+  // Held open so that the directory's inode cannot be reused while it is watched: a store
+  // directory removed and made again then always has another inode than the watched one.
+  store_fd_ = open(config_.store.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+}
+
+bool Daemon::WatchingStoreDirectory() const {
+  struct stat watched {};
+  struct stat current {};
+  return store_fd_ >= 0 && fstat(store_fd_, &watched) == 0 &&
+         stat(config_.store.c_str(), &current) == 0 && watched.st_dev == current.st_dev &&
+         watched.st_ino == current.st_ino;
 }
 
 // A timerfd with TFD_TIMER_CANCEL_ON_SET becomes readable when the wall clock is set, so clock
@@ -213,13 +231,22 @@ void Daemon::StartClockChangeWatch() {
 }
 
 Status Daemon::Rescan() {
-  auto inventory = scanner_->Scan();
-  if (!inventory && !std::filesystem::exists(config_.store)) {
+  // The watch follows the directory's inode, not its path: when the store directory was
+  // removed, or moved away and replaced by a new one, the watch is armed again on whatever is
+  // at the path now, before the scan, so nothing dropped in meanwhile goes unnoticed.
+  const bool first = store_fd_ < 0;
+  if (struct stat st{}; stat(config_.store.c_str(), &st) != 0 && errno == ENOENT) {
     spdlog::warn("the store directory {} disappeared; creating it again", config_.store);
     if (Status made = MakeDirectory(config_.store, 0700); !made) return made;
     StartWatching();
-    inventory = scanner_->Scan();
+  } else if (!WatchingStoreDirectory()) {
+    if (!first) {
+      spdlog::warn("the store directory {} was replaced by another directory; watching the new one",
+                   config_.store);
+    }
+    StartWatching();
   }
+  auto inventory = scanner_->Scan();
   if (!inventory) return Error{inventory.error().message, ErrorCode::kStore};
   inventory_ = std::move(inventory).value();
   names_ = NameIndex(inventory_);
@@ -284,11 +311,13 @@ void Daemon::RaiseExpiryAlerts(UnixTimeMs now) {
   }
 }
 
+bool Daemon::ReplacementPending() const {
+  return !generations_.empty() ||
+         (retry_ && uv_is_active(reinterpret_cast<uv_handle_t*>(retry_.get())));
+}
+
 void Daemon::CheckInternalTransport(UnixTimeMs now) {
-  if (!generations_.empty() ||
-      (retry_ && uv_is_active(reinterpret_cast<uv_handle_t*>(retry_.get())))) {
-    return;  // a replacement is under way or waiting for its retry
-  }
+  if (ReplacementPending()) return;  // a replacement is under way or waiting for its retry
   auto reason =
       InternalTransportReplacementReason(inventory_, bindings_, config_.renew_before, now);
   if (reason) Enqueue({}, *reason, nullptr);
@@ -310,8 +339,16 @@ void Daemon::PublishAll() {
   std::string sni_map;
   for (const auto& name : names) {
     const Selection selection = Select(name, Service::kSmtp);
+    const std::string path = config_.publish_dir + "/" + name + ".pem";
     if (selection.winner == nullptr) {
-      files[name + ".pem"] = std::nullopt;
+      // While the internal transport certificate waits for a replacement (say a failed
+      // generation waits for its retry), the mail server keeps the file it has.
+      std::error_code ec;
+      if (ReplacementPending() && std::filesystem::exists(path, ec)) {
+        sni_map += name + " " + path + "\n";
+      } else {
+        files[name + ".pem"] = std::nullopt;
+      }
       continue;
     }
     auto bundle = BuildPemBundle(*selection.winner);
@@ -322,7 +359,7 @@ void Daemon::PublishAll() {
       continue;
     }
     files[name + ".pem"] = std::move(bundle).value();
-    sni_map += name + " " + config_.publish_dir + "/" + name + ".pem\n";
+    sni_map += name + " " + path + "\n";
   }
   files["sni-map"] = sni_map.empty() ? std::nullopt : std::optional(std::move(sni_map));
   publisher_->Publish(files);
@@ -363,8 +400,10 @@ void Daemon::Enqueue(std::vector<std::string> names, std::string reason, Generat
 }
 
 void Daemon::StartNextGeneration() {
-  if (generations_.empty()) return;
+  // FinishGeneration's rescan may already have queued and started the next one.
+  if (generations_.empty() || generations_.front()->started) return;
   Generation& generation = *generations_.front();
+  generation.started = true;
   spdlog::info("generating a self-signed {} certificate for {}: {}",
                generation.request.key.ToString(), generation.request.fqdn, generation.reason);
   generation.work.data = &generation;

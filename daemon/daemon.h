@@ -69,11 +69,13 @@ class Daemon final : public ManagerBackend {
   Status StartUp();
   Status PrepareDirectories();
   void StartWatching();
+  bool WatchingStoreDirectory() const;  // the watched directory is still the one at the path
   void StartClockChangeWatch();
   Status Rescan();
   void Refresh();  // rescan, then evaluate
   void Evaluate();
   void RaiseExpiryAlerts(UnixTimeMs now);
+  bool ReplacementPending() const;  // a generation runs, or a failed one waits for its retry
   void CheckInternalTransport(UnixTimeMs now);
   void PublishAll();
   void ArmDeadline(UnixTimeMs now);
@@ -104,6 +106,7 @@ class Daemon final : public ManagerBackend {
   std::int64_t retry_backoff_ms_ = 0;
   UvHandle<uv_signal_t> sigterm_, sigint_, sighup_;
   UvHandle<uv_fs_event_t> watcher_;
+  int store_fd_ = -1;  // the directory watcher_ watches, held open (see StartWatching)
   UvHandle<uv_timer_t> debounce_, deadline_, retry_;
   UvHandle<uv_poll_t> clock_change_;
   int clock_fd_ = -1;

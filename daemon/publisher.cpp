@@ -4,12 +4,16 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <csignal>
 #include <cstring>
+#include <utility>
+#include <vector>
 
 #include "daemon/logging.h"
 #include "monitor/atomic_file.h"
+#include "monitor/expiry.h"
 
 namespace transportcertd {
 
@@ -24,7 +28,9 @@ Result<std::string> BuildPemBundle(const StoredCertificate& stored) {
   return bundle;
 }
 
-Publisher::Publisher(uv_loop_t* loop, const Config& config) : loop_(loop), config_(config) {}
+Publisher::Publisher(uv_loop_t* loop, const Config& config) : loop_(loop), config_(config) {
+  retry_.Init([loop](uv_timer_t* t) { return uv_timer_init(loop, t); }, this);
+}
 
 void Publisher::Publish(const std::map<std::string, std::optional<std::string>>& files) {
   gid_t gid = static_cast<gid_t>(-1);
@@ -40,13 +46,17 @@ void Publisher::Publish(const std::map<std::string, std::optional<std::string>>&
   }
   const mode_t mode = gid == static_cast<gid_t>(-1) ? 0600 : 0640;
 
+  if (retry_) uv_timer_stop(retry_.get());
   int changed = 0;
+  std::vector<std::pair<std::string, std::string>> failures;  // (path, what went wrong)
   for (const auto& [name, contents] : files) {
     const std::string path = config_.publish_dir + "/" + name;
     if (!contents) {
       if (unlink(path.c_str()) == 0) {
         spdlog::warn("removed {}: no certificate can be selected for it any more", path);
         ++changed;
+      } else if (errno != ENOENT) {
+        failures.emplace_back(path, path + ": could not remove: " + std::strerror(errno));
       }
       continue;
     }
@@ -57,16 +67,36 @@ void Publisher::Publish(const std::map<std::string, std::optional<std::string>>&
     if (current && *current == *contents && same_perms) continue;
     Status written = WriteFileAtomically(path, *contents, mode, gid);
     if (!written) {
-      AlertFields fields;
-      fields.file = path;
-      Alert(AlertKind::kPublishFailed, spdlog::level::err, fields,
-            "cannot publish " + path + ": " + written.error().message);
+      failures.emplace_back(path, written.error().message);
       continue;
     }
     spdlog::info("published {}", path);
     ++changed;
   }
   if (changed > 0) RunReloadCommand();
+  if (failures.empty()) {
+    retry_ms_ = 0;
+    return;
+  }
+  retry_ms_ = std::clamp(retry_ms_ * 2, kFirstRetryMs, kMaxRetryMs);
+  for (const auto& [path, failure] : failures) {
+    AlertFields fields;
+    fields.file = path;
+    Alert(AlertKind::kPublishFailed, spdlog::level::err, fields,
+          "cannot publish " + failure + "; retrying in " +
+              FormatDuration(Milliseconds{static_cast<std::int64_t>(retry_ms_)}));
+  }
+  if (!retry_) return;  // stopped
+  retry_files_ = files;
+  uv_timer_start(
+      retry_.get(),
+      [](uv_timer_t* t) {
+        auto* self = static_cast<Publisher*>(t->data);
+        const auto wanted = std::move(self->retry_files_);
+        self->retry_files_.clear();
+        self->Publish(wanted);
+      },
+      retry_ms_, 0);
 }
 
 void Publisher::RunReloadCommand() {
@@ -109,6 +139,8 @@ void Publisher::RunReloadCommand() {
 }
 
 void Publisher::Stop() {
+  retry_.Close();
+  retry_files_.clear();
   reload_pending_ = false;
   if (!child_) return;
   spdlog::warn("stopping while the reload command is still running; sending it SIGTERM");
