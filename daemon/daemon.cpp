@@ -237,7 +237,7 @@ Status Daemon::Rescan() {
     AlertFields fields;
     fields.file = file;
     Alert(AlertKind::kStoreFileUnusable, spdlog::level::warn, fields,
-          "skipping " + file + ": " + reasons);
+          "skipping " + EscapeControlCharacters(file) + ": " + EscapeControlCharacters(reasons));
   }
   logged_problems_ = std::move(current);
   return {};
