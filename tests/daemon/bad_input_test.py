@@ -45,6 +45,9 @@ CORPUS_DIFFERENCES = {
     "boringssl-fuzz-cert__0f845604775fb8da.bin": "unreadable validity dates",
 }
 
+# A file name that would break a log line in two, were it not escaped.
+NEWLINE_NAME = "new\nline\x1b[31m.pem"
+
 # Corpus files that hold no certificate and yet are fine: their key pairs with a corpus
 # certificate (name -> whose key).
 CORPUS_KEYS = {
@@ -128,7 +131,8 @@ class BadFilesInALiveStore(DaemonTest):
         return int(out.split()[1])
 
     def skipped(self):
-        """{path: [reason, ...]}: every "skipping FILE: reason" line so far, by file."""
+        """{path: [reason, ...]}: every "skipping FILE: reason" line so far, by file (the path
+        as the daemon shows it: control characters as \\xNN)."""
         lines = {}
         for line in self.logged(r"^skipping (/.*?): (.+)$"):
             lines.setdefault(line.match.group(1), []).append(line.match.group(2))
@@ -138,6 +142,11 @@ class BadFilesInALiveStore(DaemonTest):
 
     def path(self, name):
         return os.path.join(self.store, name)
+
+    def shown(self, name):
+        """The path of `name` as the log shows it."""
+        return re.sub(r"[\x00-\x1f\x7f]", lambda m: f"\\x{ord(m.group(0)):02x}",
+                      self.path(name))
 
     def write_bytes(self, name, data):
         staged = os.path.join(self.staging, name)
@@ -173,6 +182,7 @@ class BadFilesInALiveStore(DaemonTest):
         self.write_bytes("unreadable.pem", self.unreadable_content)
         os.chmod(self.path("unreadable.pem"), 0)
         os.mkdir(self.path("x.pem"))
+        self.write_bytes(NEWLINE_NAME, b"-----BEGIN CERTIFICATE-----\n")
         return {
             "empty.pem": r"^empty file$",
             "one-byte.der": r"^neither PEM nor a DER certificate",
@@ -188,6 +198,7 @@ class BadFilesInALiveStore(DaemonTest):
             "fifo.pem": r"^not a regular file$",
             "unreadable.pem": r"^not readable by the daemon \(permission denied\)$",
             "x.pem": r"^a directory, not a file$",
+            NEWLINE_NAME: r"^no PEM block could be read",
         }
 
     def drop_corpus(self):
@@ -248,7 +259,7 @@ class BadFilesInALiveStore(DaemonTest):
         def unsettled():
             """What is still missing, or "" once every bad file is logged and all is held."""
             logged = self.skipped()
-            missing = sorted(n for n in bad if self.path(n) not in logged)
+            missing = sorted(n for n in bad if self.shown(n) not in logged)
             count = self.certificate_count()
             if missing or count != len(expected):
                 return f"not logged: {missing}; {count} of {len(expected)} certificates held"
@@ -262,12 +273,12 @@ class BadFilesInALiveStore(DaemonTest):
         # Every bad file: one line, naming it, with its reason.
         logged = self.skipped()
         for name, pattern in reasons.items():
-            self.assertEqual(len(logged[self.path(name)]), 1, name)
-            self.assertRegex(logged[self.path(name)][0], pattern, name)
+            self.assertEqual(len(logged[self.shown(name)]), 1, name)
+            self.assertRegex(logged[self.shown(name)][0], pattern, name)
         for name in bad:
-            self.assertEqual(len(logged.get(self.path(name), [])), 1, name)
-            self.assertGreater(len(logged[self.path(name)][0].strip()), 3, name)
-        self.assertLessEqual(set(logged), {self.path(n) for n in set(corpus) | set(reasons)},
+            self.assertEqual(len(logged.get(self.shown(name), [])), 1, name)
+            self.assertGreater(len(logged[self.shown(name)][0].strip()), 3, name)
+        self.assertLessEqual(set(logged), {self.shown(n) for n in set(corpus) | set(reasons)},
                              "only bad files are logged")
         self.assertEqual({line.level for line in self.logged(r"^skipping ")}, {"warning"})
 
@@ -305,11 +316,11 @@ class BadFilesInALiveStore(DaemonTest):
 
         # A bad file that changes is logged again, with its new reason; only that one.
         self.write_bytes("empty.pem", b"-----BEGIN CERTIFICATE-----\nnot base64 at all!\n")
-        self.wait_until(lambda: len(self.skipped().get(self.path("empty.pem"), [])) == 2,
-                        PICKUP_TIMEOUT, "the changed bad file logged again")
-        self.assertRegex(self.skipped()[self.path("empty.pem")][1],
-                         r"^no PEM block could be read")
-        after = dict(before, **{self.path("empty.pem"): self.skipped()[self.path("empty.pem")]})
+        changed = self.shown("empty.pem")
+        self.wait_until(lambda: len(self.skipped().get(changed, [])) == 2, PICKUP_TIMEOUT,
+                        "the changed bad file logged again")
+        self.assertRegex(self.skipped()[changed][1], r"^no PEM block could be read")
+        after = dict(before, **{changed: self.skipped()[changed]})
         self.assert_stays(lambda: self.skipped() == after, "only the changed file is logged again")
 
         self.assertEqual(self.stop(), 0, self.log_tail())
