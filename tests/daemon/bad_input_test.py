@@ -148,10 +148,16 @@ class BadFilesInALiveStore(DaemonTest):
         return re.sub(r"[\x00-\x1f\x7f]", lambda m: f"\\x{ord(m.group(0)):02x}",
                       self.path(name))
 
-    def write_bytes(self, name, data):
+    def write_bytes(self, name, data, mode=None, size=None):
+        """Puts a file into the store by rename, so that the daemon never sees it half-made
+        (a scan in between would rightly report an empty or truncated file)."""
         staged = os.path.join(self.staging, name)
         with open(staged, "wb") as f:
             f.write(data)
+            if size is not None:
+                f.truncate(size)  # sparse
+        if mode is not None:
+            os.chmod(staged, mode)
         os.rename(staged, self.path(name))
 
     def fresh_key(self, *options):
@@ -162,8 +168,7 @@ class BadFilesInALiveStore(DaemonTest):
         """Puts the generated bad files into the store; {name: pattern its reason matches}."""
         self.write_bytes("empty.pem", b"")
         self.write_bytes("one-byte.der", b"\x30")
-        with open(self.path("huge.pem"), "wb") as f:
-            f.truncate(100 * 1024 * 1024)  # sparse: 100 MB without writing them
+        self.write_bytes("huge.pem", b"", size=100 * 1024 * 1024)
         self.write_bytes("noise.der", random.Random(5).randbytes(4096))
         self.write_bytes("bad-base64.pem", b"-----BEGIN CERTIFICATE-----\n!!not*base64@@\n"
                                            b"-----END CERTIFICATE-----\n")
@@ -179,8 +184,7 @@ class BadFilesInALiveStore(DaemonTest):
             "-aes-256-cbc", "-pass", "pass:secret") + request).encode())
         os.symlink("loop.pem", self.path("loop.pem"))
         os.mkfifo(self.path("fifo.pem"))
-        self.write_bytes("unreadable.pem", self.unreadable_content)
-        os.chmod(self.path("unreadable.pem"), 0)
+        self.write_bytes("unreadable.pem", self.unreadable_content, mode=0)
         os.mkdir(self.path("x.pem"))
         self.write_bytes(NEWLINE_NAME, b"-----BEGIN CERTIFICATE-----\n")
         return {
@@ -202,13 +206,16 @@ class BadFilesInALiveStore(DaemonTest):
         }
 
     def drop_corpus(self):
-        """Copies every corpus file in; {store name: thumbprints openssl reads in it}."""
+        """Copies every corpus file in (by rename); {store name: thumbprints openssl reads in
+        it}."""
         expected = {}
         for name in corpus_files():
             source = os.path.join(CORPUS, name)
             expected[store_name(name)] = (set() if name in CORPUS_DIFFERENCES
                                           else corpus_certificates(source))
-            shutil.copyfile(source, self.path(store_name(name)))
+            staged = os.path.join(self.staging, store_name(name))
+            shutil.copyfile(source, staged)
+            os.rename(staged, self.path(store_name(name)))
         return expected
 
     def start_without_dac_override(self):
