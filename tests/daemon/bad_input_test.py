@@ -125,6 +125,17 @@ class BadFilesInALiveStore(DaemonTest):
         entries = json.loads(out)["data"][0]
         return {e[0]: (e[7], e[9]) for e in entries}
 
+    def certificate_objects(self):
+        """The thumbprints of the certificate objects GetManagedObjects returns, with all their
+        properties (odd certificates included)."""
+        out = self.busctl("--json=short", "call", "org.transportcertd1", "/org/transportcertd1",
+                          "org.freedesktop.DBus.ObjectManager", "GetManagedObjects")
+        objects = json.loads(out)["data"][0]
+        prefix = "/org/transportcertd1/certificate/"
+        return {path[len(prefix):] for path, interfaces in objects.items()
+                if path.startswith(prefix)
+                and "Thumbprint" in interfaces.get("org.transportcertd1.Certificate", {})}
+
     def certificate_count(self):
         out = self.busctl("get-property", "org.transportcertd1", "/org/transportcertd1",
                           "org.transportcertd1.Manager", "CertificateCount")
@@ -294,6 +305,7 @@ class BadFilesInALiveStore(DaemonTest):
         self.assertEqual(set(listed), expected,
                          f"missing {sorted(expected - set(listed))}, "
                          f"unexpected {sorted(set(listed) - expected)}")
+        self.assertEqual(self.certificate_objects(), expected)
         for name, thumbprint in kept.items():
             self.assertEqual(listed[thumbprint], ("Valid", True), name)
             self.assertEqual(self.published_thumbprint(f"{name}.pem"), thumbprint, name)
