@@ -251,14 +251,22 @@ Status Daemon::Rescan() {
   inventory_ = std::move(inventory).value();
   names_ = NameIndex(inventory_);
 
-  std::set<std::pair<std::string, std::string>> current;
+  // One line per file, listing every reason; a file is logged again only when what is wrong
+  // with it changes (or after it was fine or gone for a scan).
+  std::map<std::string, std::string> current;
   for (const auto& problem : inventory_.problems) {
-    current.emplace(problem.file, problem.reason);
-    if (logged_problems_.contains({problem.file, problem.reason})) continue;
+    auto [it, inserted] = current.try_emplace(problem.file, problem.reason);
+    if (!inserted) it->second += "; " + problem.reason;
+  }
+  for (const auto& [file, reasons] : current) {
+    if (const auto logged = logged_problems_.find(file);
+        logged != logged_problems_.end() && logged->second == reasons) {
+      continue;
+    }
     AlertFields fields;
-    fields.file = problem.file;
+    fields.file = file;
     Alert(AlertKind::kStoreFileUnusable, spdlog::level::warn, fields,
-          "skipping " + problem.file + ": " + problem.reason);
+          "skipping " + EscapeControlCharacters(file) + ": " + EscapeControlCharacters(reasons));
   }
   logged_problems_ = std::move(current);
   // A rescan frees the previous inventory, most of the heap at once: give those pages back

@@ -8,6 +8,7 @@
 #include <uv.h>
 
 #include <deque>
+#include <map>
 #include <memory>
 #include <optional>
 #include <set>
@@ -99,7 +100,7 @@ class Daemon final : public ManagerBackend {
   NameIndex names_;  // of inventory_, rebuilt with it
   Bindings bindings_;
   ExpiryTracker expiry_;
-  std::set<std::pair<std::string, std::string>> logged_problems_;   // (file, reason)
+  std::map<std::string, std::string> logged_problems_;  // file -> reasons, as last logged
   std::set<std::pair<std::string, std::string>> expired_selected_;  // (name, thumbprint)
   std::unique_ptr<Publisher> publisher_;
   std::deque<std::unique_ptr<Generation>> generations_;  // front() runs

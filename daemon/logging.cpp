@@ -68,6 +68,23 @@ void SetUpLogging(LogTarget target, std::string_view level) {
   spdlog::set_default_logger(std::move(logger));
 }
 
+std::string EscapeControlCharacters(std::string_view text) {
+  std::string escaped;
+  escaped.reserve(text.size());
+  for (const char c : text) {
+    const auto byte = static_cast<unsigned char>(c);
+    if (byte >= 0x20 && byte != 0x7F) {
+      escaped += c;
+      continue;
+    }
+    static constexpr char kDigits[] = "0123456789abcdef";
+    escaped += "\\x";
+    escaped += kDigits[byte >> 4];
+    escaped += kDigits[byte & 0xF];
+  }
+  return escaped;
+}
+
 void Alert(AlertKind kind, spdlog::level::level_enum level, const AlertFields& f,
            const std::string& message) {
   if (!g_journal) {

@@ -25,6 +25,10 @@ spdlog::level::level_enum ParseLogLevel(std::string_view text);
 // to it, as systemd says in $JOURNAL_STREAM; otherwise the console).
 void SetUpLogging(LogTarget target, std::string_view level);
 
+// `text` with every control character (and DEL) written as \xNN, so that untrusted text such as
+// a file name stays on one log line and cannot send escape sequences to a terminal.
+std::string EscapeControlCharacters(std::string_view text);
+
 // Raises an alert: logged once, with its MESSAGE_ID and fields in the journal.
 void Alert(AlertKind kind, spdlog::level::level_enum level, const AlertFields& fields,
            const std::string& message);

@@ -184,8 +184,8 @@ Result<Inventory> StoreScanner::Scan() {
 
   Inventory inventory;
   std::map<std::string, StoredCertificate> by_thumbprint;
-  std::map<std::string, std::string> key_files;       // public key id -> first file holding the key
-  std::map<std::string, std::string> key_only_files;  // public key id -> file with only keys
+  std::map<std::string, std::string> key_files;  // public key id -> first file holding the key
+  std::vector<std::pair<std::string, std::string>> keys;  // (public key id, file), every key
   for (const auto& [name, file] : cache_) {
     const std::string path = dir_ + "/" + name;
     if (!file.parsed) {
@@ -200,7 +200,7 @@ Result<Inventory> StoreScanner::Scan() {
     }
     for (const auto& key : file.parsed->keys) {
       key_files.try_emplace(key.public_key_id, path);
-      if (file.parsed->certificates.empty()) key_only_files.try_emplace(key.public_key_id, path);
+      keys.emplace_back(key.public_key_id, path);
     }
   }
 
@@ -251,7 +251,9 @@ Result<Inventory> StoreScanner::Scan() {
     inventory.certificates.push_back(std::move(stored));
   }
   chain_cache_ = std::move(chains);
-  for (const auto& [key_id, path] : key_only_files) {
+  // A key that belongs to no certificate is unusable wherever it is, also next to a
+  // certificate it does not match.
+  for (const auto& [key_id, path] : keys) {
     if (!paired_keys.contains(key_id)) {
       inventory.problems.push_back({path, "private key that matches no certificate in the store"});
     }
@@ -260,6 +262,8 @@ Result<Inventory> StoreScanner::Scan() {
             [](const StoreProblem& a, const StoreProblem& b) {
               return std::tie(a.file, a.reason) < std::tie(b.file, b.reason);
             });
+  inventory.problems.erase(std::unique(inventory.problems.begin(), inventory.problems.end()),
+                           inventory.problems.end());
   return inventory;
 }
 

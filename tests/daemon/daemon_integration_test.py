@@ -316,15 +316,16 @@ class DaemonTest(unittest.TestCase):
         env.update(extra or {})
         return env
 
-    def start(self, *args, env=None, log_level="debug"):
-        """Starts the daemon in the background; its stdout and stderr go to the log file."""
+    def start(self, *args, env=None, log_level="debug", prefix=()):
+        """Starts the daemon in the background; its stdout and stderr go to the log file.
+        `prefix` is a command that execs the daemon (e.g. setpriv with fewer capabilities)."""
         if not os.path.exists(self.config_path):
             self.write_config()
         log = open(self.log_path, "ab")
         self.addCleanup(log.close)
         self.daemon = subprocess.Popen(
-            [BIN, "--config", self.config_path, "--bus", "session", "--log-target", "console",
-             "--log-level", log_level, *args],
+            [*prefix, BIN, "--config", self.config_path, "--bus", "session",
+             "--log-target", "console", "--log-level", log_level, *args],
             stdin=subprocess.DEVNULL, stdout=log, stderr=log, env=self.daemon_environment(env))
         self.addCleanup(self.kill, self.daemon)
         return self.daemon
@@ -383,8 +384,9 @@ class DaemonTest(unittest.TestCase):
                 found.append(line)
         return found
 
-    def wait_until(self, condition, timeout, what, daemon_may_exit=False):
-        """Polls `condition` until it returns something true; returns that. Fails at `timeout`."""
+    def wait_until(self, condition, timeout, what, daemon_may_exit=False, on_timeout=None):
+        """Polls `condition` until it returns something true; returns that. Fails at `timeout`,
+        adding what `on_timeout()` returns (if given) to the message."""
         deadline = time.monotonic() + timeout
         while True:
             value = condition()
@@ -394,7 +396,8 @@ class DaemonTest(unittest.TestCase):
                 self.fail(f"the daemon exited ({self.daemon.returncode}) while waiting for {what}\n"
                           + self.log_tail())
             if time.monotonic() > deadline:
-                self.fail(f"waited {timeout} s for {what}\n" + self.log_tail())
+                details = f" ({on_timeout()})" if on_timeout else ""
+                self.fail(f"waited {timeout} s for {what}{details}\n" + self.log_tail())
             time.sleep(0.03)
 
     def wait_for_log(self, pattern, timeout=PICKUP_TIMEOUT, count=1):

@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <string>
 #include <vector>
 
@@ -69,6 +70,24 @@ TEST(AHostnameArgument, RejectsWildcardsBadLabelsAndOverlongNames) {
   }
 }
 
+TEST(AHostnameArgument, RejectsUnicodeThatLooksLikeAName) {
+  for (const std::string& bad :
+       {std::string("ma\u200Dil.example.com"), std::string("\u200Fmail.example.com"),
+        std::string("\U0001F61C.example.com"), std::string("e\u0301xample.com"),
+        std::string("mail\uFF0Eexample\uFF0Ecom"), std::string("mail\u3002example\u3002com"),
+        std::string("xn--.example.com"), std::string("xn--\U0001F61C.example.com")}) {
+    Result<std::string> parsed = ParseHostnameArgument(bad);
+    ASSERT_FALSE(parsed.ok()) << bad;
+    EXPECT_TRUE(IsInvalidArgument(parsed.error(), "not a valid host name")) << bad;
+    const std::string quoted = QuoteForMessage(bad);
+    EXPECT_TRUE(
+        std::all_of(quoted.begin(), quoted.end(), [](char c) { return c >= 0x20 && c < 0x7F; }))
+        << "only printable ASCII is echoed: " << quoted;
+  }
+  // An A-label is plain LDH: a name certificates carry, so it is accepted as it is.
+  EXPECT_EQ(*ParseHostnameArgument("xn--ls8h.Example.com"), "xn--ls8h.example.com");
+}
+
 TEST(AServiceArgument, IsOneOfTheFourInAnyCase) {
   EXPECT_EQ(*ParseServiceArgument("smtp"), Service::kSmtp);
   EXPECT_EQ(*ParseServiceArgument("IMAP"), Service::kImap);
@@ -77,6 +96,18 @@ TEST(AServiceArgument, IsOneOfTheFourInAnyCase) {
   Result<Service> ftp = ParseServiceArgument("FTP");
   ASSERT_FALSE(ftp.ok());
   EXPECT_TRUE(IsInvalidArgument(ftp.error(), "unknown service \"FTP\" (expected SMTP, IMAP"));
+}
+
+TEST(AServiceArgument, RejectsLookalikesOfTheFourNames) {
+  for (const std::string& bad :
+       {std::string(""), std::string("\uFF33\uFF2D\uFF34\uFF30"), std::string("SMTP\u200D"),
+        std::string("\uFEFFSMTP"), std::string("S\u0301MTP"), std::string("SMTP "),
+        std::string(" smtp"), std::string("SMTP,IMAP"), std::string(64 * 1024, 'S')}) {
+    Result<Service> parsed = ParseServiceArgument(bad);
+    ASSERT_FALSE(parsed.ok()) << bad;
+    EXPECT_TRUE(IsInvalidArgument(parsed.error(), "unknown service")) << bad;
+    EXPECT_LT(parsed.error().message.size(), 200U);
+  }
 }
 
 TEST(AServiceListArgument, BecomesASetAndRejectsUnknownNamesAndLongLists) {

@@ -17,8 +17,10 @@
 #include <cstdlib>
 #include <string>
 #include <thread>
+#include <variant>
 #include <vector>
 
+#include "ipc/bus_arguments.h"
 #include "ipc/bus_names.h"
 #include "tests/ipc/bus_test_support.h"
 #include "tests/support/assertions.h"
@@ -390,6 +392,245 @@ TEST_F(TheDaemonOnTheBus, RejectsMalformedArgumentsWithInvalidArgs) {
   const CommandResult unknown =
       RunCommand(DbusSend("GetCertificate", {"string:" + std::string(40, 'A')}));
   EXPECT_TRUE(Contains(unknown.err, "Error org.transportcertd1.Error.NoSuchCertificate: "));
+}
+
+namespace {
+
+// Strings a careless or hostile caller might send for a thumbprint, a host name or a service:
+// empty, 64 KiB, path traversal, and NUL-free Unicode that looks like a name (bidi and
+// zero-width marks, emoji, combining characters, punycode-looking labels, fullwidth dots).
+std::vector<std::string> OddStrings() {
+  return {"",
+          std::string(kMaxStringArgumentBytes, 'A'),
+          std::string(kMaxStringArgumentBytes + 1, 'a'),
+          "../" + std::string(37, 'A'),
+          "../../../../etc/passwd",
+          "..%2F..%2Fetc%2Fpasswd",
+          std::string(39, 'A') + "\u200F",  // right-to-left mark
+          "\u202Emoc.elpmaxe.liam",         // right-to-left override
+          "ma\u200Dil.example.com",         // zero-width joiner
+          "\U0001F61C.example.com",         // emoji
+          "e\u0301xample.com",              // combining acute accent
+          "xn--.example.com",               // punycode-looking, empty
+          "xn--\U0001F61C.example.com",     // punycode prefix + emoji
+          "xn--mail-.example.com",          // ends with a hyphen
+          "mail\uFF0Eexample\uFF0Ecom",     // fullwidth full stops
+          "mail\u3002example\u3002com",     // ideographic full stops
+          "\uFF33\uFF2D\uFF34\uFF30",       // fullwidth SMTP
+          "SMTP\u200D",                     // SMTP + zero-width joiner
+          "\uFEFFSMTP",                     // byte order mark + SMTP
+          "S\u0301MTP",                     // combining accent
+          "SMTP ",
+          "SMTP,IMAP",
+          "FTP",
+          "*.example.com"};
+}
+
+// True when `text` has only letters, digits, dots and hyphens: a name somebody may mean.
+bool IsPlainLdh(const std::string& text) {
+  return !text.empty() && std::all_of(text.begin(), text.end(), [](char c) {
+    return std::isalnum(static_cast<unsigned char>(c)) != 0 || c == '.' || c == '-';
+  });
+}
+
+// An error the contract allows for malformed input: InvalidArgs or one of our named errors.
+bool IsContractError(const std::string& name) {
+  return name == "org.freedesktop.DBus.Error.InvalidArgs" ||
+         name.rfind("org.transportcertd1.Error.", 0) == 0;
+}
+
+}  // namespace
+
+class TheDaemonGivenBadArguments : public TheDaemonOnTheBus {
+ protected:
+  // An `as` argument.
+  struct Strings {
+    std::vector<std::string> values;
+  };
+  using Argument = std::variant<std::string, Strings, bool, std::uint32_t>;
+
+  // Calls `method` with `args` (built by hand, so any size and type goes), waiting up to 60 s.
+  CallResult Call(const std::string& method, const std::vector<Argument>& args) {
+    sd_bus_message* raw = nullptr;
+    CallResult result;
+    if (sd_bus_message_new_method_call(client_.get(), &raw, kBusName, kManagerPath, kManager,
+                                       method.c_str()) < 0) {
+      result.error_name = "cannot build the call";
+      return result;
+    }
+    const SdBusMessagePtr call(raw);
+    for (const Argument& arg : args) {
+      int r = 0;
+      if (const auto* text = std::get_if<std::string>(&arg)) {
+        r = sd_bus_message_append_basic(call.get(), SD_BUS_TYPE_STRING, text->c_str());
+      } else if (const auto* list = std::get_if<Strings>(&arg)) {
+        r = sd_bus_message_open_container(call.get(), SD_BUS_TYPE_ARRAY, "s");
+        for (const std::string& entry : list->values) {
+          if (r >= 0)
+            r = sd_bus_message_append_basic(call.get(), SD_BUS_TYPE_STRING, entry.c_str());
+        }
+        if (r >= 0) r = sd_bus_message_close_container(call.get());
+      } else if (const auto* flag = std::get_if<bool>(&arg)) {
+        const int value = *flag ? 1 : 0;
+        r = sd_bus_message_append_basic(call.get(), SD_BUS_TYPE_BOOLEAN, &value);
+      } else {
+        r = sd_bus_message_append_basic(call.get(), SD_BUS_TYPE_UINT32,
+                                        &std::get<std::uint32_t>(arg));
+      }
+      if (r < 0) {
+        result.error_name = "cannot build the call";
+        return result;
+      }
+    }
+    SdBusError error;
+    sd_bus_message* reply = nullptr;
+    constexpr std::uint64_t kTimeoutUsec = 60'000'000;
+    if (sd_bus_call(client_.get(), call.get(), kTimeoutUsec, error.get(), &reply) >= 0) {
+      result.reply.reset(reply);
+    } else {
+      result.error_name = error.name();
+      result.error_message = error.message();
+    }
+    return result;
+  }
+
+  // `method(args)` is refused with InvalidArgs or a named org.transportcertd1.Error.
+  void ExpectRefused(const std::string& method, const std::vector<Argument>& args,
+                     const std::string& what) {
+    const CallResult r = Call(method, args);
+    EXPECT_FALSE(r.ok()) << method << " accepted " << what;
+    EXPECT_TRUE(IsContractError(r.error_name))
+        << method << " with " << what << ": " << r.error_name << ": " << r.error_message;
+    ++calls_;
+  }
+
+  // The daemon is still there and answers.
+  void ExpectStillAnswering() {
+    int status = 0;
+    ASSERT_EQ(waitpid(daemon_pid_, &status, WNOHANG), 0) << "the daemon died:\n"
+                                                         << ReadWholeFile(dir_ / "daemon.log");
+    const CallResult list = Call("ListCertificates", {});
+    EXPECT_TRUE(list.ok()) << list.error_name << ": " << list.error_message;
+  }
+
+  static std::string Describe(const std::string& text) {
+    if (text.size() > 80) return std::to_string(text.size()) + " bytes";
+    return "\"" + text + "\"";
+  }
+
+  int calls_ = 0;
+};
+
+TEST_F(TheDaemonGivenBadArguments, RefusesEveryOddStringInEveryArgumentByName) {
+  const std::string mine = Put(CertSpec{});
+  StartDaemon();
+  const testing::TestCert importable = testing::MakeCertificate(CertSpec{});
+  const std::string pem = importable.cert_pem + importable.key_pem;
+  const Strings smtp{{"SMTP"}};
+
+  for (const std::string& odd : OddStrings()) {
+    const std::string what = Describe(odd);
+    for (const char* method : {"GetCertificate", "RemoveCertificate"}) {
+      ExpectRefused(method, {odd}, "thumbprint " + what);
+    }
+    ExpectRefused("EnableCertificate", {odd, smtp, false}, "thumbprint " + what);
+    ExpectRefused("EnableCertificate", {odd, smtp, true}, "thumbprint " + what);
+    ExpectRefused("EnableCertificate", {mine, Strings{{odd}}, false}, "service " + what);
+    ExpectRefused("EnableCertificate", {mine, Strings{{"SMTP", odd}}, true}, "service " + what);
+    ExpectRefused("DisableCertificate", {odd, smtp}, "thumbprint " + what);
+    ExpectRefused("DisableCertificate", {mine, Strings{{odd}}}, "service " + what);
+    for (const char* method : {"SelectCertificate", "ExplainSelection"}) {
+      ExpectRefused(method, {std::string("mail.example.com"), odd}, "service " + what);
+      // A plain LDH name is a valid host name (answered below); anything else is refused.
+      if (!IsPlainLdh(odd)) ExpectRefused(method, {odd, std::string("SMTP")}, "host name " + what);
+    }
+    ExpectRefused("ImportCertificate", {odd, smtp}, "PEM " + what);
+    ExpectRefused("ImportCertificate", {pem, Strings{{odd}}}, "service " + what);
+    if (!IsPlainLdh(odd)) {
+      ExpectRefused("NewSelfSignedCertificate", {Strings{{odd}}}, "name " + what);
+      ExpectRefused("NewSelfSignedCertificate", {Strings{{"relay.example.com", odd}}},
+                    "name " + what);
+    }
+  }
+  // Valid LDH names (punycode-looking ones too) that match no certificate are answered: with
+  // the named error by SelectCertificate, with every certificate ineligible by ExplainSelection.
+  for (const char* name : {"xn--ls8h.example.com", "FTP", "xn--mail.example.com"}) {
+    const CallResult r = Call("SelectCertificate", {std::string(name), std::string("SMTP")});
+    EXPECT_EQ(r.error_name, kErrorNoCertificate) << name << ": " << r.error_message;
+    const CallResult explained = Call("ExplainSelection", {std::string(name), std::string("SMTP")});
+    EXPECT_TRUE(explained.ok()) << name << ": " << explained.error_message;
+  }
+  ExpectStillAnswering();
+  EXPECT_EQ(BusctlGet(kManagerPath, kManager, "CertificateCount").out, "u 2\n")
+      << "nothing was imported, created or removed after " << calls_ << " calls";
+}
+
+TEST_F(TheDaemonGivenBadArguments, RefusesEmptyAndHugeListsAndWrongTypes) {
+  const std::string mine = Put(CertSpec{});
+  StartDaemon();
+  const testing::TestCert importable = testing::MakeCertificate(CertSpec{});
+  const std::string pem = importable.cert_pem + importable.key_pem;
+  const Strings none{};
+  const Strings many_services{std::vector<std::string>(10'000, "SMTP")};
+  const Strings many_names{std::vector<std::string>(10'000, "relay.example.com")};
+
+  ExpectRefused("EnableCertificate", {mine, none, false}, "no services");
+  ExpectRefused("DisableCertificate", {mine, none}, "no services");
+  ExpectRefused("ImportCertificate", {std::string("garbage"), none}, "garbage and no services");
+  ExpectRefused("EnableCertificate", {mine, many_services, false}, "10,000 services");
+  ExpectRefused("DisableCertificate", {mine, many_services}, "10,000 services");
+  ExpectRefused("ImportCertificate", {pem, many_services}, "10,000 services");
+  ExpectRefused("NewSelfSignedCertificate", {many_names}, "10,000 names");
+  ExpectRefused("ImportCertificate", {std::string(kMaxPemArgumentBytes + 1, 'A'), none},
+                "a PEM over 1 MiB");
+  ExpectRefused("ImportCertificate", {std::string(kMaxStringArgumentBytes, '-'), none},
+                "64 KiB of dashes");
+
+  // Wrong or missing types are refused by the vtable's signature check.
+  ExpectRefused("GetCertificate", {std::uint32_t{7}}, "a number");
+  ExpectRefused("GetCertificate", {}, "no argument");
+  ExpectRefused("EnableCertificate", {mine, Strings{{"SMTP"}}}, "no flag");
+  ExpectRefused("SelectCertificate", {std::string("mail.example.com")}, "no service");
+  ExpectRefused("Reload", {std::string("now")}, "an argument to a method that takes none");
+  ExpectRefused("RenewInternalTransportCertificate", {Strings{{"x"}}}, "an argument");
+  ExpectRefused("ListCertificates", {false}, "an argument");
+
+  ExpectStillAnswering();
+  EXPECT_EQ(BusctlGet(kManagerPath, kManager, "CertificateCount").out, "u 2\n");
+}
+
+TEST_F(TheDaemonGivenBadArguments, AcceptsThumbprintsAndServicesInAnyCase) {
+  const std::string mine = Put(CertSpec{});
+  const std::string removable = Put(CertSpec{});
+  StartDaemon();
+  std::string mixed = mine;
+  for (std::size_t i = 0; i < mixed.size(); i += 2) {
+    mixed[i] = static_cast<char>(std::tolower(static_cast<unsigned char>(mixed[i])));
+  }
+
+  CallResult r = Call("GetCertificate", {Lowercase(mine)});
+  ASSERT_TRUE(r.ok()) << r.error_name << ": " << r.error_message;
+  r = Call("GetCertificate", {mixed});
+  ASSERT_TRUE(r.ok()) << r.error_name << ": " << r.error_message;
+  r = Call("EnableCertificate", {Lowercase(mine), Strings{{"imap", "Pop"}}, false});
+  EXPECT_TRUE(r.ok()) << r.error_name << ": " << r.error_message;
+  r = Call("DisableCertificate", {mixed, Strings{{"pOP"}}});
+  EXPECT_TRUE(r.ok()) << r.error_name << ": " << r.error_message;
+  EXPECT_EQ(BusctlGet(CertificateObjectPath(mine), kCertificateInterface, "Services").out,
+            "as 2 \"SMTP\" \"IMAP\"\n");
+  r = Call("SelectCertificate", {std::string("MAIL.Example.COM."), std::string("smtp")});
+  EXPECT_TRUE(r.ok()) << r.error_name << ": " << r.error_message;
+  r = Call("ExplainSelection", {std::string("mail.example.com"), std::string("Imap")});
+  EXPECT_TRUE(r.ok()) << r.error_name << ": " << r.error_message;
+  r = Call("RemoveCertificate", {Lowercase(removable)});
+  EXPECT_TRUE(r.ok()) << r.error_name << ": " << r.error_message;
+  // A thumbprint of a certificate that is not there, in any case: the named error.
+  r = Call("GetCertificate", {Lowercase(removable)});
+  EXPECT_EQ(r.error_name, kErrorNoSuchCertificate) << r.error_message;
+  // An empty list of names means the defaults of SPEC §7.
+  r = Call("NewSelfSignedCertificate", {Strings{}});
+  EXPECT_TRUE(r.ok()) << r.error_name << ": " << r.error_message;
+  ExpectStillAnswering();
 }
 
 TEST_F(TheDaemonOnTheBus, TellsTheExchangeStoryOfTheInternalTransportCertificate) {

@@ -112,6 +112,17 @@ TEST_F(ACertificateStore, ReportsAKeyThatMatchesNoCertificate) {
             "private key that matches no certificate in the store");
 }
 
+TEST_F(ACertificateStore, ReportsAKeyNextToACertificateItDoesNotMatch) {
+  const auto cert = Cert("mail.example.com");
+  const auto other = Cert("other.example.com");
+  dir_.Write("mismatched.pem", cert.cert_pem + other.key_pem);
+  const auto inventory = Scan();
+  ASSERT_EQ(inventory.certificates.size(), 1u);
+  EXPECT_FALSE(inventory.certificates[0].HasPrivateKey());
+  EXPECT_EQ(ProblemOf(inventory, "mismatched.pem"),
+            "private key that matches no certificate in the store");
+}
+
 TEST_F(ACertificateStore, ReportsADirectoryAFifoAndASymlinkLoopWithoutBlocking) {
   std::filesystem::create_directory(dir_ / "x.pem");
   ASSERT_EQ(mkfifo((dir_ / "pipe.pem").c_str(), 0600), 0);
