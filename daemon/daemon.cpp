@@ -298,7 +298,7 @@ void Daemon::Evaluate() {
 
 void Daemon::RaiseExpiryAlerts(UnixTimeMs now) {
   for (const auto& alert : expiry_.Update(inventory_, now)) {
-    const Certificate& cert = alert.certificate->cert;
+    const Certificate& cert = alert.certificate->cert();
     AlertFields fields = FieldsOf(cert);
     const std::uint64_t not_after_usec = static_cast<std::uint64_t>(cert.not_after) * 1'000'000;
     if (alert.kind == ExpiryAlert::Kind::kExpired) {
@@ -361,7 +361,7 @@ void Daemon::PublishAll() {
     }
     auto bundle = BuildPemBundle(*selection.winner);
     if (!bundle) {
-      AlertFields fields = FieldsOf(selection.winner->cert);
+      AlertFields fields = FieldsOf(selection.winner->cert());
       Alert(AlertKind::kPublishFailed, spdlog::level::err, fields,
             "cannot publish " + name + ": " + bundle.error().message);
       continue;
@@ -380,7 +380,7 @@ void Daemon::ArmDeadline(UnixTimeMs now) {
   };
   consider(InternalTransportRenewalTime(inventory_, bindings_, config_.renew_before, now));
   for (const auto& stored : inventory_.certificates) {
-    consider(stored.cert.not_before * 1000);  // a certificate becoming valid changes selection
+    consider(stored.cert().not_before * 1000);  // a certificate becoming valid changes selection
   }
   if (!next) {
     uv_timer_stop(deadline_.get());
@@ -418,7 +418,7 @@ void Daemon::StartNextGeneration() {
   // The new certificate must be strictly newer than every one in the store, or a renewal in
   // the same second as the last one would tie on NotBefore and lose the tie-break.
   for (const auto& stored : inventory_.certificates) {
-    generation.newer_than = std::max(generation.newer_than, stored.cert.not_before);
+    generation.newer_than = std::max(generation.newer_than, stored.cert().not_before);
   }
   uv_queue_work(
       &loop_, &generation.work,
@@ -500,18 +500,18 @@ ServiceSet Daemon::ServicesOf(const std::string& thumbprint) const {
 
 std::string Daemon::StatusOf(const StoredCertificate& stored) const {
   const UnixTimeMs now = NowMs();
-  if (UnusableReason(stored.cert)) return "Unusable";
+  if (UnusableReason(stored.cert())) return "Unusable";
   if (!stored.HasPrivateKey()) return "NoPrivateKey";
-  if (IsExpired(stored.cert, now)) return "Expired";
-  if (IsNotYetValid(stored.cert, now)) return "NotYetValid";
-  if (expiry_.IsExpiring(stored.cert, now)) return "Expiring";
+  if (IsExpired(stored.cert(), now)) return "Expired";
+  if (IsNotYetValid(stored.cert(), now)) return "NotYetValid";
+  if (expiry_.IsExpiring(stored.cert(), now)) return "Expiring";
   return "Valid";
 }
 
 std::uint64_t Daemon::NextExpiryUsec() const {
   std::optional<UnixTime> next;
   for (const auto& stored : inventory_.certificates) {
-    if (!next || stored.cert.not_after < *next) next = stored.cert.not_after;
+    if (!next || stored.cert().not_after < *next) next = stored.cert().not_after;
   }
   return next && *next > 0 ? static_cast<std::uint64_t>(*next) * 1'000'000 : 0;
 }
@@ -532,11 +532,11 @@ Selection Daemon::Explain(const std::string& fqdn, Service service) {
 
 Selection Daemon::AlertIfExpired(Selection selection, const std::string& fqdn, Service service) {
   if (selection.winner != nullptr && selection.winner_expired &&
-      expired_selected_.emplace(fqdn, selection.winner->cert.thumbprint).second) {
+      expired_selected_.emplace(fqdn, selection.winner->cert().thumbprint).second) {
     Alert(AlertKind::kExpiredCertificateSelected, spdlog::level::err,
-          FieldsOf(selection.winner->cert),
+          FieldsOf(selection.winner->cert()),
           "no valid certificate is eligible for " + fqdn + " (" + ServiceName(service) +
-              "); the expired certificate " + selection.winner->cert.thumbprint +
+              "); the expired certificate " + selection.winner->cert().thumbprint +
               " is used until one is: " + selection.reason);
   }
   return selection;
@@ -569,7 +569,7 @@ Status Daemon::EnableCertificate(const std::string& thumbprint, ServiceSet servi
   }
   if (Status saved = SaveBindingsOrRevert(previous); !saved) return saved;
   if (previous.internal_transport != bindings_.internal_transport) {
-    AlertFields fields = FieldsOf(stored->cert);
+    AlertFields fields = FieldsOf(stored->cert());
     fields.old_thumbprint = previous.internal_transport;
     Alert(AlertKind::kInternalTransportReplaced, spdlog::level::warn, fields,
           "certificate " + thumbprint + " is now the internal transport certificate" +
@@ -647,9 +647,9 @@ Status Daemon::RemoveCertificate(const std::string& thumbprint) {
   std::vector<std::string> remove = stored->files;
   for (const auto& file : stored->files) {
     for (const auto& other : inventory_.certificates) {
-      if (other.cert.thumbprint != thumbprint &&
+      if (other.cert().thumbprint != thumbprint &&
           std::find(other.files.begin(), other.files.end(), file) != other.files.end()) {
-        return Error{file + " also holds certificate " + other.cert.thumbprint +
+        return Error{file + " also holds certificate " + other.cert().thumbprint +
                          "; remove this certificate from that file by hand",
                      ErrorCode::kStore};
       }
@@ -657,8 +657,8 @@ Status Daemon::RemoveCertificate(const std::string& thumbprint) {
   }
   const bool key_shared = std::any_of(
       inventory_.certificates.begin(), inventory_.certificates.end(), [&](const auto& other) {
-        return other.cert.thumbprint != thumbprint &&
-               other.cert.public_key_id == stored->cert.public_key_id;
+        return other.cert().thumbprint != thumbprint &&
+               other.cert().public_key_id == stored->cert().public_key_id;
       });
   if (stored->HasPrivateKey() && !key_shared &&
       std::find(remove.begin(), remove.end(), stored->key_file) == remove.end()) {

@@ -19,11 +19,11 @@ namespace transportcertd {
 
 Result<std::string> BuildPemBundle(const StoredCertificate& stored) {
   if (!stored.HasPrivateKey()) {
-    return Error{stored.cert.thumbprint + " has no private key in the store", ErrorCode::kStore};
+    return Error{stored.cert().thumbprint + " has no private key in the store", ErrorCode::kStore};
   }
-  auto key = ReadPrivateKeyPem(stored.key_file, stored.cert.public_key_id);
+  auto key = ReadPrivateKeyPem(stored.key_file, stored.cert().public_key_id);
   if (!key) return key.error();
-  std::string bundle = std::move(key).value() + DerToPem(stored.cert.der);
+  std::string bundle = std::move(key).value() + DerToPem(stored.cert().der);
   for (const auto& issuer : stored.ChainDer()) bundle += DerToPem(issuer);
   return bundle;
 }

@@ -130,12 +130,12 @@ std::map<std::string, BusServiceImpl::CertificateState> BusServiceImpl::CurrentC
   const std::string& internal = backend_.CurrentBindings().internal_transport;
   for (const StoredCertificate& stored : backend_.CurrentInventory().certificates) {
     CertificateState state;
-    state.services = ServiceNames(backend_.ServicesOf(stored.cert.thumbprint));
+    state.services = ServiceNames(backend_.ServicesOf(stored.cert().thumbprint));
     state.status = backend_.StatusOf(stored);
     state.has_private_key = stored.HasPrivateKey();
-    state.internal_transport = internal == stored.cert.thumbprint;
+    state.internal_transport = internal == stored.cert().thumbprint;
     state.files = stored.files;
-    states.emplace(stored.cert.thumbprint, std::move(state));
+    states.emplace(stored.cert().thumbprint, std::move(state));
   }
   return states;
 }

@@ -224,7 +224,7 @@ int BusServiceImpl::ListCertificates(sd_bus_message* call, sd_bus_error* error) 
   MessageWriter writer(reply->get());
   writer.Open(SD_BUS_TYPE_ARRAY, "(sssasttassbbbo)");
   for (const StoredCertificate& stored : backend_.CurrentInventory().certificates) {
-    const Certificate& cert = stored.cert;
+    const Certificate& cert = stored.cert();
     writer.Open(SD_BUS_TYPE_STRUCT, "sssasttassbbbo")
         .String(cert.thumbprint)
         .String(cert.subject)
@@ -290,7 +290,7 @@ int BusServiceImpl::SelectCertificate(sd_bus_message* call, sd_bus_error* error)
     const std::size_t count = backend_.CurrentInventory().certificates.size();
     return SetBusError(error, NoCertificateError(count, args->fqdn, args->service));
   }
-  const std::string thumbprint = ValidUtf8(selection.winner->cert.thumbprint);
+  const std::string thumbprint = ValidUtf8(selection.winner->cert().thumbprint);
   const std::string reason = ValidUtf8(selection.reason);
   return sd_bus_reply_method_return(call, "ss", thumbprint.c_str(), reason.c_str());
 }

@@ -48,8 +48,8 @@ std::vector<ExpiryAlert> ExpiryTracker::Update(const Inventory& inventory, UnixT
   std::vector<ExpiryAlert> alerts;
   std::map<std::string, std::size_t> announced;
   for (const auto& stored : inventory.certificates) {
-    const std::size_t stage = StageOf(stored.cert, now);
-    const auto previous = announced_.find(stored.cert.thumbprint);
+    const std::size_t stage = StageOf(stored.cert(), now);
+    const auto previous = announced_.find(stored.cert().thumbprint);
     const std::size_t last = previous != announced_.end() ? previous->second : 0;
     if (stage > last) {
       if (stage == thresholds_.size() + 1) {
@@ -59,7 +59,7 @@ std::vector<ExpiryAlert> ExpiryTracker::Update(const Inventory& inventory, UnixT
       }
     }
     // A clock set backwards does not re-announce what was already said.
-    announced[stored.cert.thumbprint] = std::max(stage, last);
+    announced[stored.cert().thumbprint] = std::max(stage, last);
   }
   announced_ = std::move(announced);
   return alerts;
@@ -72,7 +72,7 @@ std::optional<UnixTimeMs> ExpiryTracker::NextCrossing(const Inventory& inventory
     if (t > now && (!next || t < *next)) next = t;
   };
   for (const auto& stored : inventory.certificates) {
-    const UnixTimeMs expiry = (stored.cert.not_after + 1) * 1000;
+    const UnixTimeMs expiry = (stored.cert().not_after + 1) * 1000;
     consider(expiry);
     for (const auto& threshold : thresholds_) consider(expiry - threshold.count());
   }

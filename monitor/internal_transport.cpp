@@ -14,7 +14,7 @@ std::optional<std::string> InternalTransportReplacementReason(const Inventory& i
     return "internal transport certificate " + bindings.internal_transport +
            " is missing from the store";
   }
-  const Certificate& cert = current->cert;
+  const Certificate& cert = current->cert();
   if (!current->HasPrivateKey()) {
     return "internal transport certificate " + cert.thumbprint + " has no private key in the store";
   }
@@ -40,7 +40,7 @@ std::optional<UnixTimeMs> InternalTransportRenewalTime(const Inventory& inventor
     return std::nullopt;
   }
   const StoredCertificate* current = inventory.Find(bindings.internal_transport);
-  return (current->cert.not_after + 1) * 1000 - renew_before.count();
+  return (current->cert().not_after + 1) * 1000 - renew_before.count();
 }
 
 }  // namespace transportcertd

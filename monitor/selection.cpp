@@ -115,7 +115,7 @@ std::optional<std::string> CheckUsages(const Certificate& cert) {
 std::optional<std::string> CheckService(const StoredCertificate& stored,
                                         const SelectionInput& input) {
   const ServiceSet services =
-      input.bindings.ServicesOf(stored.cert.thumbprint, input.default_services);
+      input.bindings.ServicesOf(stored.cert().thumbprint, input.default_services);
   if ((services & Bit(input.service)) != 0) {
     return std::nullopt;
   }
@@ -132,7 +132,7 @@ std::optional<std::string> CheckNotBefore(const Certificate& cert, UnixTime now)
 // The first rule the certificate fails, in SPEC order, or nothing when it is eligible.
 std::optional<std::string> IneligibleBecause(const StoredCertificate& stored, NameMatch match,
                                              const SelectionInput& input) {
-  const Certificate& cert = stored.cert;
+  const Certificate& cert = stored.cert();
   if (auto reason = CheckVersion(cert)) {
     return reason;
   }
@@ -195,8 +195,8 @@ struct Comparison {
 
 // The one comparator: walks the preferences in order and stops at the first that differs.
 Comparison Compare(const Candidate& a, const Candidate& b) {
-  const Certificate& ca = a.stored->cert;
-  const Certificate& cb = b.stored->cert;
+  const Certificate& ca = a.stored->cert();
+  const Certificate& cb = b.stored->cert();
   if (a.match != b.match) {
     return {a.match == NameMatch::kExact, Criterion::kNameMatch};
   }
@@ -254,7 +254,7 @@ std::string CriterionPhrase(Criterion criterion, const Candidate& winner, const 
 }
 
 std::string ExpiryPhrase(const Candidate& c) {
-  return (c.expired ? "expired " : "valid until ") + FormatDate(c.stored->cert.not_after);
+  return (c.expired ? "expired " : "valid until ") + FormatDate(c.stored->cert().not_after);
 }
 
 std::string WinnerReason(const Candidate& winner) {
@@ -280,7 +280,7 @@ std::string WinnerReason(const Candidate& winner) {
 
 std::string OutrankedReason(const Candidate& winner, const Candidate& loser) {
   const Criterion criterion = Compare(winner, loser).decided_by;
-  std::string reason = "outranked by " + winner.stored->cert.thumbprint.substr(0, 8) +
+  std::string reason = "outranked by " + winner.stored->cert().thumbprint.substr(0, 8) +
                        "…: " + CriterionPhrase(criterion, winner, loser);
   if (loser.expired) {
     reason += " (" + ExpiryPhrase(loser) + ")";
@@ -308,9 +308,9 @@ namespace {
 std::optional<std::string> Judge(const SelectionInput& input, std::size_t index,
                                  std::vector<Candidate>& candidates) {
   const StoredCertificate& stored = input.inventory.certificates[index];
-  const NameMatch match = BestNameMatch(stored.cert, input.fqdn, input.wildcard);
+  const NameMatch match = BestNameMatch(stored.cert(), input.fqdn, input.wildcard);
   auto reason = IneligibleBecause(stored, match, input);
-  if (!reason) candidates.push_back({&stored, index, match, input.now > stored.cert.not_after});
+  if (!reason) candidates.push_back({&stored, index, match, input.now > stored.cert().not_after});
   return reason;
 }
 
@@ -340,7 +340,7 @@ Selection Select(const SelectionInput& input) {
   const std::size_t count = input.inventory.certificates.size();
   selection.judgements.reserve(count);
   for (std::size_t i = 0; i < count; ++i) {
-    Judgement judgement{input.inventory.certificates[i].cert.thumbprint, Verdict::kIneligible, {}};
+    Judgement judgement{input.inventory.certificates[i].cert().thumbprint, Verdict::kIneligible, {}};
     if (auto reason = Judge(input, i, candidates)) {
       judgement.reason = std::move(*reason);
     } else {
@@ -367,7 +367,7 @@ Selection Select(const SelectionInput& input) {
 NameIndex::NameIndex(const Inventory& inventory) {
   const std::vector<StoredCertificate>& certificates = inventory.certificates;
   for (std::size_t i = 0; i < certificates.size(); ++i) {
-    for (const std::string& name : certificates[i].cert.Names()) {
+    for (const std::string& name : certificates[i].cert().Names()) {
       entries_.emplace_back(HashName(NormalizeHostname(name)), static_cast<std::uint32_t>(i));
     }
   }

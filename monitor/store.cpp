@@ -97,12 +97,12 @@ X509StorePtr MakeTrustStore(const ScanOptions& options) {
 std::vector<std::string> CheckChain(X509_STORE* trust, STACK_OF(X509) * intermediates,
                                     StoredCertificate& stored) {
   std::vector<std::string> issuers;
-  if (stored.cert.self_signed) {
+  if (stored.cert().self_signed) {
     stored.chain = ChainStatus::kSelfSigned;
     return issuers;
   }
   stored.chain = ChainStatus::kIncomplete;
-  X509Ptr leaf = X509FromDer(stored.cert.der);
+  X509Ptr leaf = X509FromDer(stored.cert().der);
   X509StoreCtxPtr ctx(X509_STORE_CTX_new());
   if (!leaf || !ctx || trust == nullptr ||
       X509_STORE_CTX_init(ctx.get(), trust, leaf.get(), intermediates) != 1) {
@@ -138,8 +138,8 @@ bool IsStoreFileName(const std::string& name) {
 const StoredCertificate* Inventory::Find(const std::string& thumbprint) const {
   const auto it = std::lower_bound(
       certificates.begin(), certificates.end(), thumbprint,
-      [](const StoredCertificate& c, const std::string& t) { return c.cert.thumbprint < t; });
-  return it != certificates.end() && it->cert.thumbprint == thumbprint ? &*it : nullptr;
+      [](const StoredCertificate& c, const std::string& t) { return c.cert().thumbprint < t; });
+  return it != certificates.end() && it->cert().thumbprint == thumbprint ? &*it : nullptr;
 }
 
 StoreScanner::StoreScanner(std::string dir, ScanOptions options)
@@ -173,11 +173,18 @@ Result<Inventory> StoreScanner::Scan() {
       cache.emplace(name, std::move(old->second));
       continue;
     }
-    CachedFile file{stamp, Error{}};
+    CachedFile file{stamp, Error{}, {}};
     auto contents = ReadStoreFile(path, options_.max_file_size);
     if (!contents && IsGone(path)) continue;
     file.parsed = contents ? ParseStoreFile(*contents) : Result<ParsedFile>(contents.error());
     if (!contents) file.stamp = {};  // unreadable files are retried on every scan
+    if (file.parsed) {
+      std::vector<Certificate>& parsed = file.parsed.value().certificates;
+      for (Certificate& cert : parsed) {
+        file.certificates.push_back(std::make_shared<const Certificate>(std::move(cert)));
+      }
+      parsed = {};
+    }
     cache.emplace(name, std::move(file));
   }
   cache_ = std::move(cache);
@@ -193,9 +200,9 @@ Result<Inventory> StoreScanner::Scan() {
       continue;
     }
     for (const auto& why : file.parsed->skipped) inventory.problems.push_back({path, why});
-    for (const auto& cert : file.parsed->certificates) {
-      auto [it, inserted] = by_thumbprint.try_emplace(cert.thumbprint);
-      if (inserted) it->second.cert = cert;
+    for (const auto& cert : file.certificates) {
+      auto [it, inserted] = by_thumbprint.try_emplace(cert->thumbprint);
+      if (inserted) it->second.certificate = cert;
       it->second.files.push_back(path);
     }
     for (const auto& key : file.parsed->keys) {
@@ -208,20 +215,35 @@ Result<Inventory> StoreScanner::Scan() {
   // CA certificates stay the same, so only new certificates are checked.
   std::string ca_set;
   for (const auto& [thumbprint, stored] : by_thumbprint) {
-    if (stored.cert.is_ca) ca_set += thumbprint;
+    if (stored.cert().is_ca) ca_set += thumbprint;
   }
   if (ca_set != chain_cache_ca_set_) {
     chain_cache_.clear();
     chain_cache_ca_set_ = ca_set;
   }
+  // The trust store and the store's CA certificates as intermediates, built only when some
+  // certificate has no cached chain, and before the loop below moves certificates out.
   X509StorePtr trust;
   X509StackPtr intermediates;
+  const bool checks_needed =
+      std::any_of(by_thumbprint.begin(), by_thumbprint.end(),
+                  [&](const auto& entry) { return !chain_cache_.contains(entry.first); });
+  if (checks_needed) {
+    trust = MakeTrustStore(options_);
+    intermediates.reset(sk_X509_new_null());
+    for (const auto& [ca_thumbprint, ca] : by_thumbprint) {
+      if (!ca.cert().is_ca) continue;
+      if (X509Ptr x509 = X509FromDer(ca.cert().der)) {
+        sk_X509_push(intermediates.get(), x509.release());
+      }
+    }
+  }
   std::map<std::string, CachedChain> chains;
   // One copy of each distinct chain: most leaves share their issuers with many others.
   std::map<std::vector<std::string>, std::shared_ptr<const std::vector<std::string>>> interned;
   std::set<std::string> paired_keys;
   for (auto& [thumbprint, stored] : by_thumbprint) {
-    const auto key = key_files.find(stored.cert.public_key_id);
+    const auto key = key_files.find(stored.cert().public_key_id);
     if (key != key_files.end()) {
       stored.key_file = key->second;
       paired_keys.insert(key->first);
@@ -230,16 +252,6 @@ Result<Inventory> StoreScanner::Scan() {
       stored.chain = cached->second.status;
       stored.issuers = cached->second.issuers;
     } else {
-      if (!trust) {
-        trust = MakeTrustStore(options_);
-        intermediates.reset(sk_X509_new_null());
-        for (const auto& [ca_thumbprint, ca] : by_thumbprint) {
-          if (!ca.cert.is_ca) continue;
-          if (X509Ptr x509 = X509FromDer(ca.cert.der)) {
-            sk_X509_push(intermediates.get(), x509.release());
-          }
-        }
-      }
       std::vector<std::string> issuers = CheckChain(trust.get(), intermediates.get(), stored);
       if (!issuers.empty()) {
         auto& shared = interned[issuers];

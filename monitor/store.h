@@ -23,7 +23,9 @@ enum class ChainStatus {
 };
 
 struct StoredCertificate {
-  Certificate cert;
+  // Never null in an inventory; shared with the scanner's cache and with later inventories
+  // while its file is unchanged, so a certificate is held in memory once.
+  std::shared_ptr<const Certificate> certificate;
   std::vector<std::string> files;  // store files holding this certificate (full paths, sorted)
   std::string key_file;            // full path of the file with its private key; empty if none
   ChainStatus chain = ChainStatus::kIncomplete;
@@ -31,6 +33,7 @@ struct StoredCertificate {
   // of the inventory with the same chain; nullptr when there are none.
   std::shared_ptr<const std::vector<std::string>> issuers;
 
+  const Certificate& cert() const { return *certificate; }
   bool HasPrivateKey() const { return !key_file.empty(); }
   const std::vector<std::string>& ChainDer() const {
     static const std::vector<std::string> kNone;
@@ -82,7 +85,8 @@ class StoreScanner {
   };
   struct CachedFile {
     FileStamp stamp;
-    Result<ParsedFile> parsed{Error{}};
+    Result<ParsedFile> parsed{Error{}};  // its certificates are moved to `certificates`
+    std::vector<std::shared_ptr<const Certificate>> certificates;
   };
 
   struct CachedChain {

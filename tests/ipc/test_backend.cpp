@@ -52,18 +52,18 @@ ServiceSet TestBackend::ServicesOf(const std::string& thumbprint) const {
 
 std::string TestBackend::StatusOf(const StoredCertificate& certificate) const {
   const UnixTime now = std::time(nullptr);
-  if (certificate.cert.version != 3) return "Unusable";
+  if (certificate.cert().version != 3) return "Unusable";
   if (!certificate.HasPrivateKey()) return "NoPrivateKey";
-  if (now > certificate.cert.not_after) return "Expired";
-  if (now < certificate.cert.not_before) return "NotYetValid";
-  if (certificate.cert.not_after - now < kExpiringWindow) return "Expiring";
+  if (now > certificate.cert().not_after) return "Expired";
+  if (now < certificate.cert().not_before) return "NotYetValid";
+  if (certificate.cert().not_after - now < kExpiringWindow) return "Expiring";
   return "Valid";
 }
 
 std::uint64_t TestBackend::NextExpiryUsec() const {
   UnixTime earliest = 0;
   for (const StoredCertificate& stored : inventory_.certificates) {
-    if (earliest == 0 || stored.cert.not_after < earliest) earliest = stored.cert.not_after;
+    if (earliest == 0 || stored.cert().not_after < earliest) earliest = stored.cert().not_after;
   }
   return earliest <= 0 ? 0 : static_cast<std::uint64_t>(earliest) * 1'000'000U;
 }

@@ -142,7 +142,7 @@ TEST_F(TheCorpus, RescanningAnUnchangedStoreGivesTheSameInventory) {
   EXPECT_EQ(first->problems, second->problems);
   ASSERT_EQ(first->certificates.size(), second->certificates.size());
   for (size_t i = 0; i < first->certificates.size(); ++i) {
-    EXPECT_EQ(first->certificates[i].cert.thumbprint, second->certificates[i].cert.thumbprint);
+    EXPECT_EQ(first->certificates[i].cert().thumbprint, second->certificates[i].cert().thumbprint);
     EXPECT_EQ(first->certificates[i].chain, second->certificates[i].chain);
   }
 }

@@ -13,10 +13,12 @@ constexpr UnixTimeMs kExpiry = (kNotAfter + 1) * 1000;  // first expired millise
 
 Inventory OneCertificate(const std::string& thumbprint = "AA", UnixTime not_after = kNotAfter) {
   Inventory inventory;
+  Certificate cert;
+  cert.thumbprint = thumbprint;
+  cert.not_before = 1'000'000'000;
+  cert.not_after = not_after;
   StoredCertificate stored;
-  stored.cert.thumbprint = thumbprint;
-  stored.cert.not_before = 1'000'000'000;
-  stored.cert.not_after = not_after;
+  stored.certificate = std::make_shared<const Certificate>(std::move(cert));
   stored.key_file = "/store/key.pem";
   inventory.certificates.push_back(stored);
   return inventory;
@@ -102,7 +104,7 @@ TEST(AnExpiryTracker, NamesTheNextCrossing) {
 TEST(AnExpiryTracker, CallsACertificateExpiringInsideTheLargestWindowOnly) {
   const auto tracker = Tracker();
   const Inventory inventory = OneCertificate();
-  const Certificate& cert = inventory.certificates[0].cert;
+  const Certificate& cert = inventory.certificates[0].cert();
   EXPECT_FALSE(tracker.IsExpiring(cert, kExpiry - 31 * kDay));
   EXPECT_TRUE(tracker.IsExpiring(cert, kExpiry - 29 * kDay));
   EXPECT_FALSE(tracker.IsExpiring(cert, kExpiry));  // expired, not expiring

@@ -36,7 +36,7 @@ class ASelection : public ::testing::Test {
       return {};
     }
     StoredCertificate stored;
-    stored.cert = std::move(described).value();
+    stored.certificate = std::make_shared<const Certificate>(std::move(described).value());
     stored.files = {"/store/" + made.thumbprint + ".pem"};
     if (with_key) {
       stored.key_file = "/store/" + made.thumbprint + ".key";
@@ -100,7 +100,7 @@ class ASelection : public ::testing::Test {
   }
 
   static std::string WinnerOf(const Selection& selection) {
-    return selection.winner != nullptr ? selection.winner->cert.thumbprint : "(no winner)";
+    return selection.winner != nullptr ? selection.winner->cert().thumbprint : "(no winner)";
   }
 
   static Judgement JudgementOf(const Selection& selection, const std::string& thumbprint) {
@@ -124,9 +124,9 @@ class ASelection : public ::testing::Test {
   const Certificate& CertOf(const std::string& thumbprint) const {
     const auto it =
         std::find_if(inventory_.certificates.begin(), inventory_.certificates.end(),
-                     [&](const StoredCertificate& s) { return s.cert.thumbprint == thumbprint; });
+                     [&](const StoredCertificate& s) { return s.cert().thumbprint == thumbprint; });
     EXPECT_NE(it, inventory_.certificates.end());
-    return it->cert;
+    return it->cert();
   }
 
   static std::string Short(const std::string& thumbprint) { return thumbprint.substr(0, 8); }
@@ -655,7 +655,7 @@ TEST_F(ASelection, FindsCertificatesByAnyFormOfTheirNamesThroughTheNameIndex) {
     std::vector<std::size_t> found;
     for (std::size_t i = 0; i < inventory_.certificates.size(); ++i) {
       if (std::find(thumbprints.begin(), thumbprints.end(),
-                    inventory_.certificates[i].cert.thumbprint) != thumbprints.end()) {
+                    inventory_.certificates[i].cert().thumbprint) != thumbprints.end()) {
         found.push_back(i);
       }
     }

@@ -100,7 +100,7 @@ TEST_F(ACertificateStore, SkipsTruncatedPemAndKeepsTheRest) {
   dir_.Write("bad.pem", bad.cert_pem.substr(0, 200));
   const auto inventory = Scan();
   ASSERT_EQ(inventory.certificates.size(), 1u);
-  EXPECT_EQ(inventory.certificates[0].cert.thumbprint, good.thumbprint);
+  EXPECT_EQ(inventory.certificates[0].cert().thumbprint, good.thumbprint);
   EXPECT_FALSE(ProblemOf(inventory, "bad.pem").empty());
 }
 
@@ -167,12 +167,12 @@ TEST_F(ACertificateStore, SeesAFileReplacedByRename) {
   const auto first = Cert("first.example.com");
   const auto second = Cert("second.example.com");
   dir_.Write("mail.pem", first.cert_pem);
-  ASSERT_EQ(Scan().certificates.at(0).cert.thumbprint, first.thumbprint);
+  ASSERT_EQ(Scan().certificates.at(0).cert().thumbprint, first.thumbprint);
   dir_.Write(".incoming", second.cert_pem);
   ASSERT_EQ(std::rename((dir_ / ".incoming").c_str(), (dir_ / "mail.pem").c_str()), 0);
   const auto inventory = Scan();
   ASSERT_EQ(inventory.certificates.size(), 1u);
-  EXPECT_EQ(inventory.certificates[0].cert.thumbprint, second.thumbprint);
+  EXPECT_EQ(inventory.certificates[0].cert().thumbprint, second.thumbprint);
 }
 
 TEST_F(ACertificateStore, ForgetsARemovedFile) {
@@ -208,6 +208,22 @@ TEST_F(ACertificateStore, RechecksChainsWhenAnIntermediateArrivesLater) {
   const auto inventory = Scan();
   EXPECT_EQ(inventory.Find(chain.leaf.thumbprint)->chain, ChainStatus::kVerified);
   EXPECT_EQ(inventory.Find(chain.leaf.thumbprint)->ChainDer().size(), 1u);
+}
+
+TEST_F(ACertificateStore, VerifiesALeafAddedLaterThroughAnIntermediateThatSortsBeforeIt) {
+  const Chain chain = TrustedChainWithLeafInStore();
+  dir_.Write("chain.pem", chain.intermediate.cert_pem);
+  ASSERT_EQ(Scan().Find(chain.leaf.thumbprint)->chain, ChainStatus::kVerified);
+  // A new leaf whose thumbprint sorts after the intermediate's: the rescan checks only its
+  // chain, and must still offer the intermediate.
+  CertSpec spec;
+  spec.issuer = &chain.intermediate;
+  TestCert later = MakeCertificate(spec);
+  while (later.thumbprint < chain.intermediate.thumbprint) later = MakeCertificate(spec);
+  dir_.Write("later.pem", later.cert_pem);
+  const auto inventory = Scan();
+  EXPECT_EQ(inventory.Find(later.thumbprint)->chain, ChainStatus::kVerified);
+  EXPECT_EQ(inventory.Find(later.thumbprint)->ChainDer().size(), 1u);
 }
 
 TEST_F(ACertificateStore, DoesNotTrustARootThatIsOnlyInTheStore) {
