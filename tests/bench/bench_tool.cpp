@@ -5,6 +5,7 @@
 //   make-store DIR PAIRS          PAIRS certificate+key pairs in DIR (layout of bench_store.h)
 //   make-pair FILE HOST           one self-signed certificate + key for HOST in FILE
 //   floor DIR                     read + parse every file of DIR once with bare OpenSSL
+//   memory DIR                    heap per certificate after scanning DIR, and its parts
 //   generation-times              GenerateSelfSigned per key type
 //   list COUNT                    COUNT ListCertificates round trips
 //   select SECONDS HOST           SelectCertificate(HOST, SMTP) in a loop, then pipelined
@@ -15,6 +16,7 @@
 //                                 CLIENTS threads calling List/Select/Explain for SECONDS
 //                                 while the files of CHURN_DIR are moved in and out of STORE
 // The bus clients connect to $DBUS_SESSION_BUS_ADDRESS.
+#include <malloc.h>
 #include <openssl/pem.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
@@ -36,6 +38,7 @@
 #include <vector>
 
 #include "monitor/openssl_handles.h"
+#include "monitor/selection.h"
 #include "monitor/selfsigned.h"
 #include "tests/bench/bench_store.h"
 #include "tests/support/cert_factory.h"
@@ -357,10 +360,31 @@ int Load(int clients, double seconds, const std::string& host, const std::string
   return errors == 0 ? 0 : 1;
 }
 
+// Heap in use (glibc's count, without allocator slack) after scanning DIR, and what of it the
+// scanner's cache holds: where the daemon's memory per certificate goes.
+int Memory(const std::string& dir) {
+  const auto in_use = [] { return static_cast<double>(mallinfo2().uordblks); };
+  const double before = in_use();
+  auto scanner = std::make_unique<StoreScanner>(dir, ScanOptions{});
+  auto inventory = scanner->Scan();
+  if (!inventory) Fail(inventory.error().message);
+  const double scanned = in_use();
+  const auto count = static_cast<double>(inventory->certificates.size());
+  const NameIndex index(*inventory);
+  const double indexed = in_use();
+  scanner.reset();
+  const double without_cache = in_use();
+  std::printf("heap per certificate (%.0f certificates): scanner cache + inventory %.0f B,"
+              " of which the cache %.0f B; name index %.0f B\n",
+              count, (scanned - before) / count, (indexed - without_cache) / count,
+              (indexed - scanned) / count);
+  return 0;
+}
+
 int Usage() {
   std::fprintf(stderr,
                "usage: transportcertd_bench_tool make-store DIR PAIRS | make-pair FILE HOST |"
-               " floor DIR | generation-times | list COUNT | select SECONDS HOST |"
+               " floor DIR | memory DIR | generation-times | list COUNT | select SECONDS HOST |"
                " change-latency SRC DEST HOST PUBLISHED |"
                " load CLIENTS SECONDS HOST CHURN_DIR STORE\n");
   return 2;
@@ -377,6 +401,7 @@ int main(int argc, char** argv) {
   if (cmd == "make-store" && a.size() == 3) return MakeStore(a[1], std::stoi(a[2]));
   if (cmd == "make-pair" && a.size() == 3) return MakePair(a[1], a[2]);
   if (cmd == "floor" && a.size() == 2) return Floor(a[1]);
+  if (cmd == "memory" && a.size() == 2) return Memory(a[1]);
   if (cmd == "generation-times" && a.size() == 1) return GenerationTimes();
   if (cmd == "list" && a.size() == 2) return List(std::stoi(a[1]));
   if (cmd == "select" && a.size() == 3) return SelectRate(std::stod(a[1]), a[2]);
