@@ -340,7 +340,8 @@ Selection Select(const SelectionInput& input) {
   const std::size_t count = input.inventory.certificates.size();
   selection.judgements.reserve(count);
   for (std::size_t i = 0; i < count; ++i) {
-    Judgement judgement{input.inventory.certificates[i].cert().thumbprint, Verdict::kIneligible, {}};
+    Judgement judgement{
+        input.inventory.certificates[i].cert().thumbprint, Verdict::kIneligible, {}};
     if (auto reason = Judge(input, i, candidates)) {
       judgement.reason = std::move(*reason);
     } else {
