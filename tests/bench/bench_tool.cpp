@@ -376,7 +376,7 @@ int Memory(const std::string& dir) {
   const double without_cache = in_use();
   std::printf(
       "heap per certificate (%.0f certificates): scanner cache + inventory %.0f B,"
-      " of which the cache %.0f B; name index %.0f B\n",
+      " of which the scanner alone keeps %.0f B; name index %.0f B\n",
       count, (scanned - before) / count, (indexed - without_cache) / count,
       (indexed - scanned) / count);
   return 0;
