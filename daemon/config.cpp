@@ -311,6 +311,19 @@ Result<Config> ParseConfig(std::string_view text, const std::string& name) {
   }
   if (rc < 0) return Error{name + ": cannot be parsed"};
   Config config = std::move(state.config);
+  // A renewal due as soon as the certificate is made would make a new one every second.
+  if (config.renew_before >= config.validity) {
+    const auto line = [&](const char* id) {
+      const auto seen = state.seen.find(id);
+      return seen != state.seen.end() ? seen->second : 0;
+    };
+    return Error{name + ":" + std::to_string(std::max(line("monitor.renew_before"),
+                                                      line("selfsigned.validity"))) +
+                 ": renew_before (" + FormatDuration(config.renew_before) +
+                 ") must be shorter than [selfsigned] validity (" +
+                 FormatDuration(config.validity) +
+                 "): every new internal transport certificate would be due for renewal at once"};
+  }
   config.source = name;
   if (config.fqdn.empty()) config.fqdn = LocalFqdn();
   return config;

@@ -215,6 +215,18 @@ TEST(AConfig, NamesTheLineOfABadDuration) {
                          "test.conf:4: validity: bad duration"));
 }
 
+TEST(AConfig, RejectsARenewalDueAsSoonAsTheCertificateIsMade) {
+  const std::string error =
+      ErrorOf(std::string(kHeader) + "[selfsigned]\nvalidity = 7d\n");  // renew_before 30d
+  EXPECT_TRUE(StartsWith(error, "test.conf:4: renew_before (30d) must be shorter than")) << error;
+  EXPECT_TRUE(StartsWith(
+      ErrorOf(std::string(kHeader) + "[monitor]\nrenew_before = 1h\n[selfsigned]\nvalidity = 1h\n"),
+      "test.conf:6: renew_before (1h)"));
+  const std::string ok = std::string(kHeader) + "[monitor]\nrenew_before = 3599s\n" +
+                         "[selfsigned]\nvalidity = 1h\n";
+  EXPECT_TRUE(ParseConfig(ok, "test.conf").ok());
+}
+
 TEST(AConfig, RejectsZeroDurations) {
   EXPECT_TRUE(StartsWith(ErrorOf(std::string(kHeader) + "[monitor]\nrenew_before = 0s\n"),
                          "test.conf:4: "));

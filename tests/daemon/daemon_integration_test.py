@@ -937,6 +937,11 @@ class CommandLine(DaemonTest):
         text = "# transportcertd\n\n[monitor]\n; thresholds\nwarn_before = 30d 2weeks\n"
         self.assert_config_error(text, 5, r"bad duration")
 
+    def test_a_renewal_due_as_soon_as_the_certificate_is_made_exits_78(self):
+        text = "[monitor]\nrenew_before = 2h\n[selfsigned]\nvalidity = 1h\n"
+        self.assert_config_error(text, 4, r"renew_before \(2h\) must be shorter than "
+                                          r"\[selfsigned\] validity \(1h\)")
+
     def test_an_unknown_section_exits_78_with_file_and_line(self):
         self.assert_config_error("[daemon]\nfqdn = mail.example.com\n[tls]\n", 3,
                                  r"unknown section \[tls\]")
