@@ -21,7 +21,7 @@ namespace {
 
 void Check(bool holds, const char* what) {
   if (!holds) {
-    std::fprintf(stderr, "store_file_fuzzer: invariant broken: %s\n", what);
+    static_cast<void>(std::fprintf(stderr, "store_file_fuzzer: invariant broken: %s\n", what));
     std::abort();
   }
 }
