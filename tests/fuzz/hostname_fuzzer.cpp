@@ -3,6 +3,7 @@
 // newline are ignored. Both wildcard modes are tried. Besides never crashing (ASan + UBSan),
 // every result must obey SPEC §6 rule 2:
 //   - the same call gives the same result;
+//   - a valid host name (IsValidHostname) matches itself exactly;
 //   - ASCII case does not matter, on either side;
 //   - one trailing dot does not matter, on either side;
 //   - an exact match means the two names are equal but for case and a trailing dot, and holds
@@ -25,6 +26,7 @@
 
 namespace {
 
+using transportcertd::IsValidHostname;
 using transportcertd::MatchHostname;
 using transportcertd::NameMatch;
 using transportcertd::NormalizeHostname;
@@ -52,6 +54,10 @@ std::string WithAsciiCase(std::string_view text, bool upper) {
 NameMatch CheckOneMode(std::string_view pattern, std::string_view host, WildcardMode mode) {
   const NameMatch match = MatchHostname(pattern, host, mode);
   Check(MatchHostname(pattern, host, mode) == match, "the same call gives the same result");
+  for (const std::string_view name : {pattern, host}) {
+    Check(!IsValidHostname(name) || MatchHostname(name, name, mode) == NameMatch::kExact,
+          "a valid host name matches itself exactly");
+  }
   Check(MatchHostname(WithAsciiCase(pattern, true), WithAsciiCase(host, false), mode) == match &&
             MatchHostname(WithAsciiCase(pattern, false), WithAsciiCase(host, true), mode) == match,
         "ASCII case does not matter");
