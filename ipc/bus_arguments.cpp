@@ -133,6 +133,14 @@ std::string ValidUtf8(std::string_view text) {
   std::string clean;
   clean.reserve(text.size());
   while (!text.empty()) {
+    // A run of ASCII (not NUL) at once: most strings are nothing else.
+    const auto run = std::find_if(text.begin(), text.end(), [](char c) {
+      return c == '\0' || (static_cast<unsigned char>(c) & 0x80U) != 0;
+    });
+    const auto ascii = static_cast<std::size_t>(run - text.begin());
+    clean.append(text.substr(0, ascii));
+    text.remove_prefix(ascii);
+    if (text.empty()) break;
     const std::size_t length = Utf8SequenceLength(text);
     if (length == 0) {
       clean += '?';

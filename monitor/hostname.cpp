@@ -85,6 +85,11 @@ NameMatch MatchHostname(std::string_view pattern, std::string_view hostname, Wil
   if (!IsValidHostname(hostname)) {
     return NameMatch::kNone;
   }
+  return MatchValidHostname(pattern, hostname, mode);
+}
+
+NameMatch MatchValidHostname(std::string_view pattern, std::string_view hostname,
+                             WildcardMode mode) {
   const std::string_view host = WithoutTrailingDot(hostname);
   pattern = WithoutTrailingDot(pattern);
 

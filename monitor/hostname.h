@@ -16,6 +16,11 @@ enum class NameMatch { kNone, kExact, kWildcard };
 // Does certificate name `pattern` (a SAN DNS name or CN) cover `hostname`?
 NameMatch MatchHostname(std::string_view pattern, std::string_view hostname, WildcardMode mode);
 
+// The same for a `hostname` the caller has checked with IsValidHostname, so that matching one
+// host name against many certificate names checks it once.
+NameMatch MatchValidHostname(std::string_view pattern, std::string_view hostname,
+                             WildcardMode mode);
+
 // A host name the daemon accepts from config and D-Bus: LDH labels (underscore allowed), 1–63
 // octets each, at most 253 in all, an optional trailing dot, no wildcard.
 bool IsValidHostname(std::string_view name);

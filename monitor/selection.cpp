@@ -33,11 +33,12 @@ std::optional<std::string> CheckVersion(const Certificate& cert) {
   return "X.509 v" + std::to_string(cert.version) + " (version 3 required)";
 }
 
-// The best match among the certificate's names: exact over wildcard over none.
+// The best match among the certificate's names: exact over wildcard over none. `fqdn` has
+// passed IsValidHostname.
 NameMatch BestNameMatch(const Certificate& cert, const std::string& fqdn, WildcardMode mode) {
   NameMatch best = NameMatch::kNone;
   for (const std::string& name : cert.Names()) {
-    const NameMatch match = MatchHostname(name, fqdn, mode);
+    const NameMatch match = MatchValidHostname(name, fqdn, mode);
     if (match == NameMatch::kExact) {
       return match;
     }
@@ -305,10 +306,12 @@ const char* VerdictName(Verdict v) {
 namespace {
 
 // Judges the certificate at `index`: eligible ones join `candidates`, the others get a reason.
-std::optional<std::string> Judge(const SelectionInput& input, std::size_t index,
+// `valid_fqdn`: whether input.fqdn passed IsValidHostname (nothing matches an invalid one).
+std::optional<std::string> Judge(const SelectionInput& input, bool valid_fqdn, std::size_t index,
                                  std::vector<Candidate>& candidates) {
   const StoredCertificate& stored = input.inventory.certificates[index];
-  const NameMatch match = BestNameMatch(stored.cert(), input.fqdn, input.wildcard);
+  const NameMatch match =
+      valid_fqdn ? BestNameMatch(stored.cert(), input.fqdn, input.wildcard) : NameMatch::kNone;
   auto reason = IneligibleBecause(stored, match, input);
   if (!reason) candidates.push_back({&stored, index, match, input.now > stored.cert().not_after});
   return reason;
@@ -338,11 +341,12 @@ Selection Select(const SelectionInput& input) {
   Selection selection;
   std::vector<Candidate> candidates;
   const std::size_t count = input.inventory.certificates.size();
+  const bool valid_fqdn = IsValidHostname(input.fqdn);
   selection.judgements.reserve(count);
   for (std::size_t i = 0; i < count; ++i) {
     Judgement judgement{
         input.inventory.certificates[i].cert().thumbprint, Verdict::kIneligible, {}};
-    if (auto reason = Judge(input, i, candidates)) {
+    if (auto reason = Judge(input, valid_fqdn, i, candidates)) {
       judgement.reason = std::move(*reason);
     } else {
       judgement.verdict = Verdict::kEligible;
@@ -401,9 +405,10 @@ std::vector<std::size_t> NameIndex::Candidates(std::string_view fqdn, WildcardMo
 Selection SelectWinner(const SelectionInput& input, const NameIndex& index) {
   Selection selection;
   std::vector<Candidate> candidates;
+  const bool valid_fqdn = IsValidHostname(input.fqdn);
   for (const std::size_t i : index.Candidates(input.fqdn, input.wildcard)) {
     if (i < input.inventory.certificates.size()) {
-      Judge(input, i, candidates);
+      Judge(input, valid_fqdn, i, candidates);
     }
   }
   PickWinner(candidates, selection);
