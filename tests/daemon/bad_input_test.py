@@ -112,12 +112,6 @@ class BadFilesInALiveStore(DaemonTest):
 
     # --- asking the daemon -------------------------------------------------------------------
 
-    def busctl(self, *args):
-        result = subprocess.run(["busctl", f"--address={self.bus_address}", *args],
-                                capture_output=True, text=True, timeout=60, check=False)
-        self.assertEqual(result.returncode, 0, f"busctl {args}: {result.stderr}")
-        return result.stdout
-
     def listed(self):
         """{thumbprint: (status, has_private_key)} from ListCertificates."""
         out = self.busctl("--json=short", "call", "org.transportcertd1", "/org/transportcertd1",

@@ -202,8 +202,16 @@ class DaemonTest(unittest.TestCase):
              f"--address=unix:path={socket_path}"],
             capture_output=True, text=True, timeout=10, check=True)
         address, pid = result.stdout.split("\n")[:2]
-        self.addCleanup(self.stop_pid, int(pid))
+        self.bus_pid = int(pid)
+        self.addCleanup(self.stop_pid, self.bus_pid)
         return address
+
+    def busctl(self, *args):
+        """Runs busctl on the private bus; returns its output, failing the test on an error."""
+        result = subprocess.run(["busctl", f"--address={self.bus_address}", *args],
+                                capture_output=True, text=True, timeout=60, check=False)
+        self.assertEqual(result.returncode, 0, f"busctl {' '.join(args)}: {result.stderr}")
+        return result.stdout
 
     @staticmethod
     def stop_pid(pid):

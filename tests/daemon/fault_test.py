@@ -338,12 +338,6 @@ class StoreDirectoryReplaced(DaemonTest):
         with open(self.good_path, "w", encoding="ascii") as f:
             f.write(self.good.pem)
 
-    def busctl(self, *args):
-        result = subprocess.run(["busctl", f"--address={self.bus_address}", *args],
-                                capture_output=True, text=True, timeout=30, check=False)
-        self.assertEqual(result.returncode, 0, f"busctl {' '.join(args)}: {result.stderr}")
-        return result.stdout
-
     def internal_transport_over_dbus(self):
         out = self.busctl("get-property", "org.transportcertd1", "/org/transportcertd1",
                           "org.transportcertd1.Manager", "InternalTransportCertificate")
@@ -393,17 +387,6 @@ class BusLoss(DaemonTest):
     systemd (Restart=on-failure) starts it again on a working bus (SPEC §3)."""
 
     LOST = r"^stopping: lost the D-Bus connection \(.*\); exiting so that systemd restarts us$"
-
-    def start_private_bus(self):
-        socket_path = os.path.join(self.tmp, "bus")
-        result = subprocess.run(
-            ["dbus-daemon", "--session", "--fork", "--print-address=1", "--print-pid=1",
-             f"--address=unix:path={socket_path}"],
-            capture_output=True, text=True, timeout=10, check=True)
-        address, pid = result.stdout.split("\n")[:2]
-        self.bus_pid = int(pid)
-        self.addCleanup(self.stop_pid, self.bus_pid)
-        return address
 
     def kill_bus_and_wait_for_the_exit(self, timeout=EXIT_TIMEOUT):
         os.kill(self.bus_pid, signal.SIGKILL)
