@@ -516,18 +516,17 @@ std::uint64_t Daemon::NextExpiryUsec() const {
   return next && *next > 0 ? static_cast<std::uint64_t>(*next) * 1'000'000 : 0;
 }
 
+SelectionInput Daemon::SelectionFor(const std::string& fqdn, Service service) const {
+  return {inventory_, bindings_, config_.default_services, fqdn, service, config_.wildcard,
+          NowMs() / 1000};
+}
+
 Selection Daemon::Select(const std::string& fqdn, Service service) {
-  const SelectionInput input{inventory_,    bindings_, config_.default_services,
-                             fqdn,          service,   config_.wildcard,
-                             NowMs() / 1000};
-  return AlertIfExpired(SelectWinner(input, names_), fqdn, service);
+  return AlertIfExpired(SelectWinner(SelectionFor(fqdn, service), names_), fqdn, service);
 }
 
 Selection Daemon::Explain(const std::string& fqdn, Service service) {
-  const SelectionInput input{inventory_,    bindings_, config_.default_services,
-                             fqdn,          service,   config_.wildcard,
-                             NowMs() / 1000};
-  return AlertIfExpired(transportcertd::Select(input), fqdn, service);
+  return AlertIfExpired(transportcertd::Select(SelectionFor(fqdn, service)), fqdn, service);
 }
 
 Selection Daemon::AlertIfExpired(Selection selection, const std::string& fqdn, Service service) {

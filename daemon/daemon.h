@@ -84,6 +84,7 @@ class Daemon final : public ManagerBackend {
   void StartNextGeneration();
   void FinishGeneration(Generation& generation);
   Status SaveBindingsOrRevert(const Bindings& previous);
+  SelectionInput SelectionFor(const std::string& fqdn, Service service) const;
   // Raises the alert for an expired winner, once per (name, certificate); returns `selection`.
   Selection AlertIfExpired(Selection selection, const std::string& fqdn, Service service);
   std::string Summary() const;
