@@ -297,6 +297,16 @@ class DaemonTest(unittest.TestCase):
                           if is_temporary(n)]
         return found
 
+    def assert_generation_finished_or_left_nothing(self):
+        """After a first generation was interrupted: either it finished (its file written and
+        designated) or it left nothing in the store."""
+        generated = self.store_files(rf"transportcertd-({THUMBPRINT})\.pem")
+        self.assertLessEqual(len(generated), 1)
+        if generated:
+            self.assertEqual(self.designated(), generated[0][len("transportcertd-"):-4])
+        else:
+            self.assertIsNone(self.designated())
+
     def assert_mode(self, path, mode):
         self.assertEqual(stat.S_IMODE(os.stat(path).st_mode), mode, f"mode of {path}")
 
@@ -1038,13 +1048,7 @@ class Shutdown(DaemonTest):
         self.wait_for_log(r"generating a self-signed rsa:4096", timeout=GENERATION_TIMEOUT)
         self.assertEqual(self.stop(signal.SIGTERM, timeout=60), 0, self.log_tail())
         self.assertEqual(self.temporary_files(), [])
-        generated = self.store_files(rf"transportcertd-({THUMBPRINT})\.pem")
-        # Either the generation finished (file written and designated) or it left nothing.
-        self.assertLessEqual(len(generated), 1)
-        if generated:
-            self.assertEqual(self.designated(), generated[0][len("transportcertd-"):-4])
-        else:
-            self.assertIsNone(self.designated())
+        self.assert_generation_finished_or_left_nothing()
 
     def test_sigterm_does_not_wait_for_a_hanging_reload_command(self):
         """A reload command that hangs does not keep the daemon from stopping: it is sent
