@@ -404,11 +404,13 @@ std::vector<std::size_t> NameIndex::Candidates(std::string_view fqdn, WildcardMo
 
 Selection SelectWinner(const SelectionInput& input, const NameIndex& index) {
   Selection selection;
+  if (!IsValidHostname(input.fqdn)) {
+    return selection;  // no certificate name matches an invalid host name
+  }
   std::vector<Candidate> candidates;
-  const bool valid_fqdn = IsValidHostname(input.fqdn);
   for (const std::size_t i : index.Candidates(input.fqdn, input.wildcard)) {
     if (i < input.inventory.certificates.size()) {
-      Judge(input, valid_fqdn, i, candidates);
+      Judge(input, /*valid_fqdn=*/true, i, candidates);
     }
   }
   PickWinner(candidates, selection);
