@@ -100,6 +100,21 @@ const std::map<std::string, std::map<std::string, Setter>>& Keys() {
               return {};
             }},
        }},
+      {"store",
+       {
+           {"keep_removed",
+            [](Config& c, std::string_view v) -> Status {
+              if (v == "0") {
+                c.keep_removed = Milliseconds{0};  // keep forever
+                return {};
+              }
+              auto d = ParseDuration(v);
+              if (!d) return d.error();
+              if (d->count() < 0) return Error{"must not be negative"};
+              c.keep_removed = *d;
+              return {};
+            }},
+       }},
       {"monitor",
        {
            {"warn_before",
@@ -357,6 +372,8 @@ std::string FormatConfig(const Config& c) {
       << "\n[daemon]\nfqdn = " << c.fqdn << "\nstore = " << c.store << "\nstate = " << c.state
       << "\ndefault_services = " << join(ServiceNames(c.default_services))
       << "\nlog_level = " << c.log_level << "\nadmin_group = " << c.admin_group
+      << "\n\n[store]\nkeep_removed = "
+      << (c.keep_removed.count() == 0 ? std::string("0") : FormatDuration(c.keep_removed))
       << "\n\n[monitor]\nwarn_before = " << join(warn)
       << "\nrenew_before = " << FormatDuration(c.renew_before)
       << "\n\n[selfsigned]\nkey = " << c.key.ToString()

@@ -28,6 +28,9 @@ struct Config {
   std::string log_level = "info";
   std::string admin_group;
 
+  // [store]
+  Milliseconds keep_removed{30 * 86'400'000LL};  // how long removed files are kept; 0: forever
+
   // [monitor]
   std::vector<Milliseconds> warn_before = {
       Milliseconds{30 * 86'400'000LL}, Milliseconds{14 * 86'400'000LL},
@@ -49,6 +52,8 @@ struct Config {
   std::string reload_command;
 
   std::string BindingsPath() const { return state + "/bindings"; }
+  // Where removed store files are kept (never scanned): docs/configuration.md, [store].
+  std::string RemovedPath() const { return state + "/removed"; }
 };
 
 // Reads `path`. When `must_exist` is false a missing file means built-in defaults.

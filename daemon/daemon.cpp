@@ -19,6 +19,7 @@
 #include "monitor/atomic_file.h"
 #include "monitor/internal_transport.h"
 #include "monitor/selfsigned.h"
+#include "monitor/store_change.h"
 
 namespace transportcertd {
 namespace {
@@ -287,6 +288,7 @@ void Daemon::Evaluate() {
   if (exit_code_ != 0 || !sigterm_) return;  // shutting down
   const UnixTimeMs now = NowMs();
   RaiseExpiryAlerts(now);
+  PruneRemovedFiles(now);
   CheckInternalTransport(now);
   // While a replacement is generated, the published files stay as they are: FinishGeneration
   // publishes once the new certificate is designated, so the mail server reloads once.
@@ -317,6 +319,17 @@ void Daemon::RaiseExpiryAlerts(UnixTimeMs now) {
       }
     }
   }
+}
+
+void Daemon::PruneRemovedFiles(UnixTimeMs now) {
+  const PruneResult pruned =
+      PruneRemoved(config_.RemovedPath(), config_.keep_removed.count() / 1000, now / 1000);
+  if (pruned.deleted > 0) {
+    spdlog::info("deleted {} removed certificate(s) kept longer than keep_removed ({}) from {}",
+                 pruned.deleted, FormatDuration(config_.keep_removed), config_.RemovedPath());
+  }
+  for (const auto& error : pruned.errors) spdlog::error("{}", error);
+  removed_due_ = pruned.next_due;
 }
 
 bool Daemon::ReplacementPending() const {
@@ -379,6 +392,7 @@ void Daemon::ArmDeadline(UnixTimeMs now) {
     if (t && *t > now && (!next || *t < *next)) next = t;
   };
   consider(InternalTransportRenewalTime(inventory_, bindings_, config_.renew_before, now));
+  if (removed_due_) consider(*removed_due_ * 1000);
   for (const auto& stored : inventory_.certificates) {
     consider(stored.cert().not_before * 1000);  // a certificate becoming valid changes selection
   }
@@ -598,82 +612,66 @@ Status Daemon::DisableCertificate(const std::string& thumbprint, ServiceSet serv
 }
 
 Result<std::string> Daemon::ImportCertificate(const std::string& pem, ServiceSet services) {
-  auto parsed = ParseStoreFile(pem);
-  if (!parsed)
-    return Error{"not importable: " + parsed.error().message, ErrorCode::kInvalidArgument};
-  if (!parsed->skipped.empty()) {
-    return Error{"not importable: " + parsed->skipped.front(), ErrorCode::kInvalidArgument};
-  }
-  if (parsed->certificates.empty()) {
-    return Error{"no certificate in the PEM text", ErrorCode::kInvalidArgument};
-  }
-  const Certificate& leaf = parsed->certificates.front();
-  const bool has_key = std::any_of(parsed->keys.begin(), parsed->keys.end(), [&](const auto& k) {
-    return k.public_key_id == leaf.public_key_id;
-  });
-  if (!has_key) {
-    return Error{"the PEM text has no unencrypted private key matching its first certificate",
-                 ErrorCode::kInvalidArgument};
-  }
-  const std::string path = config_.store + "/imported-" + leaf.thumbprint + ".pem";
-  if (Status written = WriteFileAtomically(path, pem, 0600); !written) {
-    return Error{written.error().message, ErrorCode::kStore};
+  // The decision (what is new, where it goes) is the store's: monitor/store_change.h.
+  if (Status scanned = Rescan(); !scanned) return Error{scanned.error().message, ErrorCode::kStore};
+  auto plan = PlanImport(inventory_, pem, config_.store);
+  if (!plan) return plan.error();
+  auto written = ApplyImport(*plan);
+  if (!written) return written.error();
+  if (written->empty()) {
+    spdlog::info("import of certificate {}: the store already holds it; nothing changed",
+                 plan->thumbprint);
+    return plan->thumbprint;
   }
   const Bindings previous = bindings_;
-  bindings_.services[leaf.thumbprint] = services != 0 ? services : config_.default_services;
+  bindings_.services[plan->thumbprint] = services != 0 ? services : config_.default_services;
   if (Status saved = SaveBindingsOrRevert(previous); !saved) return saved.error();
-  spdlog::info("imported certificate {} ({}) into {}", leaf.thumbprint, leaf.subject, path);
+  spdlog::info("imported certificate {} into {}", plan->thumbprint, *written);
   Refresh();
-  return leaf.thumbprint;
+  return plan->thumbprint;
 }
 
 Status Daemon::RemoveCertificate(const std::string& thumbprint) {
-  const StoredCertificate* stored = inventory_.Find(thumbprint);
-  if (stored == nullptr) {
-    return Error{"no certificate " + thumbprint + " in the store", ErrorCode::kNoSuchCertificate};
-  }
-  if (thumbprint == bindings_.internal_transport) {
-    return Error{"certificate " + thumbprint +
-                     " is the internal transport certificate and cannot be removed: the mail "
-                     "server would be left without one. To replace it, create a new certificate "
-                     "(NewSelfSignedCertificate) or enable another one with "
-                     "make_internal_transport; it becomes the internal transport certificate "
-                     "automatically, and then this one can be removed.",
-                 ErrorCode::kInternalTransport};
-  }
-  // Only files that hold nothing but this certificate (and its key) are removed; a file that
-  // also holds other certificates is left for a person to edit.
-  std::vector<std::string> remove = stored->files;
-  for (const auto& file : stored->files) {
-    for (const auto& other : inventory_.certificates) {
-      if (other.cert().thumbprint != thumbprint &&
-          std::find(other.files.begin(), other.files.end(), file) != other.files.end()) {
-        return Error{file + " also holds certificate " + other.cert().thumbprint +
-                         "; remove this certificate from that file by hand",
-                     ErrorCode::kStore};
-      }
+  // The decision (what goes, what stays, where it is kept) is the store's:
+  // monitor/store_change.h. A file that changes between the scan and the removal is noticed
+  // there; then the store is scanned again and the removal decided again.
+  for (int attempt = 0; attempt < 3; ++attempt) {
+    if (Status scanned = Rescan(); !scanned) {
+      return Error{scanned.error().message, ErrorCode::kStore};
     }
-  }
-  const bool key_shared = std::any_of(
-      inventory_.certificates.begin(), inventory_.certificates.end(), [&](const auto& other) {
-        return other.cert().thumbprint != thumbprint &&
-               other.cert().public_key_id == stored->cert().public_key_id;
-      });
-  if (stored->HasPrivateKey() && !key_shared &&
-      std::find(remove.begin(), remove.end(), stored->key_file) == remove.end()) {
-    remove.push_back(stored->key_file);
-  }
-  for (const auto& file : remove) {
-    if (unlink(file.c_str()) != 0 && errno != ENOENT) {
-      return Error{file + ": cannot remove: " + std::strerror(errno), ErrorCode::kStore};
+    std::map<std::string, std::string> contents;
+    for (const auto& file : FilesToReadForRemoval(inventory_, thumbprint)) {
+      if (auto text = ReadStoreFile(file, ScanOptions{}.max_file_size)) contents[file] = *text;
     }
-    spdlog::info("removed {}", file);
+    auto plan = PlanRemoval(inventory_, thumbprint, bindings_.internal_transport, contents);
+    if (!plan) return plan.error();
+    if (plan->stale) continue;
+    auto applied = ApplyRemoval(*plan, config_.RemovedPath(), NowMs() / 1000);
+    if (!applied) {
+      spdlog::error("removing certificate {} failed: {}", thumbprint, applied.error().message);
+      return applied.error();
+    }
+    if (applied->changed) continue;
+    std::vector<std::string> rewritten;
+    std::vector<std::string> taken_out;
+    for (const auto& change : plan->files) {
+      (change.rewritten ? rewritten : taken_out).push_back(change.path);
+    }
+    spdlog::info("removed certificate {}{}; the original files are kept in {}{}{}", thumbprint,
+                 plan->removes_key ? " and its private key" : "", applied->kept_in,
+                 taken_out.empty() ? "" : fmt::format("; taken out of the store: {}",
+                                                      fmt::join(taken_out, " ")),
+                 rewritten.empty() ? "" : fmt::format("; rewritten without it: {}",
+                                                      fmt::join(rewritten, " ")));
+    const Bindings previous = bindings_;
+    bindings_.services.erase(thumbprint);
+    (void)SaveBindingsOrRevert(previous);
+    Refresh();
+    return {};
   }
-  const Bindings previous = bindings_;
-  bindings_.services.erase(thumbprint);
-  (void)SaveBindingsOrRevert(previous);
-  Refresh();
-  return {};
+  return Error{"the store kept changing while certificate " + thumbprint +
+                   " was being removed; nothing was removed, try again",
+               ErrorCode::kStore};
 }
 
 void Daemon::NewSelfSignedCertificate(const std::vector<std::string>& names, GenerationDone done) {

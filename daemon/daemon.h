@@ -76,6 +76,7 @@ class Daemon final : public ManagerBackend {
   void Refresh();  // rescan, then evaluate
   void Evaluate();
   void RaiseExpiryAlerts(UnixTimeMs now);
+  void PruneRemovedFiles(UnixTimeMs now);  // removed files older than keep_removed go for good
   bool ReplacementPending() const;  // a generation runs, or a failed one waits for its retry
   void CheckInternalTransport(UnixTimeMs now);
   void PublishAll();
@@ -106,6 +107,7 @@ class Daemon final : public ManagerBackend {
   std::unique_ptr<Publisher> publisher_;
   std::deque<std::unique_ptr<Generation>> generations_;  // front() runs
   std::int64_t retry_backoff_ms_ = 0;
+  std::optional<UnixTime> removed_due_;  // when the oldest kept removed files fall due
   UvHandle<uv_signal_t> sigterm_, sigint_, sighup_;
   UvHandle<uv_fs_event_t> watcher_;
   int store_fd_ = -1;  // the directory watcher_ watches, held open (see StartWatching)

@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdio>  // renameat2
 #include <cstddef>
 #include <cstdlib>
 #include <cstring>
@@ -172,6 +173,60 @@ int RemoveStaleTempFiles(const std::string& dir) {
   }
   ::closedir(d);
   return removed;
+}
+
+Result<std::string> WriteNewFile(const std::string& path, std::string_view data, mode_t mode) {
+  std::string dir;
+  std::string base;
+  SplitPath(path, &dir, &base);
+  auto failed = [&path](int err) { return Error{path + ": could not write: " + ErrnoText(err)}; };
+  if (base.empty()) return failed(EISDIR);
+
+  std::string temp = dir + "/." + base + std::string(kTempFileMarker) + "XXXXXX";
+  std::vector<char> name(temp.begin(), temp.end());
+  name.push_back('\0');
+  const int fd = ::mkostemp(name.data(), O_CLOEXEC);
+  if (fd < 0) return failed(errno);
+  temp.assign(name.data());
+  FdGuard guard(fd);
+  auto abandon = [&](int err) {
+    if (guard.get() >= 0) guard.Close();
+    ::unlink(temp.c_str());
+    return failed(err);
+  };
+  if (::fchmod(fd, mode) != 0) return abandon(errno);
+  if (const int err = WriteAll(fd, data); err != 0) return abandon(err);
+  if (::fsync(fd) != 0) return abandon(errno);
+  if (const int err = guard.Close(); err != 0) return abandon(err);
+
+  auto renamed = RenameToFreeName(temp, path);
+  if (!renamed) {
+    ::unlink(temp.c_str());
+    return renamed.error();
+  }
+  if (const int err = FsyncDirectory(dir); err != 0) {
+    return Error{*renamed + ": written, but could not sync its directory: " + ErrnoText(err)};
+  }
+  return renamed;
+}
+
+Result<std::string> RenameToFreeName(const std::string& from, const std::string& path) {
+  std::string dir;
+  std::string base;
+  SplitPath(path, &dir, &base);
+  // renameat2(RENAME_NOREPLACE) fails with EEXIST instead of replacing: the next name is tried.
+  const std::size_t dot = base.rfind('.');
+  const bool has_ext = dot != std::string::npos && dot != 0;
+  const std::string stem = has_ext ? base.substr(0, dot) : base;
+  const std::string ext = has_ext ? base.substr(dot) : "";
+  for (int n = 1; n < 1000; ++n) {
+    const std::string target = n == 1 ? path : dir + "/" + stem + "-" + std::to_string(n) + ext;
+    if (::renameat2(AT_FDCWD, from.c_str(), AT_FDCWD, target.c_str(), RENAME_NOREPLACE) == 0) {
+      return target;
+    }
+    if (errno != EEXIST) return Error{path + ": could not rename into place: " + ErrnoText(errno)};
+  }
+  return Error{path + ": no free file name"};
 }
 
 }  // namespace transportcertd

@@ -27,4 +27,13 @@ Result<std::string> ReadFile(const std::string& path, std::uint64_t max_size = 6
 // Removes leftover temporary files of WriteFileAtomically from `dir`; returns how many.
 int RemoveStaleTempFiles(const std::string& dir);
 
+// Renames `from` to `path`, or, when `path` exists, to the first free name of "stem-2.ext",
+// "stem-3.ext", ...: never replaces a file. Returns the name taken.
+Result<std::string> RenameToFreeName(const std::string& from, const std::string& path);
+
+// Writes a new file as WriteFileAtomically does, but never replaces an existing one: when
+// `path` exists, the data goes to the first free name of "stem-2.ext", "stem-3.ext", ...
+// Returns the path written.
+Result<std::string> WriteNewFile(const std::string& path, std::string_view data, mode_t mode);
+
 }  // namespace transportcertd

@@ -280,11 +280,10 @@ Result<std::string> WriteToStore(const std::string& store_dir, const GeneratedCe
   if (!IsThumbprint(cert.thumbprint)) {
     return Error{"not writing a certificate with a malformed thumbprint '" + cert.thumbprint + "'"};
   }
-  std::string path = store_dir + "/transportcertd-" + cert.thumbprint + ".pem";
-  // Key first, then the certificate: the order Postfix's smtpd_tls_chain_files expects.
-  Status written = WriteFileAtomically(path, cert.key_pem + cert.certificate_pem, 0600);
-  if (!written) return written.error();
-  return path;
+  // Key first, then the certificate: the order Postfix's smtpd_tls_chain_files expects. A new
+  // file, never over an existing one (a name taken already gets a "-2" suffix).
+  return WriteNewFile(store_dir + "/transportcertd-" + cert.thumbprint + ".pem",
+                      cert.key_pem + cert.certificate_pem, 0600);
 }
 
 }  // namespace transportcertd

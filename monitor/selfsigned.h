@@ -41,8 +41,8 @@ struct GeneratedCertificate {
 
 Result<GeneratedCertificate> GenerateSelfSigned(const SelfSignedRequest& request);
 
-// Writes key + certificate into one file `<store_dir>/transportcertd-<THUMBPRINT>.pem`,
-// atomically, mode 0600. Returns the path.
+// Writes key + certificate into a new file `<store_dir>/transportcertd-<THUMBPRINT>.pem`,
+// atomically, mode 0600, never over an existing file. Returns the path.
 Result<std::string> WriteToStore(const std::string& store_dir, const GeneratedCertificate& cert);
 
 }  // namespace transportcertd

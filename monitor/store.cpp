@@ -36,7 +36,8 @@ std::string HumanSize(std::uint64_t bytes) {
   return std::to_string(bytes) + " bytes";
 }
 
-// Opens and reads one store file without ever blocking (FIFOs) or following a loop.
+}  // namespace
+
 Result<std::string> ReadStoreFile(const std::string& path, std::uint64_t max_size) {
   const int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
   if (fd < 0) {
@@ -70,6 +71,8 @@ Result<std::string> ReadStoreFile(const std::string& path, std::uint64_t max_siz
   data.resize(done);
   return data;
 }
+
+namespace {
 
 // Whether the directory entry itself is gone (a dangling symbolic link is still there).
 bool IsGone(const std::string& path) {
@@ -270,6 +273,8 @@ Result<Inventory> StoreScanner::Scan() {
       inventory.problems.push_back({path, "private key that matches no certificate in the store"});
     }
   }
+  std::sort(keys.begin(), keys.end());
+  inventory.keys = std::move(keys);
   std::sort(inventory.problems.begin(), inventory.problems.end(),
             [](const StoreProblem& a, const StoreProblem& b) {
               return std::tie(a.file, a.reason) < std::tie(b.file, b.reason);

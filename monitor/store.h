@@ -9,6 +9,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "monitor/certificate.h"
@@ -51,6 +52,9 @@ struct Inventory {
   std::vector<StoredCertificate> certificates;  // sorted by thumbprint
   // Sorted by file. A file can have several problems and still contribute what was usable.
   std::vector<StoreProblem> problems;
+  // Every private key of the store as (public key id, file), sorted; a key may be in several
+  // files. StoredCertificate::key_file names the first of them.
+  std::vector<std::pair<std::string, std::string>> keys;
 
   // Finds a certificate by thumbprint (uppercase); nullptr when absent.
   const StoredCertificate* Find(const std::string& thumbprint) const;
@@ -61,6 +65,11 @@ struct ScanOptions {
   std::string trust_file;  // CA bundle for chain checks; empty: OpenSSL's default paths
   std::string trust_dir;   // hashed CA directory; empty: OpenSSL's default paths
 };
+
+// Reads one store file as the scanner does: never blocking on a FIFO, following symbolic
+// links (store files may be links, e.g. into certbot's archive), refusing anything but a
+// regular file of at most `max_size` bytes. Fails with a reason (without the path).
+Result<std::string> ReadStoreFile(const std::string& path, std::uint64_t max_size);
 
 // File names the scanner looks at: *.pem *.crt *.cer *.key *.der (case-insensitive), not hidden.
 bool IsStoreFileName(const std::string& name);

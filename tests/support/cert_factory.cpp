@@ -196,7 +196,12 @@ void FillEncodings(TestCert& cert) {
 
 TestCert MakeCertificate(const CertSpec& spec) {
   TestCert cert;
-  cert.key = MakeKey(spec.key);
+  if (spec.same_key_as != nullptr) {
+    EVP_PKEY_up_ref(spec.same_key_as->key.get());
+    cert.key.reset(spec.same_key_as->key.get());
+  } else {
+    cert.key = MakeKey(spec.key);
+  }
   cert.x509.reset(Check(X509_new(), "X509_new"));
   X509* x509 = cert.x509.get();
 

@@ -33,6 +33,7 @@ struct CertSpec {
   std::optional<std::vector<std::string>> eku;    // short names; nullopt: no extension
   bool ca = false;                                // basicConstraints CA:TRUE (+ keyCertSign)
   const TestCert* issuer = nullptr;               // nullptr: self-signed
+  const TestCert* same_key_as = nullptr;          // reuse that certificate's key (a renewal)
 };
 
 TestCert MakeCertificate(const CertSpec& spec);
