@@ -652,6 +652,20 @@ Status Daemon::RemoveCertificate(const std::string& thumbprint) {
       return applied.error();
     }
     if (applied->changed) continue;
+    // What the decision could not see: a certificate with the same key, or another copy of
+    // this one, dropped in between the scan and the removal.
+    bool another_copy = false;
+    if (Status scanned = Rescan(); scanned) {
+      auto restored = RestoreKeyStillNeeded(inventory_, *plan, *applied, config_.store);
+      if (!restored) {
+        spdlog::error("{}", restored.error().message);
+      } else if (!restored->empty()) {
+        spdlog::warn("a certificate with the same key arrived while {} was being removed; the "
+                     "key was put back as {}",
+                     thumbprint, *restored);
+      }
+      another_copy = inventory_.Find(thumbprint) != nullptr;
+    }
     std::vector<std::string> rewritten;
     std::vector<std::string> taken_out;
     for (const auto& change : plan->files) {
@@ -663,6 +677,7 @@ Status Daemon::RemoveCertificate(const std::string& thumbprint) {
                                                       fmt::join(taken_out, " ")),
                  rewritten.empty() ? "" : fmt::format("; rewritten without it: {}",
                                                       fmt::join(rewritten, " ")));
+    if (another_copy) continue;
     const Bindings previous = bindings_;
     bindings_.services.erase(thumbprint);
     (void)SaveBindingsOrRevert(previous);

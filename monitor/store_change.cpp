@@ -301,6 +301,26 @@ Result<RemovalOutcome> ApplyRemoval(const RemovalPlan& plan, const std::string& 
   return outcome;
 }
 
+Result<std::string> RestoreKeyStillNeeded(const Inventory& after, const RemovalPlan& plan,
+                                          const RemovalOutcome& outcome,
+                                          const std::string& store_dir) {
+  if (!plan.removes_key || outcome.changed || plan.files.empty()) return std::string();
+  // The key that went: found in the kept originals through the certificates that need it.
+  for (const StoredCertificate& stored : after.certificates) {
+    if (stored.HasPrivateKey()) continue;
+    for (const FileChange& change : plan.files) {
+      const std::string kept = outcome.kept_in + "/" + BaseName(change.path);
+      auto key = ReadPrivateKeyPem(kept, stored.cert().public_key_id);
+      if (!key) continue;
+      auto written =
+          WriteNewFile(store_dir + "/restored-" + stored.cert().thumbprint + ".key", *key, 0600);
+      if (!written) return Error{written.error().message, ErrorCode::kStore};
+      return written;
+    }
+  }
+  return std::string();
+}
+
 Result<ImportPlan> PlanImport(const Inventory& inventory, std::string_view pem,
                               const std::string& store_dir) {
   auto parsed = ParseStoreFile(pem);

@@ -77,6 +77,15 @@ struct RemovalOutcome {
 Result<RemovalOutcome> ApplyRemoval(const RemovalPlan& plan, const std::string& removed_root,
                                     UnixTime now);
 
+// A removal is decided on a scan; a certificate with the same key dropped into the store
+// between that scan and the removal would be left without its key. Called with a scan made
+// after the removal: when some certificate now lacks the key the removal took, that key is
+// written back into the store as a new file from the kept originals. Returns the file
+// written, or "" when nothing needed it.
+Result<std::string> RestoreKeyStillNeeded(const Inventory& after, const RemovalPlan& plan,
+                                          const RemovalOutcome& outcome,
+                                          const std::string& store_dir);
+
 struct ImportPlan {
   std::string thumbprint;       // of the leaf (the first certificate of the PEM text)
   bool already_stored = false;  // the store holds every certificate and key of it: no change
