@@ -15,6 +15,7 @@ Durations are printed, never asserted.
 
 import os
 import re
+import signal
 import subprocess
 import sys
 import time
@@ -186,6 +187,72 @@ class DeployHook(HookTest):
         self.assertNotEqual(result.returncode, 0)
         self.assertEqual(len(result.stderr.splitlines()), 1, result.stderr)
         self.assertRegex(result.stderr, rf"^{HOOK_MESSAGE}importing .* failed: .+")
+
+
+class TrustAnchors(HookTest):
+    """[selection] trust: a chain to an organisation's own root counts as verified once the root
+    is named there, also when it is added by a reload of the configuration."""
+
+    def make_ca_issued(self, name):
+        """A root CA, and a certificate for `name` it issued; returns (root PEM, leaf PEM + key
+        PEM, leaf thumbprint)."""
+        work = os.path.join(self.tmp, "ca")
+        os.makedirs(work)
+
+        def path(file):
+            return os.path.join(work, file)
+        subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+                        "ec_paramgen_curve:P-256", "-nodes", "-keyout", path("root.key"),
+                        "-out", path("root.pem"), "-days", "30", "-subj", "/CN=Our Root CA",
+                        "-addext", "basicConstraints=critical,CA:TRUE",
+                        "-addext", "keyUsage=critical,keyCertSign,cRLSign"],
+                       capture_output=True, check=True, timeout=30)
+        subprocess.run(["openssl", "req", "-new", "-newkey", "ec", "-pkeyopt",
+                        "ec_paramgen_curve:P-256", "-nodes", "-keyout", path("leaf.key"),
+                        "-out", path("leaf.csr"), "-subj", f"/CN={name}"],
+                       capture_output=True, check=True, timeout=30)
+        with open(path("leaf.ext"), "w", encoding="ascii") as f:
+            f.write(f"basicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature\n"
+                    f"extendedKeyUsage=serverAuth\nsubjectAltName=DNS:{name}\n")
+        subprocess.run(["openssl", "x509", "-req", "-in", path("leaf.csr"), "-CA", path("root.pem"),
+                        "-CAkey", path("root.key"), "-CAcreateserial", "-days", "30",
+                        "-extfile", path("leaf.ext"), "-out", path("leaf.pem")],
+                       capture_output=True, check=True, timeout=30)
+        texts = {}
+        for file in ("root.pem", "leaf.pem", "leaf.key"):
+            with open(path(file), encoding="ascii") as f:
+                texts[file] = f.read()
+        leaf = certificate_thumbprints(path("leaf.pem"))[0]
+        return texts["root.pem"], texts["leaf.pem"] + texts["leaf.key"], leaf
+
+    def test_a_root_named_by_a_reloaded_configuration_verifies_the_chain(self):
+        root, bundle, leaf = self.make_ca_issued("smtp.example.com")
+        anchors = os.path.join(self.tmp, "anchors")  # a directory of plain PEM files
+        os.makedirs(anchors)
+        with open(os.path.join(anchors, "our-root.crt"), "w", encoding="ascii") as f:
+            f.write(root)
+        self.put_in_store("smtp.pem", bundle)
+        self.start()
+        self.wait_for_first_internal_transport()
+        selected, reason = self.select("smtp.example.com")
+        self.assertEqual(selected, leaf, reason)
+        self.assertIn("CA-issued with an incomplete chain", reason)
+
+        self.write_config({"selection": {"trust": anchors}})
+        self.send(signal.SIGHUP)
+        self.wait_until(lambda: "verified chain" in self.select("smtp.example.com")[1],
+                        PICKUP_TIMEOUT, "the chain to count as verified after the reload")
+
+        # A broken anchor file is a configuration error with file and line; the running
+        # configuration is kept.
+        with open(os.path.join(anchors, "broken.pem"), "w", encoding="ascii") as f:
+            f.write("not a certificate\n")
+        self.write_config({"selection": {"trust": anchors}, "daemon": {"log_level": "debug"}})
+        self.send(signal.SIGHUP)
+        self.wait_for_log(rf"reload failed, keeping the running configuration: "
+                          rf"{re.escape(self.config_path)}:\d+: trust: "
+                          rf"{re.escape(os.path.join(anchors, 'broken.pem'))}: holds no certificate")
+        self.assertIn("verified chain", self.select("smtp.example.com")[1])
 
 
 class Certbot(HookTest):
