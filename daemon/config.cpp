@@ -14,6 +14,8 @@
 #include <map>
 #include <sstream>
 
+#include "monitor/trust_anchors.h"
+
 namespace transportcertd {
 namespace {
 
@@ -156,6 +158,18 @@ const std::map<std::string, std::map<std::string, Setter>>& Keys() {
               } else {
                 return Error{"must be one-level or multi-level"};
               }
+              return {};
+            }},
+           {"trust",
+            [](Config& c, std::string_view v) -> Status {
+              c.trust.clear();
+              c.trust_anchors.clear();
+              if (v.empty()) return {};
+              if (!IsAbsolutePath(v)) return Error{"must be an absolute path"};
+              auto anchors = LoadTrustAnchors(std::string(v));
+              if (!anchors) return anchors.error();
+              c.trust = std::string(v);
+              c.trust_anchors = std::move(anchors).value();
               return {};
             }},
        }},
@@ -344,6 +358,12 @@ Result<Config> ParseConfig(std::string_view text, const std::string& name) {
   return config;
 }
 
+ScanOptions StoreScanOptions(const Config& config) {
+  ScanOptions options;
+  options.extra_anchors = config.trust_anchors;
+  return options;
+}
+
 Result<Config> LoadConfig(const std::string& path, bool must_exist) {
   std::ifstream in(path);
   if (!in) {
@@ -380,6 +400,7 @@ std::string FormatConfig(const Config& c) {
       << "\nvalidity = " << FormatDuration(c.validity) << "\nnames = " << join(c.selfsigned_names)
       << "\n\n[selection]\nwildcard = "
       << (c.wildcard == WildcardMode::kOneLevel ? "one-level" : "multi-level")
+      << "\ntrust = " << c.trust
       << "\n\n[publish]\ndir = " << c.publish_dir << "\nnames = " << join(c.publish_names)
       << "\ngroup = " << c.publish_group << "\nreload_command = " << c.reload_command << "\n";
   return out.str();

@@ -12,6 +12,7 @@
 #include "monitor/hostname.h"
 #include "monitor/result.h"
 #include "monitor/selfsigned.h"
+#include "monitor/store.h"
 
 namespace transportcertd {
 
@@ -44,6 +45,8 @@ struct Config {
 
   // [selection]
   WildcardMode wildcard = WildcardMode::kOneLevel;
+  std::string trust;                       // a PEM file or directory of them; empty: none
+  std::vector<std::string> trust_anchors;  // what `trust` held when the file was read (DER)
 
   // [publish]
   std::string publish_dir = "/var/lib/transportcertd/published";
@@ -55,6 +58,9 @@ struct Config {
   // Where removed store files are kept (never scanned): docs/configuration.md, [store].
   std::string RemovedPath() const { return state + "/removed"; }
 };
+
+// How the store is scanned under `config`: the system trust store plus `trust_anchors`.
+ScanOptions StoreScanOptions(const Config& config);
 
 // Reads `path`. When `must_exist` is false a missing file means built-in defaults.
 Result<Config> LoadConfig(const std::string& path, bool must_exist);

@@ -133,7 +133,7 @@ Status Daemon::StartUp() {
   auto bindings = LoadBindings(config_.BindingsPath());
   if (!bindings) return bindings.error();
   bindings_ = std::move(bindings).value();
-  scanner_ = std::make_unique<StoreScanner>(config_.store, ScanOptions{});
+  scanner_ = std::make_unique<StoreScanner>(config_.store, StoreScanOptions(config_));
   if (Status scanned = Rescan(); !scanned) return scanned;  // also starts watching the store
   StartClockChangeWatch();
   if (options_.bus) {
@@ -711,6 +711,7 @@ Status Daemon::Reload() {
     return Error{bindings.error().message, ErrorCode::kStore};
   }
   const bool store_moved = config->store != config_.store;
+  const bool trust_changed = config->trust_anchors != config_.trust_anchors;
   config_ = std::move(config).value();
   bindings_ = std::move(bindings).value();
   if (expiry_.thresholds() != ExpiryTracker(config_.warn_before).thresholds()) {
@@ -718,10 +719,10 @@ Status Daemon::Reload() {
   }
   spdlog::set_level(ParseLogLevel(options_.log_level.value_or(config_.log_level)));
   if (Status dirs = PrepareDirectories(); !dirs) spdlog::error("{}", dirs.error().message);
-  if (store_moved) {
-    scanner_ = std::make_unique<StoreScanner>(config_.store, ScanOptions{});
-    StartWatching();
+  if (store_moved || trust_changed) {
+    scanner_ = std::make_unique<StoreScanner>(config_.store, StoreScanOptions(config_));
   }
+  if (store_moved) StartWatching();
   Refresh();
   notifier_->Ready(Summary());
   return {};

@@ -90,6 +90,9 @@ X509StorePtr MakeTrustStore(const ScanOptions& options) {
                               options.trust_file.empty() ? nullptr : options.trust_file.c_str(),
                               options.trust_dir.empty() ? nullptr : options.trust_dir.c_str());
   }
+  for (const auto& der : options.extra_anchors) {
+    if (X509Ptr anchor = X509FromDer(der)) X509_STORE_add_cert(store.get(), anchor.get());
+  }
   ERR_clear_error();
   return store;
 }

@@ -19,7 +19,8 @@ namespace transportcertd {
 
 enum class ChainStatus {
   kSelfSigned,  // issuer == subject and signed by its own key
-  kVerified,    // chains to the system trust store, with intermediates found in the store
+  kVerified,    // chains to the trust store (system plus extra anchors), with intermediates
+                // found in the store
   kIncomplete,  // CA-issued, but the chain does not verify (missing intermediate or root)
 };
 
@@ -62,8 +63,12 @@ struct Inventory {
 
 struct ScanOptions {
   std::uint64_t max_file_size = 1024 * 1024;  // larger files are a problem, not read
-  std::string trust_file;  // CA bundle for chain checks; empty: OpenSSL's default paths
-  std::string trust_dir;   // hashed CA directory; empty: OpenSSL's default paths
+  // The trust store: OpenSSL's default paths (the system's), or, when either of these is set,
+  // only this CA bundle and/or hashed CA directory instead (tests use them to stay hermetic).
+  std::string trust_file;
+  std::string trust_dir;
+  // DER certificates trusted in addition to the above (LoadTrustAnchors in trust_anchors.h).
+  std::vector<std::string> extra_anchors;
 };
 
 // Reads one store file as the scanner does: never blocking on a FIFO, following symbolic

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "tests/support/assertions.h"
+#include "tests/support/cert_factory.h"
 #include "tests/support/temp_dir.h"
 
 namespace transportcertd {
@@ -103,6 +104,8 @@ TEST(AConfig, HasTheDocumentedDefaults) {
   EXPECT_EQ(config->key.ToString(), "rsa:2048");
   EXPECT_EQ(config->default_services, Bit(Service::kSmtp));
   EXPECT_EQ(config->wildcard, WildcardMode::kOneLevel);
+  EXPECT_TRUE(config->trust.empty());
+  EXPECT_TRUE(StoreScanOptions(*config).extra_anchors.empty());
   EXPECT_EQ(config->log_level, "info");
   EXPECT_TRUE(config->reload_command.empty());
   EXPECT_EQ(config->source, "test.conf");
@@ -284,6 +287,41 @@ TEST(AConfig, RejectsBadValuesOfTheOtherKeys) {
                          "test.conf:4: wildcard: "));
   EXPECT_TRUE(StartsWith(ErrorOf(std::string(kHeader) + "[publish]\ndir = published\n"),
                          "test.conf:4: dir: "));
+}
+
+TEST(AConfig, ReadsTrustAnchorsFromAFileOrADirectory) {
+  testing::TempDir dir;
+  const auto root_a = testing::MakeCa("Root A");
+  const auto root_b = testing::MakeCa("Root B");
+  const std::string file = dir.Write("our-ca.pem", root_a.cert_pem);
+  auto config = Parse(std::string(kHeader) + "[selection]\ntrust = " + file + "\n");
+  ASSERT_TRUE(config) << config.error().message;
+  EXPECT_EQ(config->trust, file);
+  EXPECT_EQ(config->trust_anchors, std::vector<std::string>{root_a.der});
+  EXPECT_EQ(StoreScanOptions(*config).extra_anchors, config->trust_anchors);
+  // Anchors are added to the system trust store, which stays in use.
+  EXPECT_TRUE(StoreScanOptions(*config).trust_file.empty());
+  EXPECT_TRUE(StoreScanOptions(*config).trust_dir.empty());
+
+  dir.Write("second.crt", root_b.cert_pem);
+  config = Parse(std::string(kHeader) + "[selection]\ntrust = " + dir.path() + "\n");
+  ASSERT_TRUE(config) << config.error().message;
+  EXPECT_EQ(config->trust_anchors.size(), 2u);
+  EXPECT_TRUE(Contains(FormatConfig(*config), "\ntrust = " + dir.path() + "\n"));
+}
+
+TEST(AConfig, NamesTheLineAndFileOfUnusableTrustAnchors) {
+  testing::TempDir dir;
+  const std::string prefix = std::string(kHeader) + "[selection]\nwildcard = one-level\n";
+  EXPECT_EQ(ErrorOf(prefix + "trust = ca.pem\n"), "test.conf:5: trust: must be an absolute path");
+  EXPECT_EQ(ErrorOf(prefix + "trust = " + dir / "missing.pem\n"),
+            "test.conf:5: trust: " + dir / "missing.pem" + ": No such file or directory");
+  const std::string garbage = dir.Write("garbage.pem", "not a certificate\n");
+  EXPECT_TRUE(StartsWith(ErrorOf(prefix + "trust = " + dir.path() + "\n"),
+                         "test.conf:5: trust: " + garbage + ": holds no certificate"));
+  auto empty = Parse(prefix + "trust =\n");
+  ASSERT_TRUE(empty) << empty.error().message;
+  EXPECT_TRUE(empty->trust_anchors.empty());
 }
 
 TEST(AConfig, CountsLinesAcrossCommentsAndBlankLines) {

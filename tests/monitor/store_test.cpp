@@ -4,9 +4,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <filesystem>
 
+#include "monitor/trust_anchors.h"
 #include "tests/support/cert_factory.h"
 #include "tests/support/temp_dir.h"
 
@@ -237,6 +239,95 @@ TEST_F(ACertificateStore, DoesNotTrustARootThatIsOnlyInTheStore) {
   const auto inventory = Scan();
   EXPECT_EQ(inventory.Find(leaf.thumbprint)->chain, ChainStatus::kIncomplete);
   EXPECT_EQ(inventory.Find(root.thumbprint)->chain, ChainStatus::kSelfSigned);
+}
+
+// [selection] trust: anchors added to the trust store, never replacing it.
+TEST_F(ACertificateStore, VerifiesChainsToAnExtraAnchorAndStillToTheTrustStore) {
+  const Chain trusted = TrustedChainWithLeafInStore();  // its root is in the trust store
+  const auto internal_root = MakeCa("Internal Root");
+  CertSpec spec;
+  spec.cn = "internal.example.com";
+  spec.dns_names = {spec.cn};
+  spec.issuer = &internal_root;
+  const auto internal = MakeCertificate(spec);
+  dir_.Write("chain.pem", trusted.intermediate.cert_pem);
+  dir_.Write("internal.pem", internal.cert_pem);
+
+  ScanOptions options = TrustOnly(trust_ / "roots.pem");
+  EXPECT_EQ(Scan().Find(internal.thumbprint)->chain, ChainStatus::kIncomplete);
+  options.extra_anchors = {internal_root.der};
+  StoreScanner with_anchor(dir_.path(), options);
+  const auto inventory = with_anchor.Scan();
+  ASSERT_TRUE(inventory.ok()) << inventory.error().message;
+  EXPECT_EQ(inventory->Find(internal.thumbprint)->chain, ChainStatus::kVerified);
+  EXPECT_TRUE(inventory->Find(internal.thumbprint)->ChainDer().empty());  // anchors are not sent
+  EXPECT_EQ(inventory->Find(trusted.leaf.thumbprint)->chain, ChainStatus::kVerified);
+}
+
+TEST_F(ACertificateStore, AddsExtraAnchorsToTheSystemTrustStore) {
+  const auto internal_root = MakeCa("Internal Root");
+  const auto intermediate = MakeCa("Internal Issuing CA", &internal_root);
+  CertSpec spec;
+  spec.issuer = &intermediate;
+  const auto leaf = MakeCertificate(spec);
+  dir_.Write("fullchain.pem", leaf.cert_pem + intermediate.cert_pem);
+
+  StoreScanner system_only(dir_.path(), ScanOptions{});
+  EXPECT_EQ(system_only.Scan()->Find(leaf.thumbprint)->chain, ChainStatus::kIncomplete);
+  ScanOptions options;
+  options.extra_anchors = {internal_root.der};
+  StoreScanner with_anchor(dir_.path(), options);
+  const auto inventory = with_anchor.Scan();
+  ASSERT_TRUE(inventory.ok()) << inventory.error().message;
+  EXPECT_EQ(inventory->Find(leaf.thumbprint)->chain, ChainStatus::kVerified);
+  ASSERT_EQ(inventory->Find(leaf.thumbprint)->ChainDer().size(), 1u);
+  EXPECT_EQ(inventory->Find(leaf.thumbprint)->ChainDer()[0], intermediate.der);
+}
+
+class ATrustAnchorPath : public ::testing::Test {
+ protected:
+  std::string ErrorOf(const std::string& path) {
+    auto anchors = LoadTrustAnchors(path);
+    EXPECT_FALSE(anchors.ok()) << path << " gave " << anchors->size() << " anchors";
+    return anchors.ok() ? "" : anchors.error().message;
+  }
+  testing::TempDir dir_;
+  const TestCert root_a_ = MakeCa("Root A");
+  const TestCert root_b_ = MakeCa("Root B");
+};
+
+TEST_F(ATrustAnchorPath, IsAFileWithEveryCertificateInIt) {
+  const auto anchors = LoadTrustAnchors(dir_.Write("bundle.crt", root_a_.cert_pem + root_b_.cert_pem));
+  ASSERT_TRUE(anchors.ok()) << anchors.error().message;
+  std::vector<std::string> expected = {root_a_.der, root_b_.der};
+  std::sort(expected.begin(), expected.end());
+  EXPECT_EQ(*anchors, expected);
+}
+
+TEST_F(ATrustAnchorPath, IsADirectoryOfPlainPemFilesThatNeedNoHashedNames) {
+  dir_.Write("a.pem", root_a_.cert_pem);
+  dir_.Write("b.crt", root_b_.cert_pem);
+  dir_.Write("b-again.crt", root_b_.cert_pem);  // counted once
+  dir_.Write("README", "These are our CAs.\n");   // not a certificate file: not read
+  dir_.Write(".hidden.pem", "garbage");
+  std::filesystem::create_directory(dir_ / "old");
+  const auto anchors = LoadTrustAnchors(dir_.path());
+  ASSERT_TRUE(anchors.ok()) << anchors.error().message;
+  std::vector<std::string> expected = {root_a_.der, root_b_.der};
+  std::sort(expected.begin(), expected.end());
+  EXPECT_EQ(*anchors, expected);
+}
+
+TEST_F(ATrustAnchorPath, NamesWhatIsWrong) {
+  EXPECT_EQ(ErrorOf(dir_ / "missing.pem"), dir_ / "missing.pem" + ": No such file or directory");
+  EXPECT_EQ(ErrorOf(dir_.path()), dir_.path() + ": holds no file with a PEM certificate");
+  const auto key_only = dir_.Write("key.pem", root_a_.key_pem);
+  EXPECT_EQ(ErrorOf(key_only), key_only + ": holds no certificate");
+  EXPECT_EQ(ErrorOf(dir_.path()), key_only + ": holds no certificate");  // in a directory too
+  std::filesystem::remove(key_only);
+  dir_.Write("a.pem", root_a_.cert_pem);
+  const auto truncated = dir_.Write("b.pem", root_b_.cert_pem.substr(0, 200));
+  EXPECT_NE(ErrorOf(dir_.path()).find(truncated + ": holds no certificate"), std::string::npos);
 }
 
 TEST_F(ACertificateStore, FailsOnlyWhenTheDirectoryItselfIsMissing) {

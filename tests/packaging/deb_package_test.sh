@@ -21,6 +21,7 @@ conf=/etc/transportcertd/transportcertd.conf
 # path mode: every file the package must ship, as `dpkg-deb -c` shows it.
 expected="\
 ./usr/sbin/transportcertd -rwxr-xr-x
+./usr/libexec/transportcertd/certbot-deploy-hook -rwxr-xr-x
 ./lib/systemd/system/transportcertd.service -rw-r--r--
 ./usr/share/dbus-1/system.d/org.transportcertd1.conf -rw-r--r--
 ./usr/share/dbus-1/system-services/org.transportcertd1.service -rw-r--r--
@@ -117,6 +118,13 @@ ok "postinst enabled $unit (deb-systemd-helper, works without systemd running)"
 journalctl --list-catalog 2>/dev/null | grep -q '^4d7621c7b2ab4e5bb01832a963a5a09a transportcertd' ||
 	fail "postinst did not update the journal catalog"
 ok "postinst updated the journal catalog"
+
+hook=/usr/libexec/transportcertd/certbot-deploy-hook
+if out=$(env -u RENEWED_LINEAGE "$hook" 2>&1); then
+	fail "$hook succeeded without RENEWED_LINEAGE: $out"
+fi
+grep -q 'RENEWED_LINEAGE is not set' <<<"$out" || fail "$hook said: $out"
+ok "$hook runs and says what it lacks"
 
 [ "$(man -w transportcertd)" = /usr/share/man/man8/transportcertd.8.gz ] || fail "man transportcertd finds no page"
 [ "$(man -w 5 transportcertd.conf)" = /usr/share/man/man5/transportcertd.conf.5.gz ] ||

@@ -16,7 +16,11 @@ and then looks at what Postfix presents with `openssl s_client -starttls smtp`:
 3. for a published name whose only certificate is issued by a throw-away CA made here, that
    certificate and its chain, which is what SelectCertificate answers for the name;
 4. after RenewInternalTransportCertificate, reload_command runs (once) and a new connection
-   presents the new certificate, with nothing done by hand.
+   presents the new certificate, with nothing done by hand;
+5. (PostfixAcmeTest, its own ctest entry because pebble and certbot double the run time) for a
+   name whose certificate comes from a real ACME CA (pebble) through certbot and the deploy
+   hook, that certificate and its chain, and after `certbot renew` the renewed one, with
+   nothing done by hand.
 
 Postfix is installed from Debian when it is missing (this needs root and a package mirror).
 A private instance is started with `postfix -c DIR`, which Postfix only allows for a DIR listed
@@ -28,7 +32,7 @@ fails. The daemon runs on a private dbus-daemon with --bus session.
 Nothing sleeps to make an assertion true: every wait polls for a condition up to a deadline.
 Exit status 77 means skipped (the reason is printed): not root, or no daemon binary.
 
-    TRANSPORTCERTD_BIN=build/daemon/transportcertd tests/postfix/postfix_test.py -v
+    TRANSPORTCERTD_BIN=build/daemon/transportcertd tests/postfix/postfix_test.py -v [Class]
 """
 
 import base64
@@ -47,12 +51,20 @@ import tempfile
 import time
 import unittest
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "acme"))
+import acme_support  # noqa: E402  pylint: disable=wrong-import-position
+
 BIN = os.environ.get("TRANSPORTCERTD_BIN", "")
+DEPLOY_HOOK = os.environ.get(
+    "TRANSPORTCERTD_DEPLOY_HOOK",
+    os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "packaging",
+                 "certbot-deploy-hook"))
 KEEP = os.environ.get("TRANSPORTCERTD_KEEP_TEST_DIR", "") not in ("", "0")
 
 FQDN = "mail.example.test"
 CA_NAME = "smtp.example.test"  # published; its only certificate is issued by the test CA
 UNKNOWN_NAME = "other.example.test"  # not published: Postfix falls back to the default
+ACME_NAME = "mx.example.test"  # published; its certificate comes from pebble through certbot
 
 # The instance's configuration directory. Postfix wants it named in the default main.cf, so
 # it is one fixed path under /etc, where only root can create it (a directory named there
@@ -363,10 +375,13 @@ def leaf_presented(port, servername=None):
     return presented.leaf if presented else None
 
 
-class PostfixIntegrationTest(unittest.TestCase):
-    """The checks run in order on one setup; each numbered test builds on the previous."""
+class PostfixTest(unittest.TestCase):
+    """One Postfix and one transportcertd wired to it, set up once per class; the checks of a
+    subclass run in order on that setup, each numbered test building on the previous."""
 
     cleanups = []  # (what, function), run in reverse order by tearDownClass
+    published_names = [CA_NAME]  # [publish] names
+    extra_config = ""  # more of the daemon's configuration, appended
 
     @classmethod
     def setUpClass(cls):
@@ -378,6 +393,7 @@ class PostfixIntegrationTest(unittest.TestCase):
 
     @classmethod
     def set_up(cls):
+        cls.cleanups = []  # this class's own
         started = time.monotonic()
         lock = os.open(LOCK_FILE, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
         cls.cleanups.append(("release the lock", lambda: os.close(lock)))
@@ -417,8 +433,13 @@ class PostfixIntegrationTest(unittest.TestCase):
         log(f"Postfix listening on 127.0.0.1:{cls.port}")
 
         cls.start_bus()
+        cls.before_daemon()
         cls.start_daemon()
         log(f"set up in {time.monotonic() - started:.1f} s")
+
+    @classmethod
+    def before_daemon(cls):
+        """What a subclass needs in place before the daemon starts."""
 
     @classmethod
     def start_bus(cls):
@@ -460,9 +481,9 @@ key = ec:P-256
 
 [publish]
 dir = {cls.publish_dir}
-names = {CA_NAME}
+names = {" ".join(cls.published_names)}
 reload_command = {reload_command}
-""")
+{cls.extra_config}""")
         env = dict(os.environ, DBUS_SESSION_BUS_ADDRESS=cls.bus_address)
         log_file = open(cls.daemon_log, "w", encoding="utf-8")  # pylint: disable=consider-using-with
         cls.daemon = subprocess.Popen(  # pylint: disable=consider-using-with
@@ -577,7 +598,10 @@ reload_command = {reload_command}
         self.assertEqual(text.count("reload command finished: exit status 0"), finished,
                          self.details())
 
-    # --- the checks, in order ---
+
+class PostfixIntegrationTest(PostfixTest):
+    """What Postfix presents with and without SNI, and a renewal reaching it (issue 7)."""
+
 
     def test_1_default_is_the_internal_transport_certificate(self):
         internal = self.internal_transport().upper()
@@ -655,6 +679,95 @@ reload_command = {reload_command}
         self.assertLess(elapsed, 60.0)
 
 
+class PostfixAcmeTest(PostfixTest):
+    """A certificate from a real ACME CA reaches Postfix with no manual step: pebble issues it,
+    certbot runs the deploy hook (enabled as docs/acme.md says), the daemon selects it for
+    ACME_NAME with a chain verified against pebble's root (`[selection] trust`), publishes it,
+    and Postfix presents it over SNI; then the same for a renewal. Prints how long it took from
+    the hook's return to Postfix presenting the new certificate."""
+
+    published_names = [CA_NAME, ACME_NAME]
+
+    @classmethod
+    def setUpClass(cls):
+        missing = acme_support.missing_programs()
+        if missing:
+            raise unittest.SkipTest(f"not installed: {' '.join(missing)} (scripts/deps installs "
+                                    "them)")
+        super().setUpClass()
+
+    @classmethod
+    def before_daemon(cls):
+        cls.pebble = acme_support.Pebble(os.path.join(cls.root, "pebble"))
+        cls.cleanups.append(("stop pebble", cls.pebble.stop))
+        cls.pebble_root = os.path.join(cls.root, "pebble-root.pem")
+        with open(cls.pebble_root, "w", encoding="ascii") as f:
+            f.write(cls.pebble.root_pem())
+        cls.extra_config = f"[selection]\ntrust = {cls.pebble_root}\n"
+        cls.certbot = acme_support.Certbot(cls.pebble, os.path.join(cls.root, "certbot"))
+        # certbot runs this wrapper of the hook, which notes when the hook returned.
+        cls.hook_returns = os.path.join(cls.root, "hook-returns")
+        wrapper = os.path.join(cls.root, "deploy-hook")
+        with open(wrapper, "w", encoding="ascii") as f:
+            f.write(f"#!/bin/sh\n'{DEPLOY_HOOK}'\nstatus=$?\n"
+                    f"date +%s.%N >>'{cls.hook_returns}'\nexit $status\n")
+        os.chmod(wrapper, 0o755)
+        cls.enabled_hook = os.path.join(cls.certbot.deploy_hook_dir(), "transportcertd")
+        os.symlink(wrapper, cls.enabled_hook)
+
+    def hook_environment(self):
+        return dict(os.environ, DBUS_SYSTEM_BUS_ADDRESS=self.bus_address)
+
+    def hook_returned_at(self):
+        with open(self.hook_returns, encoding="ascii") as f:
+            return float(f.read().split()[-1])
+
+    def assert_presented_after_the_hook(self, result, what):
+        """After certbot `result`: Postfix presents the lineage's certificate and chain for
+        ACME_NAME, verified against pebble's root, the certificate SelectCertificate names.
+        Returns its thumbprint."""
+        self.assertEqual(result.returncode, 0, result.stdout + result.stderr + self.details())
+        with open(os.path.join(self.certbot.lineage(ACME_NAME), "fullchain.pem"),
+                  encoding="ascii") as f:
+            lineage_chain = thumbprints_of_pem(f.read())
+        leaf = lineage_chain[0]
+        presented = self.wait_for_presented(leaf, ACME_NAME, self.pebble_root)
+        seconds = time.time() - self.hook_returned_at()
+        log(f"{what}: Postfix presented {leaf} for {ACME_NAME} {seconds:.2f} s after the "
+            f"deploy hook returned ({presented.verify})")
+        self.assertEqual(presented.chain, lineage_chain[:2],
+                         "not the certificate then pebble's intermediate, without the root")
+        self.assertEqual(presented.verify, "Verify return code: 0 (ok)")
+        selected, reason = self.select_certificate(ACME_NAME)
+        self.assertEqual(selected, leaf, reason)
+        self.assertIn("CA-issued with a verified chain", reason)
+        return leaf
+
+    def assert_one_more_reload(self, before):
+        after = self.wait_for_reloads_to_finish()
+        self.assertEqual(after, before + 1, self.details())
+        self.assert_reloads_all_succeeded()
+
+    def test_1_certbot_certificate_is_presented_for_its_name(self):
+        internal = self.internal_transport().upper()
+        self.wait_for_presented(internal)
+        runs_before = self.wait_for_reloads_to_finish()
+        result = self.certbot.certonly(ACME_NAME, self.enabled_hook, self.hook_environment())
+        type(self).first = self.assert_presented_after_the_hook(result, "certbot certonly")
+        self.assert_one_more_reload(runs_before)
+        # The other names keep what they had.
+        self.assertEqual(leaf_presented(self.port), internal)
+        self.assertEqual(leaf_presented(self.port, CA_NAME), self.ca_issued)
+
+    def test_2_renewed_certificate_takes_over(self):
+        runs_before = self.wait_for_reloads_to_finish()
+        result = self.certbot.renew(self.hook_environment())
+        renewed = self.assert_presented_after_the_hook(result, "certbot renew")
+        self.assertNotEqual(renewed, self.first)
+        self.assert_one_more_reload(runs_before)
+        self.assertEqual(leaf_presented(self.port), self.internal_transport().upper())
+
+
 def main():
     if os.geteuid() != 0:
         print("SKIP: needs root (installs and starts Postfix)")
@@ -675,7 +788,8 @@ def main():
         program = unittest.main(argv=[sys.argv[0], *sys.argv[1:]], exit=False, verbosity=2,
                                 failfast=True)
     finally:
-        PostfixIntegrationTest.tear_down()  # unittest skips tearDownClass on an interrupt
+        for test_class in (PostfixIntegrationTest, PostfixAcmeTest):
+            test_class.tear_down()  # unittest skips tearDownClass on an interrupt
     return 0 if program.result.wasSuccessful() else 1
 
 
