@@ -55,6 +55,17 @@ Setter Path(std::string Config::*member) {
   };
 }
 
+// A duration where "0" means "never" (or "forever").
+Setter DurationOrZero(Milliseconds Config::*member) {
+  return [member](Config& c, std::string_view v) -> Status {
+    auto d = v == "0" ? Result<Milliseconds>(Milliseconds{0}) : ParseDuration(v);
+    if (!d) return d.error();
+    if (d->count() < 0) return Error{"must not be negative"};
+    c.*member = *d;
+    return {};
+  };
+}
+
 Setter Duration(Milliseconds Config::*member) {
   return [member](Config& c, std::string_view v) -> Status {
     auto d = ParseDuration(v);
@@ -104,18 +115,8 @@ const std::map<std::string, std::map<std::string, Setter>>& Keys() {
        }},
       {"store",
        {
-           {"keep_removed",
-            [](Config& c, std::string_view v) -> Status {
-              if (v == "0") {
-                c.keep_removed = Milliseconds{0};  // keep forever
-                return {};
-              }
-              auto d = ParseDuration(v);
-              if (!d) return d.error();
-              if (d->count() < 0) return Error{"must not be negative"};
-              c.keep_removed = *d;
-              return {};
-            }},
+           {"keep_removed", DurationOrZero(&Config::keep_removed)},
+           {"retire_superseded", DurationOrZero(&Config::retire_superseded)},
        }},
       {"monitor",
        {
@@ -394,6 +395,9 @@ std::string FormatConfig(const Config& c) {
       << "\nlog_level = " << c.log_level << "\nadmin_group = " << c.admin_group
       << "\n\n[store]\nkeep_removed = "
       << (c.keep_removed.count() == 0 ? std::string("0") : FormatDuration(c.keep_removed))
+      << "\nretire_superseded = "
+      << (c.retire_superseded.count() == 0 ? std::string("0")
+                                           : FormatDuration(c.retire_superseded))
       << "\n\n[monitor]\nwarn_before = " << join(warn)
       << "\nrenew_before = " << FormatDuration(c.renew_before)
       << "\n\n[selfsigned]\nkey = " << c.key.ToString()

@@ -31,6 +31,7 @@ struct Config {
 
   // [store]
   Milliseconds keep_removed{30 * 86'400'000LL};  // how long removed files are kept; 0: forever
+  Milliseconds retire_superseded{7 * 86'400'000LL};  // superseded this long: removed; 0: never
 
   // [monitor]
   std::vector<Milliseconds> warn_before = {

@@ -18,6 +18,7 @@
 #include "daemon/logging.h"
 #include "monitor/atomic_file.h"
 #include "monitor/internal_transport.h"
+#include "monitor/retirement.h"
 #include "monitor/selfsigned.h"
 #include "monitor/store_change.h"
 
@@ -290,6 +291,7 @@ void Daemon::Evaluate() {
   RaiseExpiryAlerts(now);
   PruneRemovedFiles(now);
   CheckInternalTransport(now);
+  if (RetireSuperseded(now)) return;  // it evaluated the store again after the removals
   // While a replacement is generated, the published files stay as they are: FinishGeneration
   // publishes once the new certificate is designated, so the mail server reloads once.
   if (generations_.empty()) PublishAll();
@@ -330,6 +332,28 @@ void Daemon::PruneRemovedFiles(UnixTimeMs now) {
   }
   for (const auto& error : pruned.errors) spdlog::error("{}", error);
   removed_due_ = pruned.next_due;
+}
+
+bool Daemon::RetireSuperseded(UnixTimeMs now) {
+  const std::int64_t hold = config_.retire_superseded.count() / 1000;
+  if (hold <= 0 || retiring_) return false;
+  const std::vector<std::string> due = superseded_.Update(
+      SupersededCertificates(inventory_, bindings_, config_.default_services, config_.wildcard,
+                             now / 1000, names_),
+      now / 1000, hold);
+  if (due.empty()) return false;
+  retiring_ = true;
+  for (const std::string& thumbprint : due) {
+    const std::string verb = "retired superseded (for " +
+                             FormatDuration(config_.retire_superseded) + ")";
+    if (Status removed = RemoveFromStore(thumbprint, verb); !removed) {
+      spdlog::error("cannot retire superseded certificate {}: {}", thumbprint,
+                    removed.error().message);
+    }
+  }
+  Refresh();
+  retiring_ = false;
+  return true;
 }
 
 bool Daemon::ReplacementPending() const {
@@ -393,6 +417,11 @@ void Daemon::ArmDeadline(UnixTimeMs now) {
   };
   consider(InternalTransportRenewalTime(inventory_, bindings_, config_.renew_before, now));
   if (removed_due_) consider(*removed_due_ * 1000);
+  if (config_.retire_superseded.count() > 0) {
+    if (auto due = superseded_.NextDue(config_.retire_superseded.count() / 1000)) {
+      consider(*due * 1000);
+    }
+  }
   for (const auto& stored : inventory_.certificates) {
     consider(stored.cert().not_before * 1000);  // a certificate becoming valid changes selection
   }
@@ -632,6 +661,12 @@ Result<std::string> Daemon::ImportCertificate(const std::string& pem, ServiceSet
 }
 
 Status Daemon::RemoveCertificate(const std::string& thumbprint) {
+  Status removed = RemoveFromStore(thumbprint, "removed");
+  if (removed) Refresh();
+  return removed;
+}
+
+Status Daemon::RemoveFromStore(const std::string& thumbprint, std::string_view verb) {
   // The decision (what goes, what stays, where it is kept) is the store's:
   // monitor/store_change.h. A file that changes between the scan and the removal is noticed
   // there; then the store is scanned again and the removal decided again.
@@ -671,7 +706,7 @@ Status Daemon::RemoveCertificate(const std::string& thumbprint) {
     for (const auto& change : plan->files) {
       (change.rewritten ? rewritten : taken_out).push_back(change.path);
     }
-    spdlog::info("removed certificate {}{}; the original files are kept in {}{}{}", thumbprint,
+    spdlog::info("{} certificate {}{}; the original files are kept in {}{}{}", verb, thumbprint,
                  plan->removes_key ? " and its private key" : "", applied->kept_in,
                  taken_out.empty() ? "" : fmt::format("; taken out of the store: {}",
                                                       fmt::join(taken_out, " ")),
@@ -681,11 +716,10 @@ Status Daemon::RemoveCertificate(const std::string& thumbprint) {
     const Bindings previous = bindings_;
     bindings_.services.erase(thumbprint);
     (void)SaveBindingsOrRevert(previous);
-    Refresh();
     return {};
   }
   return Error{"the store kept changing while certificate " + thumbprint +
-                   " was being removed; nothing was removed, try again",
+                   " was being removed; try again",
                ErrorCode::kStore};
 }
 

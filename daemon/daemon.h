@@ -22,6 +22,7 @@
 #include "ipc/backend.h"
 #include "ipc/bus_service.h"
 #include "monitor/expiry.h"
+#include "monitor/retirement.h"
 #include "monitor/store.h"
 
 namespace transportcertd {
@@ -77,6 +78,11 @@ class Daemon final : public ManagerBackend {
   void Evaluate();
   void RaiseExpiryAlerts(UnixTimeMs now);
   void PruneRemovedFiles(UnixTimeMs now);  // removed files older than keep_removed go for good
+  // Removes the certificates superseded for retire_superseded; true when it did (and then
+  // evaluated the store again).
+  bool RetireSuperseded(UnixTimeMs now);
+  // RemoveCertificate without the final refresh; `verb` starts its log line ("removed").
+  Status RemoveFromStore(const std::string& thumbprint, std::string_view verb);
   bool ReplacementPending() const;  // a generation runs, or a failed one waits for its retry
   void CheckInternalTransport(UnixTimeMs now);
   void PublishAll();
@@ -108,6 +114,8 @@ class Daemon final : public ManagerBackend {
   std::deque<std::unique_ptr<Generation>> generations_;  // front() runs
   std::int64_t retry_backoff_ms_ = 0;
   std::optional<UnixTime> removed_due_;  // when the oldest kept removed files fall due
+  SupersededSince superseded_;
+  bool retiring_ = false;
   UvHandle<uv_signal_t> sigterm_, sigint_, sighup_;
   UvHandle<uv_fs_event_t> watcher_;
   int store_fd_ = -1;  // the directory watcher_ watches, held open (see StartWatching)
