@@ -127,6 +127,7 @@ Status Daemon::StartUp() {
   deadline_.Init([this](uv_timer_t* t) { return uv_timer_init(&loop_, t); }, this);
   retry_.Init([this](uv_timer_t* t) { return uv_timer_init(&loop_, t); }, this);
   publisher_ = std::make_unique<Publisher>(&loop_, config_);
+  expired_selected_ = std::make_unique<ExpiredSelectionAlerts>(&loop_);
 
   if (Status dirs = PrepareDirectories(); !dirs) return dirs;
   auto bindings = LoadBindings(config_.BindingsPath());
@@ -250,6 +251,7 @@ Status Daemon::Rescan() {
   if (!inventory) return Error{inventory.error().message, ErrorCode::kStore};
   inventory_ = std::move(inventory).value();
   names_ = NameIndex(inventory_);
+  if (expired_selected_) expired_selected_->ForgetNames();
 
   // One line per file, listing every reason; a file is logged again only when what is wrong
   // with it changes (or after it was fine or gone for a scan).
@@ -531,7 +533,8 @@ Selection Daemon::Explain(const std::string& fqdn, Service service) {
 
 Selection Daemon::AlertIfExpired(Selection selection, const std::string& fqdn, Service service) {
   if (selection.winner != nullptr && selection.winner_expired &&
-      expired_selected_.emplace(fqdn, selection.winner->cert().thumbprint).second) {
+      expired_selected_ &&
+      expired_selected_->ShouldAlert(selection.winner->cert().thumbprint, fqdn)) {
     Alert(AlertKind::kExpiredCertificateSelected, spdlog::level::err,
           FieldsOf(selection.winner->cert()),
           "no valid certificate is eligible for " + fqdn + " (" + ServiceName(service) +
@@ -732,6 +735,7 @@ void Daemon::Shutdown(int exit_code, const std::string& why) {
   if (notifier_) notifier_->Stopping();
   if (bus_) bus_->Stop();
   if (publisher_) publisher_->Stop();
+  if (expired_selected_) expired_selected_->Stop();
   for (auto* signal : {&sigterm_, &sigint_, &sighup_}) signal->Close();
   watcher_.Close();
   debounce_.Close();
