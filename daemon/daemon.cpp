@@ -16,6 +16,7 @@
 #include <thread>
 
 #include "daemon/logging.h"
+#include "daemon/setup_warnings.h"
 #include "monitor/atomic_file.h"
 #include "monitor/internal_transport.h"
 #include "monitor/selfsigned.h"
@@ -48,6 +49,23 @@ AlertFields FieldsOf(const Certificate& cert) {
   fields.subject = cert.subject;
   fields.not_after = FormatTime(cert.not_after);
   return fields;
+}
+
+// A failed reload: the whole message goes to the log; a caller over D-Bus learns where the
+// error is but never what the file says there ("FILE:LINE: unknown keyword 'X'" quotes it).
+Status ReloadFailed(const std::string& message, const std::string& file, ErrorCode code) {
+  spdlog::error("reload failed, keeping the running configuration: {}", message);
+  const std::string prefix = file + ":";
+  const std::size_t digits = message.starts_with(prefix)
+                                 ? message.find_first_not_of("0123456789", prefix.size())
+                                 : std::string::npos;
+  if (digits == std::string::npos || digits == prefix.size() ||
+      message.compare(prefix.size(), digits - prefix.size(), "0") == 0) {
+    return Error{message, code};  // not about a line of the file: "FILE: why", ours alone
+  }
+  return Error{message.substr(0, digits) +
+                   ": not valid, keeping the running configuration (the daemon's log says why)",
+               code};
 }
 
 Status MakeDirectory(const std::string& path, mode_t mode) {
@@ -110,10 +128,7 @@ Status Daemon::StartUp() {
   auto on_signal = [](uv_signal_t* handle, int signum) {
     auto* self = static_cast<Daemon*>(handle->data);
     if (signum == SIGHUP) {
-      if (Status reloaded = self->Reload(); !reloaded) {
-        spdlog::error("reload failed, keeping the running configuration: {}",
-                      reloaded.error().message);
-      }
+      (void)self->Reload();  // a failure is logged there
       return;
     }
     self->Shutdown(0, signum == SIGTERM ? "SIGTERM" : "SIGINT");
@@ -135,6 +150,7 @@ Status Daemon::StartUp() {
   bindings_ = std::move(bindings).value();
   scanner_ = std::make_unique<StoreScanner>(config_.store, ScanOptions{});
   if (Status scanned = Rescan(); !scanned) return scanned;  // also starts watching the store
+  WarnAboutSetup(config_, inventory_);
   StartClockChangeWatch();
   if (options_.bus) {
     auto bus = BusService::Start(&loop_, *options_.bus, *this, [this](const std::string& why) {
@@ -693,12 +709,12 @@ Status Daemon::Reload() {
   auto config = LoadConfig(options_.config_path, options_.config_explicit);
   if (!config) {
     notifier_->Ready(Summary());
-    return Error{config.error().message, ErrorCode::kInvalidArgument};
+    return ReloadFailed(config.error().message, options_.config_path, ErrorCode::kInvalidArgument);
   }
   auto bindings = LoadBindings(config->BindingsPath());
   if (!bindings) {
     notifier_->Ready(Summary());
-    return Error{bindings.error().message, ErrorCode::kStore};
+    return ReloadFailed(bindings.error().message, config->BindingsPath(), ErrorCode::kStore);
   }
   const bool store_moved = config->store != config_.store;
   config_ = std::move(config).value();
@@ -713,6 +729,7 @@ Status Daemon::Reload() {
     StartWatching();
   }
   Refresh();
+  WarnAboutSetup(config_, inventory_);
   notifier_->Ready(Summary());
   return {};
 }
