@@ -80,9 +80,10 @@ TEST(AnAlertLimiter, EndsTheWindowWhenTheClockIsSetBack) {
 }
 
 TEST(AnAlertLimiter, KeepsToSmallLimits) {
-  AlertLimiter limiter(
-      AlertLimiter::Limits{.max_keys = 2, .repeat_after = Milliseconds{10}, .per_window = 1,
-                           .window = Milliseconds{100}});
+  AlertLimiter limiter(AlertLimiter::Limits{.max_keys = 2,
+                                            .repeat_after = Milliseconds{10},
+                                            .per_window = 1,
+                                            .window = Milliseconds{100}});
   EXPECT_EQ(limiter.Admit("a", 0), Verdict::kAlert);
   EXPECT_EQ(limiter.Admit("b", 1), Verdict::kCounted);
   EXPECT_EQ(limiter.Admit("c", 2), Verdict::kCounted);
