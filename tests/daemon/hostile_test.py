@@ -27,7 +27,7 @@ import sys
 import time
 import unittest
 
-from daemon_integration_test import (DaemonTest, EX_CONFIG, FQDN, PICKUP_TIMEOUT, SETTLE,
+from daemon_integration_test import (DaemonTest, EX_CONFIG, FQDN, PICKUP_TIMEOUT,
                                      THUMBPRINT)
 
 HERE = os.path.dirname(os.path.abspath(__file__))
