@@ -9,6 +9,7 @@
 #include <cerrno>
 #include <charconv>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <functional>
 #include <map>
@@ -36,6 +37,23 @@ std::vector<std::string> SplitWords(std::string_view text) {
 
 bool IsAbsolutePath(std::string_view v) { return !v.empty() && v.front() == '/'; }
 
+bool HasControlCharacter(std::string_view v) {
+  return std::any_of(v.begin(), v.end(),
+                     [](char c) { return static_cast<unsigned char>(c) < 0x20 || c == 0x7f; });
+}
+
+// `path` without "." and ".." parts, doubled or trailing slashes: "/a/b/../c/" -> "/a/c".
+std::string NormalPath(std::string_view path) {
+  std::string normal = std::filesystem::path(path).lexically_normal().string();
+  while (normal.size() > 1 && normal.back() == '/') normal.pop_back();
+  return normal;
+}
+
+// Whether `inner` is `outer` or below it (both normal).
+bool IsInside(const std::string& inner, const std::string& outer) {
+  return inner == outer || (inner.starts_with(outer) && inner[outer.size()] == '/');
+}
+
 Status ParseHostnames(std::string_view value, std::vector<std::string>& out) {
   out.clear();
   for (auto& name : SplitWords(value)) {
@@ -45,11 +63,29 @@ Status ParseHostnames(std::string_view value, std::vector<std::string>& out) {
   return {};
 }
 
+// A name whose published file would overwrite one of the daemon's own.
+Status CheckPublishable(const std::string& name) {
+  for (const std::string_view reserved : kReservedPublishNames) {
+    if (name == reserved) {
+      return Error{"\"" + name + "\" cannot be published: " + std::string(reserved) +
+                   " is the name of a file the daemon writes in publish.dir itself"};
+    }
+  }
+  return {};
+}
+
+Status CheckGroup(std::string_view group) {
+  if (group.empty() || getgrnam(std::string(group).c_str()) != nullptr) return {};
+  return Error{"group \"" + std::string(group) + "\" does not exist"};
+}
+
 using Setter = std::function<Status(Config&, std::string_view)>;
 
 Setter Path(std::string Config::*member) {
   return [member](Config& c, std::string_view v) -> Status {
     if (!IsAbsolutePath(v)) return Error{"must be an absolute path"};
+    if (HasControlCharacter(v)) return Error{"must not contain control characters"};
+    if (NormalPath(v) == "/") return Error{"must not be / itself"};
     c.*member = std::string(v);
     return {};
   };
@@ -87,6 +123,7 @@ const std::map<std::string, std::map<std::string, Setter>>& Keys() {
               if (!IsValidHostname(v))
                 return Error{"\"" + std::string(v) + "\" is not a valid host name"};
               c.fqdn = NormalizeHostname(v);
+              if (Status ok = CheckPublishable(c.fqdn); !ok) return ok;
               return {};
             }},
            {"store", Path(&Config::store)},
@@ -109,6 +146,7 @@ const std::map<std::string, std::map<std::string, Setter>>& Keys() {
             }},
            {"admin_group",
             [](Config& c, std::string_view v) -> Status {
+              if (Status exists = CheckGroup(v); !exists) return exists;
               c.admin_group = std::string(v);
               return {};
             }},
@@ -178,9 +216,16 @@ const std::map<std::string, std::map<std::string, Setter>>& Keys() {
        {
            {"dir", Path(&Config::publish_dir)},
            {"names",
-            [](Config& c, std::string_view v) { return ParseHostnames(v, c.publish_names); }},
+            [](Config& c, std::string_view v) -> Status {
+              if (Status parsed = ParseHostnames(v, c.publish_names); !parsed) return parsed;
+              for (const auto& name : c.publish_names) {
+                if (Status ok = CheckPublishable(name); !ok) return ok;
+              }
+              return {};
+            }},
            {"group",
             [](Config& c, std::string_view v) -> Status {
+              if (Status exists = CheckGroup(v); !exists) return exists;
               c.publish_group = std::string(v);
               return {};
             }},
@@ -189,6 +234,7 @@ const std::map<std::string, std::map<std::string, Setter>>& Keys() {
               c.reload_command = std::string(v);
               return {};
             }},
+           {"reload_timeout", Duration(&Config::reload_timeout)},
        }},
   };
   return keys;
@@ -227,6 +273,10 @@ char* ReadLine(char* out, int size, void* stream) {
   ++state.line;
   if (line.size() >= static_cast<size_t>(size)) {
     state.Fail("line too long (at most " + std::to_string(size - 2) + " characters)");
+    return nullptr;
+  }
+  if (line.find('\0') != std::string_view::npos) {
+    state.Fail("control character (a NUL byte) in the line");
     return nullptr;
   }
   const std::string_view trimmed = Trim(line);
@@ -354,6 +404,22 @@ Result<Config> ParseConfig(std::string_view text, const std::string& name) {
                  FormatDuration(config.validity) +
                  "): every new internal transport certificate would be due for renewal at once"};
   }
+  // Published copies inside the store would be scanned as store files (and the other way
+  // round the publisher would overwrite store files).
+  const std::string store = NormalPath(config.store);
+  const std::string publish = NormalPath(config.publish_dir);
+  if (IsInside(store, publish) || IsInside(publish, store)) {
+    const int line = std::max(state.seen.contains("daemon.store") ? state.seen["daemon.store"] : 0,
+                              state.seen.contains("publish.dir") ? state.seen["publish.dir"] : 0);
+    const std::string what =
+        store == publish ? "are the same directory"
+        : IsInside(publish, store)
+            ? "overlap: the publish directory is inside the store (published copies would be "
+              "scanned as store files)"
+            : "overlap: the store is inside the publish directory";
+    return Error{name + ":" + std::to_string(line) + ": [daemon] store (" + config.store +
+                 ") and [publish] dir (" + config.publish_dir + ") " + what};
+  }
   config.source = name;
   if (config.fqdn.empty()) config.fqdn = LocalFqdn();
   return config;
@@ -406,7 +472,8 @@ std::string FormatConfig(const Config& c) {
       << (c.wildcard == WildcardMode::kOneLevel ? "one-level" : "multi-level")
       << "\ntrust = " << c.trust
       << "\n\n[publish]\ndir = " << c.publish_dir << "\nnames = " << join(c.publish_names)
-      << "\ngroup = " << c.publish_group << "\nreload_command = " << c.reload_command << "\n";
+      << "\ngroup = " << c.publish_group << "\nreload_command = " << c.reload_command
+      << "\nreload_timeout = " << FormatDuration(c.reload_timeout) << "\n";
   return out.str();
 }
 

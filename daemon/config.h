@@ -18,6 +18,10 @@ namespace transportcertd {
 
 inline constexpr const char* kDefaultConfigPath = "/etc/transportcertd/transportcertd.conf";
 
+// Names of files the publisher writes for itself in publish.dir (`<name>.pem` and `sni-map`):
+// no publish.names entry may take them.
+inline constexpr std::string_view kReservedPublishNames[] = {"internal-transport", "sni-map"};
+
 struct Config {
   std::string source;  // the file read, or "" for built-in defaults
 
@@ -54,6 +58,7 @@ struct Config {
   std::vector<std::string> publish_names;
   std::string publish_group;
   std::string reload_command;
+  Milliseconds reload_timeout{60'000};  // then its process group is killed
 
   std::string BindingsPath() const { return state + "/bindings"; }
   // Where removed store files are kept (never scanned): docs/configuration.md, [store].

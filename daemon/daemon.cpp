@@ -16,6 +16,7 @@
 #include <thread>
 
 #include "daemon/logging.h"
+#include "daemon/setup_warnings.h"
 #include "monitor/atomic_file.h"
 #include "monitor/internal_transport.h"
 #include "monitor/retirement.h"
@@ -50,6 +51,23 @@ AlertFields FieldsOf(const Certificate& cert) {
   fields.subject = cert.subject;
   fields.not_after = FormatTime(cert.not_after);
   return fields;
+}
+
+// A failed reload: the whole message goes to the log; a caller over D-Bus learns where the
+// error is but never what the file says there ("FILE:LINE: unknown keyword 'X'" quotes it).
+Status ReloadFailed(const std::string& message, const std::string& file, ErrorCode code) {
+  spdlog::error("reload failed, keeping the running configuration: {}", message);
+  const std::string prefix = file + ":";
+  const std::size_t digits = message.starts_with(prefix)
+                                 ? message.find_first_not_of("0123456789", prefix.size())
+                                 : std::string::npos;
+  if (digits == std::string::npos || digits == prefix.size() ||
+      message.compare(prefix.size(), digits - prefix.size(), "0") == 0) {
+    return Error{message, code};  // not about a line of the file: "FILE: why", ours alone
+  }
+  return Error{message.substr(0, digits) +
+                   ": not valid, keeping the running configuration (the daemon's log says why)",
+               code};
 }
 
 Status MakeDirectory(const std::string& path, mode_t mode) {
@@ -112,10 +130,7 @@ Status Daemon::StartUp() {
   auto on_signal = [](uv_signal_t* handle, int signum) {
     auto* self = static_cast<Daemon*>(handle->data);
     if (signum == SIGHUP) {
-      if (Status reloaded = self->Reload(); !reloaded) {
-        spdlog::error("reload failed, keeping the running configuration: {}",
-                      reloaded.error().message);
-      }
+      (void)self->Reload();  // a failure is logged there
       return;
     }
     self->Shutdown(0, signum == SIGTERM ? "SIGTERM" : "SIGINT");
@@ -129,6 +144,7 @@ Status Daemon::StartUp() {
   deadline_.Init([this](uv_timer_t* t) { return uv_timer_init(&loop_, t); }, this);
   retry_.Init([this](uv_timer_t* t) { return uv_timer_init(&loop_, t); }, this);
   publisher_ = std::make_unique<Publisher>(&loop_, config_);
+  expired_selected_ = std::make_unique<ExpiredSelectionAlerts>(&loop_);
 
   if (Status dirs = PrepareDirectories(); !dirs) return dirs;
   auto bindings = LoadBindings(config_.BindingsPath());
@@ -136,6 +152,7 @@ Status Daemon::StartUp() {
   bindings_ = std::move(bindings).value();
   scanner_ = std::make_unique<StoreScanner>(config_.store, StoreScanOptions(config_));
   if (Status scanned = Rescan(); !scanned) return scanned;  // also starts watching the store
+  WarnAboutSetup(config_, inventory_);
   StartClockChangeWatch();
   if (options_.bus) {
     auto bus = BusService::Start(&loop_, *options_.bus, *this, [this](const std::string& why) {
@@ -252,6 +269,7 @@ Status Daemon::Rescan() {
   if (!inventory) return Error{inventory.error().message, ErrorCode::kStore};
   inventory_ = std::move(inventory).value();
   names_ = NameIndex(inventory_);
+  if (expired_selected_) expired_selected_->ForgetNames();
 
   // One line per file, listing every reason; a file is logged again only when what is wrong
   // with it changes (or after it was fine or gone for a scan).
@@ -574,7 +592,8 @@ Selection Daemon::Explain(const std::string& fqdn, Service service) {
 
 Selection Daemon::AlertIfExpired(Selection selection, const std::string& fqdn, Service service) {
   if (selection.winner != nullptr && selection.winner_expired &&
-      expired_selected_.emplace(fqdn, selection.winner->cert().thumbprint).second) {
+      expired_selected_ &&
+      expired_selected_->ShouldAlert(selection.winner->cert().thumbprint, fqdn)) {
     Alert(AlertKind::kExpiredCertificateSelected, spdlog::level::err,
           FieldsOf(selection.winner->cert()),
           "no valid certificate is eligible for " + fqdn + " (" + ServiceName(service) +
@@ -737,12 +756,12 @@ Status Daemon::Reload() {
   auto config = LoadConfig(options_.config_path, options_.config_explicit);
   if (!config) {
     notifier_->Ready(Summary());
-    return Error{config.error().message, ErrorCode::kInvalidArgument};
+    return ReloadFailed(config.error().message, options_.config_path, ErrorCode::kInvalidArgument);
   }
   auto bindings = LoadBindings(config->BindingsPath());
   if (!bindings) {
     notifier_->Ready(Summary());
-    return Error{bindings.error().message, ErrorCode::kStore};
+    return ReloadFailed(bindings.error().message, config->BindingsPath(), ErrorCode::kStore);
   }
   const bool store_moved = config->store != config_.store;
   const bool trust_changed = config->trust_anchors != config_.trust_anchors;
@@ -758,6 +777,7 @@ Status Daemon::Reload() {
   }
   if (store_moved) StartWatching();
   Refresh();
+  WarnAboutSetup(config_, inventory_);
   notifier_->Ready(Summary());
   return {};
 }
@@ -780,6 +800,7 @@ void Daemon::Shutdown(int exit_code, const std::string& why) {
   if (notifier_) notifier_->Stopping();
   if (bus_) bus_->Stop();
   if (publisher_) publisher_->Stop();
+  if (expired_selected_) expired_selected_->Stop();
   for (auto* signal : {&sigterm_, &sigint_, &sighup_}) signal->Close();
   watcher_.Close();
   debounce_.Close();

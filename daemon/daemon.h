@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "daemon/config.h"
+#include "daemon/expired_selection_alerts.h"
 #include "daemon/notify.h"
 #include "daemon/publisher.h"
 #include "daemon/uv_handle.h"
@@ -92,7 +93,8 @@ class Daemon final : public ManagerBackend {
   void FinishGeneration(Generation& generation);
   Status SaveBindingsOrRevert(const Bindings& previous);
   SelectionInput SelectionFor(const std::string& fqdn, Service service) const;
-  // Raises the alert for an expired winner, once per (name, certificate); returns `selection`.
+  // Raises the alert for an expired winner, within the bounds of ExpiredSelectionAlerts;
+  // returns `selection`.
   Selection AlertIfExpired(Selection selection, const std::string& fqdn, Service service);
   std::string Summary() const;
   void Shutdown(int exit_code, const std::string& why);
@@ -109,7 +111,7 @@ class Daemon final : public ManagerBackend {
   Bindings bindings_;
   ExpiryTracker expiry_;
   std::map<std::string, std::string> logged_problems_;  // file -> reasons, as last logged
-  std::set<std::pair<std::string, std::string>> expired_selected_;  // (name, thumbprint)
+  std::unique_ptr<ExpiredSelectionAlerts> expired_selected_;  // bounded; forgotten on rescans
   std::unique_ptr<Publisher> publisher_;
   std::deque<std::unique_ptr<Generation>> generations_;  // front() runs
   std::int64_t retry_backoff_ms_ = 0;

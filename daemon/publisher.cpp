@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <csignal>
+#include <cstdlib>
 #include <cstring>
 #include <utility>
 #include <vector>
@@ -30,6 +31,7 @@ Result<std::string> BuildPemBundle(const StoredCertificate& stored) {
 
 Publisher::Publisher(uv_loop_t* loop, const Config& config) : loop_(loop), config_(config) {
   retry_.Init([loop](uv_timer_t* t) { return uv_timer_init(loop, t); }, this);
+  reload_timer_.Init([loop](uv_timer_t* t) { return uv_timer_init(loop, t); }, this);
 }
 
 void Publisher::Publish(const std::map<std::string, std::optional<std::string>>& files) {
@@ -54,6 +56,7 @@ void Publisher::Publish(const std::map<std::string, std::optional<std::string>>&
     if (!contents) {
       if (unlink(path.c_str()) == 0) {
         spdlog::warn("removed {}: no certificate can be selected for it any more", path);
+        changed_.insert(name);
         ++changed;
       } else if (errno != ENOENT) {
         failures.emplace_back(path, path + ": could not remove: " + std::strerror(errno));
@@ -62,7 +65,11 @@ void Publisher::Publish(const std::map<std::string, std::optional<std::string>>&
     }
     struct stat st {};
     auto current = ReadFile(path);
-    const bool same_perms = stat(path.c_str(), &st) == 0 && (st.st_mode & 07777) == mode &&
+    const bool exists = lstat(path.c_str(), &st) == 0;
+    if (exists && !S_ISREG(st.st_mode)) {
+      spdlog::warn("{}: not a regular file; replacing it with the published file", path);
+    }
+    const bool same_perms = exists && (st.st_mode & 07777) == mode &&
                             (gid == static_cast<gid_t>(-1) || st.st_gid == gid);
     if (current && *current == *contents && same_perms) continue;
     Status written = WriteFileAtomically(path, *contents, mode, gid);
@@ -71,6 +78,7 @@ void Publisher::Publish(const std::map<std::string, std::optional<std::string>>&
       continue;
     }
     spdlog::info("published {}", path);
+    changed_.insert(name);
     ++changed;
   }
   if (changed > 0) RunReloadCommand();
@@ -101,14 +109,29 @@ void Publisher::Publish(const std::map<std::string, std::optional<std::string>>&
 
 void Publisher::RunReloadCommand() {
   if (config_.reload_command.empty()) return;
-  if (child_) {  // one more run after the current one, however many changes arrive meanwhile
+  if (reload_group_ != 0) {  // one more run after the current one, however many changes arrive
     reload_pending_ = true;
     return;
   }
   const char* argv[] = {"/bin/sh", "-c", config_.reload_command.c_str(), nullptr};
+  // A minimal environment: nothing of the daemon's own (bus addresses, credentials, sockets).
+  std::string changed;
+  for (const auto& name : changed_) changed += (changed.empty() ? "" : " ") + name;
+  const char* path = std::getenv("PATH");
+  const char* lang = std::getenv("LANG");
+  std::vector<std::string> env = {
+      std::string("PATH=") +
+          (path != nullptr ? path : "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"),
+      "TRANSPORTCERTD_CHANGED=" + changed};
+  if (lang != nullptr) env.push_back(std::string("LANG=") + lang);
+  std::vector<char*> envp;
+  for (auto& e : env) envp.push_back(e.data());
+  envp.push_back(nullptr);
   uv_process_options_t options{};
   options.file = argv[0];
   options.args = const_cast<char**>(argv);
+  options.env = envp.data();
+  options.flags = UV_PROCESS_DETACHED;  // setsid(): a process group of its own
   uv_stdio_container_t stdio[3];
   stdio[0].flags = UV_IGNORE;
   stdio[1].flags = UV_INHERIT_FD;
@@ -135,21 +158,72 @@ void Publisher::RunReloadCommand() {
           "reload command \"" + config_.reload_command + "\" could not start: " + uv_strerror(rc));
     return;
   }
+  changed_.clear();
+  reload_group_ = child_.get()->pid;
+  reload_timed_out_ = false;
+  reload_killed_ = false;
+  if (reload_timer_) {
+    uv_timer_start(
+        reload_timer_.get(),
+        [](uv_timer_t* t) { static_cast<Publisher*>(t->data)->OnReloadTimeout(); },
+        static_cast<std::uint64_t>(config_.reload_timeout.count()), 0);
+  }
   spdlog::info("running reload command: {}", config_.reload_command);
+}
+
+void Publisher::OnReloadTimeout() {
+  reload_timed_out_ = true;
+  spdlog::warn("reload command still running after {}; terminating its process group {}",
+               FormatDuration(config_.reload_timeout), reload_group_);
+  kill(-reload_group_, SIGTERM);
+  uv_timer_start(
+      reload_timer_.get(), [](uv_timer_t* t) { static_cast<Publisher*>(t->data)->OnReloadKill(); },
+      kReloadKillAfterMs, 0);
+}
+
+void Publisher::OnReloadKill() {
+  reload_killed_ = true;
+  if (kill(-reload_group_, SIGKILL) == 0) {
+    spdlog::warn("killed what was left of the reload command's process group {}", reload_group_);
+  }
+  if (!child_) ReloadDone();  // otherwise its exit, which SIGKILL brings, finishes the run
+}
+
+void Publisher::ReloadDone() {
+  if (reload_timer_) uv_timer_stop(reload_timer_.get());
+  reload_group_ = 0;
+  if (reload_pending_) {
+    reload_pending_ = false;
+    RunReloadCommand();
+  }
 }
 
 void Publisher::Stop() {
   retry_.Close();
   retry_files_.clear();
   reload_pending_ = false;
-  if (!child_) return;
-  spdlog::warn("stopping while the reload command is still running; sending it SIGTERM");
-  uv_process_kill(child_.get(), SIGTERM);
+  reload_timer_.Close();
+  if (reload_group_ == 0) return;
+  spdlog::warn("stopping while the reload command runs; terminating its process group {}",
+               reload_group_);
+  kill(-reload_group_, reload_timed_out_ ? SIGKILL : SIGTERM);
+  reload_group_ = 0;
   child_.Close();
 }
 
 void Publisher::OnReloadExit(int64_t exit_status, int term_signal) {
   child_.Close();
+  if (reload_timed_out_) {
+    Alert(AlertKind::kReloadCommandFailed, spdlog::level::err, {},
+          "reload command \"" + config_.reload_command + "\" failed: timed out after " +
+              FormatDuration(config_.reload_timeout) +
+              (term_signal != 0 ? " (killed by signal " + std::to_string(term_signal) + ")" : ""));
+    // What is left of its group (say a child that ignores SIGTERM) gets SIGKILL when the
+    // timer fires; the next run waits for that.
+    if (!reload_killed_ && kill(-reload_group_, 0) == 0) return;
+    ReloadDone();
+    return;
+  }
   if (exit_status == 0 && term_signal == 0) {
     spdlog::info("reload command finished: exit status 0");
   } else {
@@ -158,10 +232,7 @@ void Publisher::OnReloadExit(int64_t exit_status, int term_signal) {
     Alert(AlertKind::kReloadCommandFailed, spdlog::level::err, {},
           "reload command \"" + config_.reload_command + "\" failed: " + how);
   }
-  if (reload_pending_) {
-    reload_pending_ = false;
-    RunReloadCommand();
-  }
+  ReloadDone();
 }
 
 }  // namespace transportcertd

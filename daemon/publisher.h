@@ -1,7 +1,11 @@
 // Publishing for the mail server (SPEC §10): under publish.dir, `internal-transport.pem` and
 // `<name>.pem` per published name, each holding key, leaf and chain (Postfix
 // smtpd_tls_chain_files order), written atomically with mode 0600 (0640 with publish.group);
-// then `reload_command` once, however many files changed. A file that cannot be written (a full
+// then `reload_command` once, however many files changed. The command runs in a process group
+// of its own with a minimal environment (PATH, LANG, and TRANSPORTCERTD_CHANGED: the file names
+// that changed); after reload_timeout the group gets SIGTERM, and SIGKILL kReloadKillAfterMs
+// later, the failure is alerted and a reload that became due meanwhile runs next. A file that
+// cannot be written (a full
 // disk, say) is alerted and retried on a timer with backoff: 1 s, doubling to 5 min, until it
 // is written or a newer call wants something else. Loop thread only.
 #pragma once
@@ -11,6 +15,7 @@
 #include <cstdint>
 #include <map>
 #include <optional>
+#include <set>
 #include <string>
 
 #include "daemon/config.h"
@@ -39,15 +44,27 @@ class Publisher {
   static constexpr std::uint64_t kFirstRetryMs = 1'000;
   static constexpr std::uint64_t kMaxRetryMs = 300'000;
 
+  static constexpr std::uint64_t kReloadKillAfterMs = 5'000;  // after the SIGTERM of a timeout
+
   bool ReloadRunning() const { return static_cast<bool>(child_); }
 
-  // At shutdown: a reload command still running is sent SIGTERM and no longer waited for, and
-  // a pending retry is cancelled.
+  // At shutdown: the process group of a reload command still running is sent SIGTERM and no
+  // longer waited for, and a pending retry is cancelled.
   void Stop();
 
  private:
   void RunReloadCommand();
   void OnReloadExit(int64_t exit_status, int term_signal);
+  void OnReloadTimeout();
+  void OnReloadKill();
+  void ReloadDone();  // the command and its group are gone: run the next one if due
+
+  // The reload command's process group (its pid), while it or its group may be running.
+  int reload_group_ = 0;
+  bool reload_timed_out_ = false;      // SIGTERM sent to the group
+  bool reload_killed_ = false;         // SIGKILL sent to the group
+  std::set<std::string> changed_;      // published file names changed since the last run started
+  UvHandle<uv_timer_t> reload_timer_;  // the timeout, then the SIGKILL
 
   uv_loop_t* loop_;
   const Config& config_;

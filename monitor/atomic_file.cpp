@@ -130,19 +130,23 @@ Result<std::string> ReadFile(const std::string& path, std::uint64_t max_size) {
     return Error{path + ": larger than " + std::to_string(max_size) + " bytes"};
   };
 
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY);
+  // Never follows a symbolic link, and never blocks in open() (a FIFO without a writer would
+  // otherwise hang the caller): what is not a regular file is refused before any read.
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NOFOLLOW | O_NONBLOCK);
+  if (fd < 0 && errno == ELOOP) {
+    return Error{path + ": is a symbolic link (not followed among the daemon's own files)"};
+  }
   if (fd < 0) return failed(errno);
   FdGuard guard(fd);
 
   struct stat st {};
   if (::fstat(fd, &st) != 0) return failed(errno);
   if (S_ISDIR(st.st_mode)) return failed(EISDIR);
-  if (S_ISREG(st.st_mode) && static_cast<std::uint64_t>(st.st_size) > max_size) {
-    return too_large();
-  }
+  if (!S_ISREG(st.st_mode)) return Error{path + ": not a regular file"};
+  if (static_cast<std::uint64_t>(st.st_size) > max_size) return too_large();
 
   std::string contents;
-  if (S_ISREG(st.st_mode)) contents.reserve(static_cast<std::size_t>(st.st_size));
+  contents.reserve(static_cast<std::size_t>(st.st_size));
   char buffer[65536];
   for (;;) {
     const ssize_t n = ::read(fd, buffer, sizeof buffer);
@@ -151,7 +155,7 @@ Result<std::string> ReadFile(const std::string& path, std::uint64_t max_size) {
       return failed(errno);
     }
     if (n == 0) break;
-    // The size may have grown since fstat, or was unknown (pipes, /proc).
+    // The file may have grown since fstat.
     if (contents.size() + static_cast<std::size_t>(n) > max_size) return too_large();
     contents.append(buffer, static_cast<std::size_t>(n));
   }

@@ -21,7 +21,9 @@ inline constexpr std::string_view kTempFileMarker = ".tmp-";
 Status WriteFileAtomically(const std::string& path, std::string_view data, mode_t mode,
                            gid_t group = static_cast<gid_t>(-1));
 
-// Reads a whole file; fails with "PATH: reason".
+// Reads a whole regular file; fails with "PATH: reason". For the daemon's own files: a symbolic
+// link is not followed and anything but a regular file (FIFO, socket, device) is refused
+// without blocking.
 Result<std::string> ReadFile(const std::string& path, std::uint64_t max_size = 64u << 20);
 
 // Removes leftover temporary files of WriteFileAtomically from `dir`; returns how many.

@@ -192,7 +192,7 @@ std::string FormatBindings(const Bindings& bindings) {
 
 Result<Bindings> LoadBindings(const std::string& path) {
   struct stat st {};
-  if (::stat(path.c_str(), &st) != 0 && errno == ENOENT) return Bindings{};
+  if (::lstat(path.c_str(), &st) != 0 && errno == ENOENT) return Bindings{};
   Result<std::string> text = ReadFile(path, 16u << 20);
   if (!text) return text.error();
   return ParseBindings(*text, path);

@@ -350,12 +350,12 @@ TEST(AConfig, CountsWindowsLineEndingsLikeOthers) {
 TEST(AConfig, PrintsAnEffectiveConfigurationThatParsesToTheSame) {
   auto config = Parse(
       "[daemon]\nfqdn = mail.example.com\nstore = /srv/store\nstate = /srv/state\n"
-      "default_services = SMTP IMAP\nlog_level = debug\nadmin_group = mailadm\n"
+      "default_services = SMTP IMAP\nlog_level = debug\nadmin_group = root\n"
       "[monitor]\nwarn_before = 1d 12h 5s\nrenew_before = 45d\n"
       "[selfsigned]\nkey = ec:P-384\nvalidity = 90d\nnames = mx.example.com\n"
       "[selection]\nwildcard = multi-level\n"
-      "[publish]\ndir = /srv/published\nnames = smtp.example.com\ngroup = ssl-cert\n"
-      "reload_command = postfix reload\n");
+      "[publish]\ndir = /srv/published\nnames = smtp.example.com\ngroup = nogroup\n"
+      "reload_command = postfix reload\nreload_timeout = 90s\n");
   ASSERT_TRUE(config) << config.error().message;
   const std::string printed = FormatConfig(*config);
   auto again = ParseConfig(printed, "printed");
@@ -367,7 +367,7 @@ TEST(AConfig, PrintsAnEffectiveConfigurationThatParsesToTheSame) {
   EXPECT_EQ(again->state, "/srv/state");
   EXPECT_EQ(again->default_services, Bit(Service::kSmtp) | Bit(Service::kImap));
   EXPECT_EQ(again->log_level, "debug");
-  EXPECT_EQ(again->admin_group, "mailadm");
+  EXPECT_EQ(again->admin_group, "root");
   EXPECT_EQ(Counts(again->warn_before), Counts(config->warn_before));
   EXPECT_EQ(again->renew_before, config->renew_before);
   EXPECT_EQ(again->key, config->key);
@@ -376,8 +376,68 @@ TEST(AConfig, PrintsAnEffectiveConfigurationThatParsesToTheSame) {
   EXPECT_EQ(again->wildcard, WildcardMode::kMultiLevel);
   EXPECT_EQ(again->publish_dir, "/srv/published");
   EXPECT_EQ(again->publish_names, config->publish_names);
-  EXPECT_EQ(again->publish_group, "ssl-cert");
+  EXPECT_EQ(again->publish_group, "nogroup");
   EXPECT_EQ(again->reload_command, "postfix reload");
+  EXPECT_EQ(again->reload_timeout, Milliseconds{90 * kSecond});
+}
+
+// --- cross-checks ----------------------------------------------------------------------------
+
+TEST(AConfig, WaitsAMinuteForTheReloadCommandByDefault) {
+  auto config = Parse(kHeader);
+  ASSERT_TRUE(config) << config.error().message;
+  EXPECT_EQ(config->reload_timeout, Milliseconds{60 * kSecond});
+  EXPECT_TRUE(StartsWith(ErrorOf(std::string(kHeader) + "[publish]\nreload_timeout = 0s\n"),
+                         "test.conf:4: reload_timeout: must be longer than 0"));
+}
+
+TEST(AConfig, RefusesThePublishDirectoryInsideTheStoreOrEqualToIt) {
+  const std::string store = std::string(kHeader) + "store = /srv/store\n";
+  EXPECT_TRUE(StartsWith(ErrorOf(store + "[publish]\ndir = /srv/store/published\n"),
+                         "test.conf:5: [daemon] store (/srv/store) and [publish] dir "
+                         "(/srv/store/published) overlap: the publish directory is inside"));
+  EXPECT_TRUE(
+      Contains(ErrorOf(store + "[publish]\ndir = /srv/x/../store/\n"), "are the same directory"));
+  EXPECT_TRUE(StartsWith(ErrorOf("[publish]\ndir = /srv/p\n[daemon]\nfqdn = a.example\n"
+                                 "store = //srv/p/./s\n"),
+                         "test.conf:5: [daemon] store (//srv/p/./s) and [publish] dir (/srv/p) "
+                         "overlap: the store is inside the publish directory"));
+  EXPECT_EQ(ErrorOf(store + "[publish]\ndir = /srv/store-published\n"), "")
+      << "a common prefix is not nesting";
+  EXPECT_EQ(ErrorOf(store + "state = /srv\n[publish]\ndir = /srv/published\n"), "")
+      << "the state directory may hold both";
+}
+
+TEST(AConfig, RefusesTheRootDirectoryForAnyOfItsDirectories) {
+  for (const std::string line : {"store = /", "state = //", "[publish]\ndir = /./"}) {
+    EXPECT_TRUE(Contains(ErrorOf(std::string(kHeader) + line + "\n"), "must not be / itself"))
+        << line;
+  }
+}
+
+TEST(AConfig, RefusesControlCharactersInPathsAndNulBytesAnywhere) {
+  EXPECT_TRUE(StartsWith(ErrorOf(std::string(kHeader) + "store = /srv/st\x1bore\n"),
+                         "test.conf:3: store: must not contain control characters"));
+  EXPECT_TRUE(StartsWith(
+      ErrorOf(std::string(kHeader) + "store = /srv/store" + std::string(1, '\0') + "/etc\n"),
+      "test.conf:3: control character (a NUL byte) in the line"));
+}
+
+TEST(AConfig, RefusesPublishNamesThatWouldOverwriteTheDaemonsOwnFiles) {
+  EXPECT_TRUE(StartsWith(
+      ErrorOf(std::string(kHeader) + "[publish]\nnames = a.example Internal-Transport\n"),
+      "test.conf:4: names: \"internal-transport\" cannot be published"));
+  EXPECT_TRUE(Contains(ErrorOf(std::string(kHeader) + "[publish]\nnames = sni-map\n"),
+                       "sni-map is the name of a file the daemon writes"));
+  EXPECT_TRUE(Contains(ErrorOf("[daemon]\nfqdn = internal-transport\n"), "cannot be published"));
+}
+
+TEST(AConfig, RefusesGroupsThatDoNotExist) {
+  EXPECT_TRUE(StartsWith(ErrorOf(std::string(kHeader) + "admin_group = no-such-group-here\n"),
+                         "test.conf:3: admin_group: group \"no-such-group-here\" does not exist"));
+  EXPECT_TRUE(StartsWith(ErrorOf(std::string(kHeader) + "[publish]\ngroup = no-such-group-here\n"),
+                         "test.conf:4: group: group \"no-such-group-here\" does not exist"));
+  EXPECT_EQ(ErrorOf(std::string(kHeader) + "admin_group = root\n[publish]\ngroup = root\n"), "");
 }
 
 TEST(LoadingAConfig, UsesDefaultsWhenTheDefaultFileIsMissing) {

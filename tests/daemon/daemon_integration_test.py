@@ -1096,12 +1096,13 @@ class Publishing(DaemonTest):
         for name in self.store_files():
             self.assert_mode(os.path.join(self.store, name), 0o600)
 
-    def test_an_unknown_publish_group_is_reported_and_keys_stay_private(self):
+    def test_an_unknown_publish_group_is_a_configuration_error(self):
         self.write_config({"publish": {"group": "no-such-group-here"}})
         self.start()
-        thumbprint = self.wait_for_first_internal_transport()
-        self.assert_published_bundle("internal-transport.pem", thumbprint)
-        self.assertTrue(self.logged(r"no-such-group-here.* does not exist"), self.log_tail())
+        self.assertEqual(self.daemon.wait(timeout=EXIT_TIMEOUT), EX_CONFIG)
+        self.assertRegex(self.log(), rf"{re.escape(self.config_path)}:\d+: group: "
+                                     r"group \"no-such-group-here\" does not exist")
+        self.assertFalse(os.path.exists(self.published), "nothing published")
 
     def test_a_certificate_is_published_when_its_not_before_arrives(self):
         now = int(time.time())

@@ -245,6 +245,30 @@ TEST(ReadingAFile, FailsOnADirectory) {
   EXPECT_EQ(read.error().message, dir.path() + ": Is a directory");
 }
 
+TEST(ReadingAFile, RefusesAFifoWithoutWaitingForAWriter) {
+  TempDir dir;
+  const std::string path = dir / "fifo";
+  ASSERT_EQ(mkfifo(path.c_str(), 0600), 0);
+
+  const Result<std::string> read = ReadFile(path);
+
+  ASSERT_FALSE(read.ok());
+  EXPECT_EQ(read.error().message, path + ": not a regular file");
+}
+
+TEST(ReadingAFile, DoesNotFollowASymbolicLink) {
+  TempDir dir;
+  const std::string target = dir.Write("target", "secret\n");
+  const std::string path = dir / "link";
+  ASSERT_EQ(symlink(target.c_str(), path.c_str()), 0);
+
+  const Result<std::string> read = ReadFile(path);
+
+  ASSERT_FALSE(read.ok());
+  EXPECT_EQ(read.error().message,
+            path + ": is a symbolic link (not followed among the daemon's own files)");
+}
+
 TEST(ReadingAFile, RefusesAFileLargerThanTheLimit) {
   TempDir dir;
   const std::string path = dir.Write("big", std::string(11, 'x'));
