@@ -50,6 +50,11 @@ AlertFields FieldsOf(const Certificate& cert) {
   return fields;
 }
 
+// "1 certificate", "2 certificates".
+std::string CountOf(std::size_t n, const std::string& noun) {
+  return std::to_string(n) + " " + noun + (n == 1 ? "" : "s");
+}
+
 Status MakeDirectory(const std::string& path, mode_t mode) {
   std::error_code ec;
   if (std::filesystem::is_directory(path, ec)) return {};
@@ -95,9 +100,12 @@ int Daemon::Run() {
   if (Status started = StartUp(); !started) {
     spdlog::critical("{}", started.error().message);
     Shutdown(1, "");
+  } else if (generations_.empty()) {
+    SendReady();
   } else {
-    notifier_->Ready(Summary());
-    spdlog::info("ready: {}", Summary());
+    // No usable internal transport certificate yet: READY=1 once the first one is published
+    // (or its generation failed and was alerted), so a mail server started after us finds it.
+    ready_after_generation_ = true;
   }
   uv_run(&loop_, UV_RUN_DEFAULT);
   // Shutdown closed every handle; run the loop dry so close callbacks and pending work finish.
@@ -110,10 +118,7 @@ Status Daemon::StartUp() {
   auto on_signal = [](uv_signal_t* handle, int signum) {
     auto* self = static_cast<Daemon*>(handle->data);
     if (signum == SIGHUP) {
-      if (Status reloaded = self->Reload(); !reloaded) {
-        spdlog::error("reload failed, keeping the running configuration: {}",
-                      reloaded.error().message);
-      }
+      (void)self->Reload();  // a failure is logged there
       return;
     }
     self->Shutdown(0, signum == SIGTERM ? "SIGTERM" : "SIGINT");
@@ -466,6 +471,10 @@ void Daemon::FinishGeneration(Generation& generation) {
       outcome = saved.error();
     } else {
       AlertFields fields;
+      if (auto parsed = ParseStoreFile(generation.generated->certificate_pem);
+          parsed && !parsed->certificates.empty()) {
+        fields = FieldsOf(parsed->certificates.front());
+      }
       fields.thumbprint = thumbprint;
       fields.old_thumbprint = old;
       fields.file = *generation.written;
@@ -477,6 +486,7 @@ void Daemon::FinishGeneration(Generation& generation) {
   }
   // Rescan first, so the new certificate's object exists when clients hear of it.
   if (exit_code_ == 0 && sigterm_) Refresh();
+  if (ready_after_generation_ && exit_code_ == 0 && sigterm_) SendReady();
   if (outcome && bus_) {
     bus_->EmitInternalTransportCertificateChanged(previous_internal, *outcome);
   }
@@ -688,15 +698,15 @@ Status Daemon::Reload() {
   notifier_->Reloading();
   spdlog::info("reloading configuration and store");
   auto config = LoadConfig(options_.config_path, options_.config_explicit);
-  if (!config) {
+  // SIGHUP, `systemctl reload` (D-Bus Reload) alike: the reason goes to the journal.
+  auto failed = [this](Error error) {
+    spdlog::error("reload failed, keeping the running configuration: {}", error.message);
     notifier_->Ready(Summary());
-    return Error{config.error().message, ErrorCode::kInvalidArgument};
-  }
+    return error;
+  };
+  if (!config) return failed(Error{config.error().message, ErrorCode::kInvalidArgument});
   auto bindings = LoadBindings(config->BindingsPath());
-  if (!bindings) {
-    notifier_->Ready(Summary());
-    return Error{bindings.error().message, ErrorCode::kStore};
-  }
+  if (!bindings) return failed(Error{bindings.error().message, ErrorCode::kStore});
   const bool store_moved = config->store != config_.store;
   config_ = std::move(config).value();
   bindings_ = std::move(bindings).value();
@@ -714,12 +724,18 @@ Status Daemon::Reload() {
   return {};
 }
 
+void Daemon::SendReady() {
+  ready_after_generation_ = false;
+  notifier_->Ready(Summary());
+  spdlog::info("ready: {}", Summary());
+}
+
 std::string Daemon::Summary() const {
   std::string internal = bindings_.internal_transport.empty()
                              ? "none"
                              : bindings_.internal_transport.substr(0, 8) + "…";
-  return std::to_string(inventory_.certificates.size()) + " certificates, " +
-         std::to_string(inventory_.problems.size()) + " unusable files, internal transport " +
+  return CountOf(inventory_.certificates.size(), "certificate") + ", " +
+         CountOf(inventory_.problems.size(), "unusable file") + ", internal transport " +
          internal;
 }
 

@@ -87,6 +87,7 @@ class Daemon final : public ManagerBackend {
   SelectionInput SelectionFor(const std::string& fqdn, Service service) const;
   // Raises the alert for an expired winner, once per (name, certificate); returns `selection`.
   Selection AlertIfExpired(Selection selection, const std::string& fqdn, Service service);
+  void SendReady();  // READY=1 with the summary as STATUS=
   std::string Summary() const;
   void Shutdown(int exit_code, const std::string& why);
 
@@ -106,6 +107,7 @@ class Daemon final : public ManagerBackend {
   std::unique_ptr<Publisher> publisher_;
   std::deque<std::unique_ptr<Generation>> generations_;  // front() runs
   std::int64_t retry_backoff_ms_ = 0;
+  bool ready_after_generation_ = false;  // READY=1 waits for the first generation to finish
   UvHandle<uv_signal_t> sigterm_, sigint_, sighup_;
   UvHandle<uv_fs_event_t> watcher_;
   int store_fd_ = -1;  // the directory watcher_ watches, held open (see StartWatching)
