@@ -374,7 +374,8 @@ void Daemon::PublishAll() {
     files[name + ".pem"] = std::move(bundle).value();
     sni_map += name + " " + path + "\n";
   }
-  files["sni-map"] = sni_map.empty() ? std::nullopt : std::optional(std::move(sni_map));
+  // Written even when empty, so that `postmap -F` in reload_command always finds it.
+  files["sni-map"] = std::move(sni_map);
   publisher_->Publish(files);
 }
 

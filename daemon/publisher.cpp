@@ -31,6 +31,12 @@ Result<std::string> BuildPemBundle(const StoredCertificate& stored) {
   return bundle;
 }
 
+std::set<std::string> PublishedFileNames(const Config& config) {
+  std::set<std::string> names = {"internal-transport.pem", "sni-map", config.fqdn + ".pem"};
+  for (const auto& name : config.publish_names) names.insert(name + ".pem");
+  return names;
+}
+
 Publisher::Publisher(uv_loop_t* loop, const Config& config) : loop_(loop), config_(config) {
   retry_.Init([loop](uv_timer_t* t) { return uv_timer_init(loop, t); }, this);
 }
@@ -59,10 +65,10 @@ void Publisher::Publish(const std::map<std::string, std::optional<std::string>>&
   PublishedManifest manifest;
   if (auto text = ReadFile(manifest_path)) manifest = ParseManifest(*text);
   const PublishedManifest manifest_before = manifest;
-  std::set<std::string> wanted_names;
-  for (const auto& [name, contents] : files) {
-    if (contents) wanted_names.insert(name);
-  }
+  // What the configuration publishes stays, even when this call leaves it out (a name whose
+  // certificate awaits its replacement keeps its file); so do the files this call names.
+  std::set<std::string> wanted_names = PublishedFileNames(config_);
+  for (const auto& [name, contents] : files) wanted_names.insert(name);
   const auto on_disk = [this](const std::string& name) -> std::optional<std::string> {
     auto contents = ReadFile(config_.publish_dir + "/" + name);
     return contents ? std::optional(std::move(contents).value()) : std::nullopt;

@@ -1152,8 +1152,9 @@ class Publishing(DaemonTest):
         self.write_config({"daemon": {"fqdn": "new.example.com"}})
         self.send(signal.SIGHUP)
         self.wait_until(lambda: not os.path.exists(os.path.join(self.published, f"{other}.pem"))
-                        and not os.path.exists(os.path.join(self.published, f"{FQDN}.pem")),
-                        GENERATION_TIMEOUT, f"{other}.pem and {FQDN}.pem removed")
+                        and not os.path.exists(os.path.join(self.published, f"{FQDN}.pem"))
+                        and self.read(os.path.join(self.published, "sni-map")) == "",
+                        GENERATION_TIMEOUT, f"{other}.pem and {FQDN}.pem removed, sni-map empty")
         self.wait_for_log(rf"removed .*/{re.escape(other)}\.pem: it is no longer published")
         self.assertTrue(self.published_blocks("internal-transport.pem"))
         for name, text in by_hand.items():

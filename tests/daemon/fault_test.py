@@ -318,6 +318,7 @@ class FullDisk(DaemonTest):
         new = line.match.group(1)
         self.wait_until(lambda: self.published_thumbprint("internal-transport.pem") == new,
                         PICKUP_TIMEOUT, "the replacement published")
+        self.wait_for_reloads_to_finish()  # every file of that publication written
         self.assertEqual(self.designated(), new)
         self.assertEqual(self.read(old_path), certificate_only, "the old certificate stays")
         self.assertEqual(self.temporary_files(), [])
