@@ -8,8 +8,8 @@
 
 #include <algorithm>
 #include <cstdlib>
-#include <iostream>
 #include <cstring>
+#include <iostream>
 
 namespace transportcertd {
 namespace {
