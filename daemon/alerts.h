@@ -3,6 +3,7 @@
 // Emitted on the loop thread through the Logger (daemon/logging.h).
 #pragma once
 
+#include <span>
 #include <string>
 #include <string_view>
 
@@ -42,7 +43,52 @@ constexpr std::string_view MessageId(AlertKind kind) {
   return "";
 }
 
-// Structured fields of an alert; empty ones are left out of the journal entry.
+// The journal field names of the AlertFields members (daemon/logging.cpp writes them).
+inline constexpr std::string_view kFieldThumbprint = "TRANSPORTCERTD_THUMBPRINT";
+inline constexpr std::string_view kFieldSubject = "TRANSPORTCERTD_SUBJECT";
+inline constexpr std::string_view kFieldNotAfter = "TRANSPORTCERTD_NOT_AFTER";
+inline constexpr std::string_view kFieldThreshold = "TRANSPORTCERTD_THRESHOLD";
+inline constexpr std::string_view kFieldFile = "TRANSPORTCERTD_FILE";
+inline constexpr std::string_view kFieldOldThumbprint = "TRANSPORTCERTD_OLD_THUMBPRINT";
+
+// The fields every alert of `kind` carries in the journal, whatever the caller filled in: the
+// ones its catalog entry (packaging/transportcertd.catalog) shows as @FIELD@, so that
+// `journalctl -x` never prints a field's bare name. A test checks this list against the catalog.
+inline constexpr std::string_view kExpiringFields[] = {kFieldThumbprint, kFieldSubject,
+                                                       kFieldNotAfter, kFieldThreshold};
+inline constexpr std::string_view kCertificateFields[] = {kFieldThumbprint, kFieldSubject,
+                                                          kFieldNotAfter};
+inline constexpr std::string_view kReplacedFields[] = {kFieldThumbprint, kFieldSubject};
+inline constexpr std::string_view kFileFields[] = {kFieldFile};
+
+constexpr std::span<const std::string_view> RequiredFields(AlertKind kind) {
+  switch (kind) {
+    case AlertKind::kCertificateExpiring:
+      return kExpiringFields;
+    case AlertKind::kCertificateExpired:
+    case AlertKind::kExpiredCertificateSelected:
+      return kCertificateFields;
+    case AlertKind::kInternalTransportReplaced:
+      return kReplacedFields;
+    case AlertKind::kStoreFileUnusable:
+      return kFileFields;
+    case AlertKind::kGenerationFailed:
+    case AlertKind::kPublishFailed:
+    case AlertKind::kReloadCommandFailed:
+      return {};
+  }
+  return {};
+}
+
+// Every alert kind, for tests and tools that go through all of them.
+inline constexpr AlertKind kAllAlertKinds[] = {
+    AlertKind::kCertificateExpiring,       AlertKind::kCertificateExpired,
+    AlertKind::kExpiredCertificateSelected, AlertKind::kInternalTransportReplaced,
+    AlertKind::kGenerationFailed,          AlertKind::kPublishFailed,
+    AlertKind::kReloadCommandFailed,       AlertKind::kStoreFileUnusable};
+
+// Structured fields of an alert; empty ones are left out of the journal entry, except the
+// RequiredFields of its kind, which are written as "(unknown)".
 struct AlertFields {
   std::string thumbprint;
   std::string subject;

@@ -70,6 +70,11 @@ Status ReloadFailed(const std::string& message, const std::string& file, ErrorCo
                code};
 }
 
+// "1 certificate", "2 certificates".
+std::string CountOf(std::size_t n, const std::string& noun) {
+  return std::to_string(n) + " " + noun + (n == 1 ? "" : "s");
+}
+
 Status MakeDirectory(const std::string& path, mode_t mode) {
   std::error_code ec;
   if (std::filesystem::is_directory(path, ec)) return {};
@@ -115,9 +120,12 @@ int Daemon::Run() {
   if (Status started = StartUp(); !started) {
     spdlog::critical("{}", started.error().message);
     Shutdown(1, "");
+  } else if (generations_.empty()) {
+    SendReady();
   } else {
-    notifier_->Ready(Summary());
-    spdlog::info("ready: {}", Summary());
+    // No usable internal transport certificate yet: READY=1 once the first one is published
+    // (or its generation failed and was alerted), so a mail server started after us finds it.
+    ready_after_generation_ = true;
   }
   uv_run(&loop_, UV_RUN_DEFAULT);
   // Shutdown closed every handle; run the loop dry so close callbacks and pending work finish.
@@ -424,7 +432,8 @@ void Daemon::PublishAll() {
     files[name + ".pem"] = std::move(bundle).value();
     sni_map += name + " " + path + "\n";
   }
-  files["sni-map"] = sni_map.empty() ? std::nullopt : std::optional(std::move(sni_map));
+  // Written even when empty, so that `postmap -F` in reload_command always finds it.
+  files["sni-map"] = std::move(sni_map);
   publisher_->Publish(files);
 }
 
@@ -527,6 +536,10 @@ void Daemon::FinishGeneration(Generation& generation) {
       outcome = saved.error();
     } else {
       AlertFields fields;
+      if (auto parsed = ParseStoreFile(generation.generated->certificate_pem);
+          parsed && !parsed->certificates.empty()) {
+        fields = FieldsOf(parsed->certificates.front());
+      }
       fields.thumbprint = thumbprint;
       fields.old_thumbprint = old;
       fields.file = *generation.written;
@@ -538,6 +551,7 @@ void Daemon::FinishGeneration(Generation& generation) {
   }
   // Rescan first, so the new certificate's object exists when clients hear of it.
   if (exit_code_ == 0 && sigterm_) Refresh();
+  if (ready_after_generation_ && exit_code_ == 0 && sigterm_) SendReady();
   if (outcome && bus_) {
     bus_->EmitInternalTransportCertificateChanged(previous_internal, *outcome);
   }
@@ -754,15 +768,17 @@ Status Daemon::Reload() {
   notifier_->Reloading();
   spdlog::info("reloading configuration and store");
   auto config = LoadConfig(options_.config_path, options_.config_explicit);
-  if (!config) {
+  // SIGHUP, `systemctl reload` (D-Bus Reload) alike: the reason goes to the journal
+  // (ReloadFailed logs it); a D-Bus caller learns where the error is.
+  auto failed = [this](const std::string& message, const std::string& file, ErrorCode code) {
     notifier_->Ready(Summary());
-    return ReloadFailed(config.error().message, options_.config_path, ErrorCode::kInvalidArgument);
+    return ReloadFailed(message, file, code);
+  };
+  if (!config) {
+    return failed(config.error().message, options_.config_path, ErrorCode::kInvalidArgument);
   }
   auto bindings = LoadBindings(config->BindingsPath());
-  if (!bindings) {
-    notifier_->Ready(Summary());
-    return ReloadFailed(bindings.error().message, config->BindingsPath(), ErrorCode::kStore);
-  }
+  if (!bindings) return failed(bindings.error().message, config->BindingsPath(), ErrorCode::kStore);
   const bool store_moved = config->store != config_.store;
   const bool trust_changed = config->trust_anchors != config_.trust_anchors;
   config_ = std::move(config).value();
@@ -782,12 +798,18 @@ Status Daemon::Reload() {
   return {};
 }
 
+void Daemon::SendReady() {
+  ready_after_generation_ = false;
+  notifier_->Ready(Summary());
+  spdlog::info("ready: {}", Summary());
+}
+
 std::string Daemon::Summary() const {
   std::string internal = bindings_.internal_transport.empty()
                              ? "none"
                              : bindings_.internal_transport.substr(0, 8) + "…";
-  return std::to_string(inventory_.certificates.size()) + " certificates, " +
-         std::to_string(inventory_.problems.size()) + " unusable files, internal transport " +
+  return CountOf(inventory_.certificates.size(), "certificate") + ", " +
+         CountOf(inventory_.problems.size(), "unusable file") + ", internal transport " +
          internal;
 }
 

@@ -96,6 +96,7 @@ class Daemon final : public ManagerBackend {
   // Raises the alert for an expired winner, within the bounds of ExpiredSelectionAlerts;
   // returns `selection`.
   Selection AlertIfExpired(Selection selection, const std::string& fqdn, Service service);
+  void SendReady();  // READY=1 with the summary as STATUS=
   std::string Summary() const;
   void Shutdown(int exit_code, const std::string& why);
 
@@ -118,6 +119,7 @@ class Daemon final : public ManagerBackend {
   std::optional<UnixTime> removed_due_;  // when the oldest kept removed files fall due
   SupersededSince superseded_;
   bool retiring_ = false;
+  bool ready_after_generation_ = false;  // READY=1 waits for the first generation to finish
   UvHandle<uv_signal_t> sigterm_, sigint_, sighup_;
   UvHandle<uv_fs_event_t> watcher_;
   int store_fd_ = -1;  // the directory watcher_ watches, held open (see StartWatching)

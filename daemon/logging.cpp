@@ -6,8 +6,10 @@
 #include <syslog.h>
 #include <systemd/sd-journal.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <cstring>
+#include <iostream>
 
 namespace transportcertd {
 namespace {
@@ -85,29 +87,40 @@ std::string EscapeControlCharacters(std::string_view text) {
   return escaped;
 }
 
+std::vector<std::string> JournalFields(AlertKind kind, const AlertFields& f) {
+  const std::pair<std::string_view, const std::string*> all[] = {
+      {kFieldThumbprint, &f.thumbprint},  {kFieldSubject, &f.subject},
+      {kFieldNotAfter, &f.not_after},     {kFieldThreshold, &f.threshold},
+      {kFieldFile, &f.file},              {kFieldOldThumbprint, &f.old_thumbprint}};
+  const auto required = RequiredFields(kind);
+  std::vector<std::string> fields;
+  for (const auto& [name, value] : all) {
+    if (!value->empty()) {
+      fields.push_back(std::string(name) + "=" + *value);
+    } else if (std::find(required.begin(), required.end(), name) != required.end()) {
+      fields.push_back(std::string(name) + "=(unknown)");
+    }
+  }
+  return fields;
+}
+
+void PrintStartupError(const std::string& line) {
+  // "<3>" is LOG_ERR for the journal's stream reader (SyslogLevelPrefix=, on by default).
+  std::cerr << (StderrIsJournal() ? "<3>" : "") << line << "\n";
+}
+
 void Alert(AlertKind kind, spdlog::level::level_enum level, const AlertFields& f,
            const std::string& message) {
   if (!g_journal) {
     spdlog::log(level, "{}", message);
     return;
   }
-  const std::string id(MessageId(kind));
-  auto field = [](const char* name, const std::string& value) {
-    return value.empty() ? std::string() : std::string(name) + "=" + value;
-  };
-  const std::string fields[] = {field("TRANSPORTCERTD_THUMBPRINT", f.thumbprint),
-                                field("TRANSPORTCERTD_SUBJECT", f.subject),
-                                field("TRANSPORTCERTD_NOT_AFTER", f.not_after),
-                                field("TRANSPORTCERTD_THRESHOLD", f.threshold),
-                                field("TRANSPORTCERTD_FILE", f.file),
-                                field("TRANSPORTCERTD_OLD_THUMBPRINT", f.old_thumbprint)};
-  std::vector<iovec> iov;
-  std::vector<std::string> owned = {"MESSAGE=" + message, "MESSAGE_ID=" + id,
+  std::vector<std::string> owned = {"MESSAGE=" + message,
+                                    "MESSAGE_ID=" + std::string(MessageId(kind)),
                                     "PRIORITY=" + std::to_string(SyslogPriority(level)),
                                     "SYSLOG_IDENTIFIER=transportcertd"};
-  for (const auto& extra : fields) {
-    if (!extra.empty()) owned.push_back(extra);
-  }
+  for (auto& field : JournalFields(kind, f)) owned.push_back(std::move(field));
+  std::vector<iovec> iov;
   for (auto& s : owned) iov.push_back({s.data(), s.size()});
   sd_journal_sendv(iov.data(), static_cast<int>(iov.size()));
 }

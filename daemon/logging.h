@@ -8,6 +8,7 @@
 
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "daemon/alerts.h"
 #include "monitor/result.h"
@@ -28,6 +29,14 @@ void SetUpLogging(LogTarget target, std::string_view level);
 // `text` with every control character (and DEL) written as \xNN, so that untrusted text such as
 // a file name stays on one log line and cannot send escape sequences to a terminal.
 std::string EscapeControlCharacters(std::string_view text);
+
+// The journal fields of an alert besides MESSAGE and MESSAGE_ID, as NAME=value: every
+// non-empty field of `fields`, and each of RequiredFields(kind) even when empty.
+std::vector<std::string> JournalFields(AlertKind kind, const AlertFields& fields);
+
+// Prints a fatal start-up error (one line, no newline in `line`) to stderr; when stderr is the
+// journal, at error priority, so that `systemctl status` shows it as an error.
+void PrintStartupError(const std::string& line);
 
 // Raises an alert: logged once, with its MESSAGE_ID and fields in the journal.
 void Alert(AlertKind kind, spdlog::level::level_enum level, const AlertFields& fields,

@@ -9,12 +9,15 @@
 #include <csignal>
 #include <cstdlib>
 #include <cstring>
+#include <iterator>
+#include <set>
 #include <utility>
 #include <vector>
 
 #include "daemon/logging.h"
 #include "monitor/atomic_file.h"
 #include "monitor/expiry.h"
+#include "monitor/published_manifest.h"
 
 namespace transportcertd {
 
@@ -27,6 +30,12 @@ Result<std::string> BuildPemBundle(const StoredCertificate& stored) {
   std::string bundle = std::move(key).value() + DerToPem(stored.cert().der);
   for (const auto& issuer : stored.ChainDer()) bundle += DerToPem(issuer);
   return bundle;
+}
+
+std::set<std::string> PublishedFileNames(const Config& config) {
+  std::set<std::string> names = {"internal-transport.pem", "sni-map", config.fqdn + ".pem"};
+  for (const auto& name : config.publish_names) names.insert(name + ".pem");
+  return names;
 }
 
 Publisher::Publisher(uv_loop_t* loop, const Config& config) : loop_(loop), config_(config) {
@@ -51,15 +60,50 @@ void Publisher::Publish(const std::map<std::string, std::optional<std::string>>&
   if (retry_) uv_timer_stop(retry_.get());
   int changed = 0;
   std::vector<std::pair<std::string, std::string>> failures;  // (path, what went wrong)
+
+  // Files this daemon wrote for names no longer published (the FQDN or publish.names changed)
+  // go; files it did not write, or that someone changed since, stay.
+  const std::string manifest_path = config_.publish_dir + "/" + std::string(kManifestFileName);
+  PublishedManifest manifest;
+  if (auto text = ReadFile(manifest_path)) manifest = ParseManifest(*text);
+  const PublishedManifest manifest_before = manifest;
+  // What the configuration publishes stays, even when this call leaves it out (a name whose
+  // certificate awaits its replacement keeps its file); so do the files this call names.
+  std::set<std::string> wanted_names = PublishedFileNames(config_);
+  for (const auto& [name, contents] : files) wanted_names.insert(name);
+  const auto on_disk = [this](const std::string& name) -> std::optional<std::string> {
+    auto contents = ReadFile(config_.publish_dir + "/" + name);
+    return contents ? std::optional(std::move(contents).value()) : std::nullopt;
+  };
+  const auto stale = StalePublishedFiles(manifest, wanted_names, on_disk);
+  for (auto it = manifest.begin(); it != manifest.end();) {
+    const bool keep = wanted_names.count(it->first) != 0 ||
+                      std::find(stale.begin(), stale.end(), it->first) != stale.end();
+    it = keep ? std::next(it) : manifest.erase(it);  // gone, or no longer ours
+  }
+  for (const auto& name : stale) {
+    const std::string path = config_.publish_dir + "/" + name;
+    if (unlink(path.c_str()) == 0 || errno == ENOENT) {
+      spdlog::warn("removed {}: it is no longer published (fqdn or publish.names changed)", path);
+      manifest.erase(name);
+      ++changed;
+    } else {
+      failures.emplace_back(path, path + ": could not remove: " + std::strerror(errno));
+    }
+  }
+
   for (const auto& [name, contents] : files) {
     const std::string path = config_.publish_dir + "/" + name;
     if (!contents) {
       if (unlink(path.c_str()) == 0) {
         spdlog::warn("removed {}: no certificate can be selected for it any more", path);
         changed_.insert(name);
+        manifest.erase(name);
         ++changed;
       } else if (errno != ENOENT) {
         failures.emplace_back(path, path + ": could not remove: " + std::strerror(errno));
+      } else {
+        manifest.erase(name);
       }
       continue;
     }
@@ -71,15 +115,26 @@ void Publisher::Publish(const std::map<std::string, std::optional<std::string>>&
     }
     const bool same_perms = exists && (st.st_mode & 07777) == mode &&
                             (gid == static_cast<gid_t>(-1) || st.st_gid == gid);
-    if (current && *current == *contents && same_perms) continue;
+    if (current && *current == *contents && same_perms) {
+      manifest[name] = ContentDigest(*contents);  // what it would have written: its own
+      continue;
+    }
     Status written = WriteFileAtomically(path, *contents, mode, gid);
     if (!written) {
       failures.emplace_back(path, written.error().message);
       continue;
     }
+    manifest[name] = ContentDigest(*contents);
     spdlog::info("published {}", path);
     changed_.insert(name);
     ++changed;
+  }
+  if (manifest != manifest_before) {
+    if (Status saved = WriteFileAtomically(manifest_path, FormatManifest(manifest), 0600);
+        !saved) {
+      spdlog::warn("cannot record which published files are the daemon's own: {}",
+                   saved.error().message);
+    }
   }
   if (changed > 0) RunReloadCommand();
   if (failures.empty()) {

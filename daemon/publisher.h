@@ -27,6 +27,11 @@ namespace transportcertd {
 // Key, leaf and chain of `stored` as one PEM text; fails when the key cannot be read.
 Result<std::string> BuildPemBundle(const StoredCertificate& stored);
 
+// The files under publish.dir that `config` publishes: internal-transport.pem, sni-map and
+// <name>.pem for the FQDN and each publish.names entry. Any other file the daemon wrote there
+// (the manifest, monitor/published_manifest.h, says which) is removed by the next Publish.
+std::set<std::string> PublishedFileNames(const Config& config);
+
 class Publisher {
  public:
   // `loop` and `config` must outlive the publisher.
@@ -35,7 +40,8 @@ class Publisher {
   Publisher& operator=(const Publisher&) = delete;
 
   // The wanted contents of each published file by file name; nullopt removes the file.
-  // Writes what differs from the files on disk and, when anything changed, runs the reload
+  // Writes what differs from the files on disk, removes the files the daemon wrote for names
+  // the configuration no longer publishes, and, when anything changed, runs the reload
   // command. Failures are alerted, and the same `files` are published again after a backoff
   // delay (kFirstRetryMs doubling to kMaxRetryMs) until all of them are written; a newer call
   // replaces what is retried.

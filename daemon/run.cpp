@@ -108,7 +108,8 @@ Result<Arguments> ParseArguments(int argc, char** argv) {
 int RunMain(int argc, char** argv) {
   auto args = ParseArguments(argc, argv);
   if (!args) {
-    std::cerr << "transportcertd: " << args.error().message << "\nTry 'transportcertd --help'.\n";
+    PrintStartupError("transportcertd: " + args.error().message);
+    std::cerr << "Try 'transportcertd --help'.\n";
     return kExitConfig;
   }
   if (args->help) {
@@ -122,7 +123,7 @@ int RunMain(int argc, char** argv) {
   }
   auto config = LoadConfig(args->config_path, args->config_explicit);
   if (!config) {
-    std::cerr << config.error().message << "\n";
+    PrintStartupError(config.error().message);
     return kExitConfig;
   }
   if (args->check_config) {

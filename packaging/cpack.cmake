@@ -5,9 +5,8 @@
 # CPack installs the project with the prefix /usr whatever prefix the build was configured
 # with; packaging/CMakeLists.txt then puts the unit, bus and config files in their Debian places.
 
-set(TRANSPORTCERTD_PACKAGE_MAINTAINER "transportcertd maintainers <root@localhost>" CACHE STRING
-    "Maintainer field of the Debian package")
-set(TRANSPORTCERTD_PACKAGE_RELEASE "1" CACHE STRING "Debian revision of the package")
+# TRANSPORTCERTD_PACKAGE_MAINTAINER and TRANSPORTCERTD_PACKAGE_RELEASE are defined in
+# packaging/CMakeLists.txt, which also writes the changelog and copyright files from them.
 
 set(CPACK_GENERATOR DEB)
 set(CPACK_PACKAGE_NAME transportcertd)
@@ -27,13 +26,15 @@ set(CPACK_DEBIAN_PACKAGE_SECTION mail)
 set(CPACK_DEBIAN_PACKAGE_PRIORITY optional)
 # The summary line comes from CPACK_PACKAGE_DESCRIPTION_SUMMARY; CPack indents these lines.
 set(CPACK_DEBIAN_PACKAGE_DESCRIPTION
-    "transportcertd keeps a mail server's TLS certificates (Postfix, Exim, Dovecot) in one
-store, decides which certificate each mail service presents for a host name, and keeps
-a working internal transport certificate: when it is missing, expiring or broken, the
-daemon generates a self-signed replacement, publishes it and reloads the mail server.
+    "transportcertd keeps a mail server's TLS certificates (Postfix, Exim,
+Dovecot) in one store, decides which certificate each mail service presents
+for a host name, and keeps a working internal transport certificate: when it
+is missing, expiring or broken, the daemon generates a self-signed
+replacement, publishes it and reloads the mail server.
 
 It logs expiry alerts to the journal and answers questions over D-Bus
-(org.transportcertd1), so administrators can ask busctl what is in use and why.")
+(org.transportcertd1), so administrators can ask busctl what is in use and
+why.")
 # Library dependencies from dpkg-shlibdeps (package dpkg-dev), plus the system bus.
 set(CPACK_DEBIAN_PACKAGE_SHLIBDEPS ON)
 set(CPACK_DEBIAN_PACKAGE_DEPENDS "dbus")

@@ -820,6 +820,23 @@ class Reload(DaemonTest):
                         PICKUP_TIMEOUT, "the old configuration still in force")
         self.assertEqual(self.stop(), 0)
 
+    def test_a_broken_config_on_dbus_reload_fails_the_call_and_is_logged(self):
+        # What `systemctl reload transportcertd` (ExecReload= calls Reload) sees.
+        self.start()
+        self.wait_for_first_internal_transport()
+        self.write_config(text=self.config_text() + "[monitor]\nwarn_before = soon\n")
+        result = subprocess.run(
+            ["busctl", f"--address={self.bus_address}", "call", "org.transportcertd1",
+             "/org/transportcertd1", "org.transportcertd1.Manager", "Reload"],
+            capture_output=True, text=True, timeout=30, check=False)
+        self.assertNotEqual(result.returncode, 0, "Reload with a broken configuration fails")
+        self.assertIn(f"{self.config_path}:", result.stderr)
+        failed = self.wait_for_log(r"reload failed, keeping the running configuration: (.*)")
+        self.assertIn("bad duration", failed[0].match.group(1))
+        self.busctl("call", "org.transportcertd1", "/org/transportcertd1",
+                    "org.freedesktop.DBus.Peer", "Ping")
+        self.assertEqual(self.stop(), 0)
+
     def test_sighup_reports_an_unknown_section_with_its_line(self):
         self.start()
         self.wait_for_first_internal_transport()
@@ -879,6 +896,9 @@ class NotifyProtocol(DaemonTest):
             except OSError:
                 return
             fields = dict(line.split("=", 1) for line in data.decode().splitlines() if "=" in line)
+            if fields.get("READY") == "1":  # what a mail server started now would find
+                fields["published at READY"] = os.path.exists(
+                    os.path.join(self.published, "internal-transport.pem"))
             with self.lock:
                 self.messages.append((time.monotonic(), fields))
 
@@ -921,6 +941,19 @@ class NotifyProtocol(DaemonTest):
         stopping = self.received("STOPPING")[0][0]
         pings_after = [t for t, _ in self.received("WATCHDOG") if t > stopping + 0.5]
         self.assertEqual(pings_after, [], "no pings after STOPPING=1")
+
+    def test_ready_waits_for_the_first_internal_transport_certificate(self):
+        # A fresh store: READY=1 only once the generated certificate is published, so that a
+        # mail server ordered after the daemon finds its files.
+        self.start(env={"NOTIFY_SOCKET": self.socket_path})
+        ready = self.wait_until(lambda: [f for _, f in self.messages if f.get("READY") == "1"],
+                                GENERATION_TIMEOUT, "READY=1")[0]
+        self.assertTrue(ready["published at READY"],
+                        f"internal-transport.pem exists when READY=1 arrives: {ready}")
+        self.assertRegex(ready.get("STATUS", ""),
+                         r"^1 certificate, 0 unusable files, internal transport [0-9A-F]{8}…$")
+        self.wait_for_log(r"^ready: 1 certificate, 0 unusable files, internal transport ")
+        self.assertEqual(self.stop(), 0)
 
     def test_no_watchdog_pings_unless_asked(self):
         self.start(env={"NOTIFY_SOCKET": self.socket_path})
@@ -1095,6 +1128,40 @@ class Publishing(DaemonTest):
         # The store keeps its keys private whatever publish.group says.
         for name in self.store_files():
             self.assert_mode(os.path.join(self.store, name), 0o600)
+
+    def test_files_it_wrote_for_names_no_longer_published_are_removed_and_no_others(self):
+        other, third = "other.example.com", "third.example.com"
+        self.put_in_store("other.pem", self.certs.make(other).pem)
+        self.put_in_store("third.pem", self.certs.make(third).pem)
+        self.write_config({"publish": {"names": f"{other} {third}"}})
+        self.start()
+        self.wait_for_first_internal_transport()
+        self.wait_until(lambda: self.published_blocks(f"{third}.pem"), PICKUP_TIMEOUT,
+                        "both names published")
+        # Files the daemon did not write: an administrator's own, and one of its files that
+        # the administrator changed since.
+        by_hand = {"by-hand.example.com.pem": "an administrator's file\n",
+                   "notes.txt": "keep me\n"}
+        for name, text in by_hand.items():
+            self.write_file(os.path.join(self.published, name), text)
+        with open(os.path.join(self.published, f"{third}.pem"), "a", encoding="ascii") as f:
+            f.write("# changed by hand\n")
+        third_text = self.read(os.path.join(self.published, f"{third}.pem"))
+
+        # The FQDN changes and both names leave publish.names.
+        self.write_config({"daemon": {"fqdn": "new.example.com"}})
+        self.send(signal.SIGHUP)
+        self.wait_until(lambda: not os.path.exists(os.path.join(self.published, f"{other}.pem"))
+                        and not os.path.exists(os.path.join(self.published, f"{FQDN}.pem"))
+                        and self.read(os.path.join(self.published, "sni-map")) == "",
+                        GENERATION_TIMEOUT, f"{other}.pem and {FQDN}.pem removed, sni-map empty")
+        self.wait_for_log(rf"removed .*/{re.escape(other)}\.pem: it is no longer published")
+        self.assertTrue(self.published_blocks("internal-transport.pem"))
+        for name, text in by_hand.items():
+            self.assertEqual(self.read(os.path.join(self.published, name)), text, name)
+        self.assertEqual(self.read(os.path.join(self.published, f"{third}.pem")), third_text,
+                         "a file changed by hand is not the daemon's any more")
+        self.assertEqual(self.stop(), 0)
 
     def test_an_unknown_publish_group_is_a_configuration_error(self):
         self.write_config({"publish": {"group": "no-such-group-here"}})

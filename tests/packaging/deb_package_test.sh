@@ -2,7 +2,8 @@
 # The .deb: `cpack -G DEB` builds it; its control data (Depends, conffiles, maintainer
 # scripts) and file list (paths, modes, owners) are checked; then it is installed on this
 # machine with `dpkg -i`, checked in place (including `systemd-analyze verify` of the real
-# installed unit), removed and purged, and nothing may be left behind.
+# installed unit), removed and purged, and nothing may be left behind but the certificate store
+# (purge keeps it and says so). lintian must find no error in it.
 #
 # Installing for real runs the maintainer scripts on a machine without systemd as PID 1 and
 # without a system bus, which they must survive while still recording the enablement. Needs
@@ -39,6 +40,19 @@ fi
 deb=$(ls "$scratch"/out/transportcertd_*.deb 2>/dev/null | head -n1)
 [ -n "$deb" ] || { show "$scratch/cpack.log"; fail "cpack wrote no transportcertd_*.deb"; }
 ok "built $(basename "$deb")"
+
+# --- lintian: no errors (warnings are printed, not fatal) ---
+if command -v lintian >/dev/null 2>&1; then
+	lintian --no-tag-display-limit "$deb" >"$scratch/lintian.log" 2>&1 || true
+	if grep -q '^E: ' "$scratch/lintian.log"; then
+		show "$scratch/lintian.log"
+		fail "lintian reports errors"
+	fi
+	ok "lintian: no errors ($(grep -c '^W: ' "$scratch/lintian.log" || true) warnings)"
+	grep '^W: ' "$scratch/lintian.log" | sed 's/^/    | /' || true
+else
+	fail "needs 'lintian' (see docs/packaging.md for the packages)"
+fi
 
 # --- control data ---
 field() { dpkg-deb -f "$deb" "$1"; }
@@ -157,7 +171,12 @@ fi
 grep -q '^# a local change$' "$conf" || fail "dpkg -r did not keep the changed conffile"
 ok "dpkg -r removed the files and kept the changed $conf"
 
-mkdir -p /var/lib/transportcertd/store
+# A key an administrator put in the store by hand: purge must keep it, and say so.
+mkdir -p /var/lib/transportcertd/store /var/lib/transportcertd/published
+echo "a private key" >/var/lib/transportcertd/store/by-hand.key
+echo "a published file" >/var/lib/transportcertd/published/mail.example.com.pem
+echo "internal-transport 0123" >/var/lib/transportcertd/bindings
+on_exit "rm -rf /var/lib/transportcertd"
 if ! dpkg -P transportcertd >"$scratch/purge.log" 2>&1; then
 	show "$scratch/purge.log"
 	fail "dpkg -P failed"
@@ -166,6 +185,14 @@ installed=no
 dpkg-query -W -f='${Status}' transportcertd 2>/dev/null | grep -q 'not-installed' ||
 	[ -z "$(dpkg-query -W -f='${Status}' transportcertd 2>/dev/null)" ] ||
 	fail "status after dpkg -P: $(dpkg-query -W -f='${Status}' transportcertd)"
+grep -qx "transportcertd: purge kept the certificate store /var/lib/transportcertd/store (it holds private keys); remove it by hand when nothing needs them" "$scratch/purge.log" ||
+	{ show "$scratch/purge.log"; fail "dpkg -P does not say that it kept the store"; }
+[ "$(cat /var/lib/transportcertd/store/by-hand.key)" = "a private key" ] ||
+	fail "dpkg -P lost a key put in the store by hand"
+[ "$(ls -A /var/lib/transportcertd)" = store ] ||
+	fail "dpkg -P left more than the store: $(ls -A /var/lib/transportcertd)"
+ok "dpkg -P kept the store, said so, and removed the bindings and published files"
+rm -rf /var/lib/transportcertd
 for left in /etc/transportcertd /var/lib/transportcertd "$wants" "/etc/systemd/system/$unit" \
 	/var/lib/systemd/deb-systemd-helper-enabled/$unit.dsh-also \
 	/var/lib/systemd/deb-systemd-helper-masked/$unit; do
@@ -174,4 +201,4 @@ done
 if journalctl --list-catalog 2>/dev/null | grep -q ' transportcertd: '; then
 	fail "the journal catalog still lists transportcertd entries after purge"
 fi
-ok "dpkg -P left no file, enablement, mask, state directory or catalog entry behind"
+ok "dpkg -P left no file, enablement, mask or catalog entry behind"
