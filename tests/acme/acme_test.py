@@ -13,6 +13,7 @@ Durations are printed, never asserted.
     TRANSPORTCERTD_BIN=build/daemon/transportcertd tests/acme/acme_test.py -v
 """
 
+import glob
 import os
 import re
 import signal
@@ -33,6 +34,7 @@ from daemon_integration_test import (  # noqa: E402
 HOOK = os.environ.get("TRANSPORTCERTD_DEPLOY_HOOK",
                       os.path.join(HERE, "..", "..", "packaging", "certbot-deploy-hook"))
 NAME = "mx.example.test"
+RETIRE_AFTER = 3  # seconds: [store] retire_superseded in the certbot test
 HOOK_MESSAGE = "transportcertd certbot-deploy-hook: "
 
 
@@ -286,7 +288,8 @@ exit $status
         # only on renewal, and runs a hook found there and named again only once).
         self.enabled_hook = os.path.join(self.certbot.deploy_hook_dir(), "transportcertd")
         os.symlink(self.wrapper, self.enabled_hook)
-        self.write_config({"selection": {"trust": root}, "publish": {"names": NAME}})
+        self.write_config({"selection": {"trust": root}, "publish": {"names": NAME},
+                           "store": {"retire_superseded": f"{RETIRE_AFTER}s"}})
         self.start()
         self.wait_for_first_internal_transport()
 
@@ -345,12 +348,21 @@ exit $status
         print(f"  renew: {time.monotonic() - started:.1f} s for certbot; relative to the "
               f"hook's return: published {published * 1000:+.0f} ms, reloaded "
               f"{reloaded * 1000:+.0f} ms", file=sys.stderr)
-        # The renewed certificate outranks the first one, which stays in the store.
-        self.assertEqual(self.property_of(first, "HasPrivateKey"), "b true")
-        explained = self.busctl("call", "org.transportcertd1", "/org/transportcertd1",
-                                "org.transportcertd1.Manager", "ExplainSelection", "ss", NAME,
-                                "SMTP")
-        self.assertRegex(explained, rf'"{first}" "eligible" "outranked by {renewed[:8]}')
+        # The renewed certificate outranks the first one, which is retired once it has been
+        # superseded for retire_superseded: taken out of the store into removed/, key and all.
+        self.wait_for_log(rf"retired superseded \(for {RETIRE_AFTER}s\) certificate {first} "
+                          r"and its private key; the original files are kept in "
+                          rf".*/removed/\d{{8}}T\d{{6}}Z-{first}",
+                          timeout=PICKUP_TIMEOUT + RETIRE_AFTER)
+        self.assertNotIn(first, self.busctl("call", "org.transportcertd1", "/org/transportcertd1",
+                                            "org.transportcertd1.Manager", "ListCertificates"))
+        (kept,) = glob.glob(os.path.join(self.state, "removed", f"*-{first}"))
+        kept_certificates = set()
+        for name in os.listdir(kept):
+            kept_certificates.update(certificate_thumbprints(os.path.join(kept, name)))
+        self.assertIn(first, kept_certificates)
+        self.assertEqual(self.property_of(renewed, "HasPrivateKey"), "b true")
+        self.assertEqual(self.select(NAME)[0], renewed)
         self.assertIsNone(self.daemon.poll(), self.log_tail())
 
 
