@@ -145,8 +145,11 @@ if ! ct dpkg -i /root/transportcertd.deb >"$scratch/install.log" 2>&1; then
 fi
 # postinst's `systemctl start` returns once the daemon sent READY=1: the files must be there.
 ready_files=$(ct ls "$published" 2>&1 || true)
-echo "$ready_files" | grep -qx internal-transport.pem ||
+if ! echo "$ready_files" | grep -qx internal-transport.pem; then
+	ct journalctl -u "$unit" --no-pager >"$scratch/journal.log" 2>&1 || true
+	show "$scratch/journal.log"
 	fail "READY=1 came before internal-transport.pem was published (published: $ready_files)"
+fi
 [ "$(ct systemctl is-enabled "$unit")" = enabled ] || fail "the unit is not enabled"
 [ "$(ct systemctl is-active "$unit")" = active ] || { ct systemctl status "$unit" >&2 || true; fail "the unit is not active"; }
 status=$(prop StatusText)
