@@ -51,7 +51,7 @@ const sd_bus_vtable BusServiceImpl::kManagerVtable[] = {
     // Reading.
     SD_BUS_METHOD_WITH_ARGS("ListCertificates",
                             SD_BUS_NO_ARGS,
-                            SD_BUS_RESULT("a(sssasttassbbbo)", certificates),
+                            SD_BUS_RESULT(kListCertificatesSignature, certificates),
                             MethodCallback<&Impl::ListCertificates>, kOpen),
     SD_BUS_METHOD_WITH_ARGS("GetCertificate",
                             SD_BUS_ARGS("s", thumbprint),
@@ -63,7 +63,7 @@ const sd_bus_vtable BusServiceImpl::kManagerVtable[] = {
                             MethodCallback<&Impl::SelectCertificate>, kOpen),
     SD_BUS_METHOD_WITH_ARGS("ExplainSelection",
                             SD_BUS_ARGS("s", fqdn, "s", service),
-                            SD_BUS_RESULT("a(sss)", verdicts),
+                            SD_BUS_RESULT(kExplainSelectionSignature, verdicts),
                             MethodCallback<&Impl::ExplainSelection>, kOpen),
 
     // Changing: root or admin_group only.
@@ -222,10 +222,10 @@ int BusServiceImpl::ListCertificates(sd_bus_message* call, sd_bus_error* error) 
   if (!reply.ok()) return SetBusError(error, reply.error());
   const std::string& internal = backend_.CurrentBindings().internal_transport;
   MessageWriter writer(reply->get());
-  writer.Open(SD_BUS_TYPE_ARRAY, "(sssasttassbbbo)");
+  writer.Open(SD_BUS_TYPE_ARRAY, kCertificateRowSignature);
   for (const StoredCertificate& stored : backend_.CurrentInventory().certificates) {
     const Certificate& cert = stored.cert();
-    writer.Open(SD_BUS_TYPE_STRUCT, "sssasttassbbbo")
+    writer.Open(SD_BUS_TYPE_STRUCT, kCertificateRowContents)
         .String(cert.thumbprint)
         .String(cert.subject)
         .String(cert.issuer)
@@ -303,9 +303,9 @@ int BusServiceImpl::ExplainSelection(sd_bus_message* call, sd_bus_error* error) 
   Result<SdBusMessagePtr> reply = NewReply(call);
   if (!reply.ok()) return SetBusError(error, reply.error());
   MessageWriter writer(reply->get());
-  writer.Open(SD_BUS_TYPE_ARRAY, "(sss)");
+  writer.Open(SD_BUS_TYPE_ARRAY, kVerdictRowSignature);
   for (const Judgement& judgement : selection.judgements) {
-    writer.Open(SD_BUS_TYPE_STRUCT, "sss")
+    writer.Open(SD_BUS_TYPE_STRUCT, kVerdictRowContents)
         .String(judgement.thumbprint)
         .String(VerdictName(judgement.verdict))
         .String(judgement.reason)
