@@ -130,13 +130,6 @@ std::string StringProperty(const Properties& properties, const char* name) {
   return "";
 }
 
-std::uint64_t NumberProperty(const Properties& properties, const char* name) {
-  if (auto found = properties.find(name); found != properties.end()) {
-    if (const auto* number = std::get_if<std::uint64_t>(&found->second.value)) return *number;
-  }
-  return 0;
-}
-
 struct PublishedSelection {
   std::string name;
   std::optional<Selected> selected;
@@ -179,7 +172,15 @@ CommandOutput Status(const Options& options, ManagerClient& client, const Contex
   const std::vector<CertificateRow> rows = client.ListCertificates();
   const std::string fqdn = StringProperty(properties, "Fqdn");
   const std::string internal = StringProperty(properties, "InternalTransportCertificate");
-  const std::uint64_t next_expiry = NumberProperty(properties, "NextExpiry");
+  // The next certificate to expire: the first NotAfter still ahead (those past are counted as
+  // Expired already).
+  const CertificateRow* next_expiry = nullptr;
+  for (const CertificateRow& row : rows) {
+    if (row.not_after > context.now_usec &&
+        (next_expiry == nullptr || row.not_after < next_expiry->not_after)) {
+      next_expiry = &row;
+    }
+  }
   const CertificateRow* internal_row = internal.empty() ? nullptr : FindRow(rows, internal);
 
   std::vector<PublishedSelection> published;
@@ -217,10 +218,17 @@ CommandOutput Status(const Options& options, ManagerClient& client, const Contex
     for (const auto& [status, count] : CountByStatus(rows)) json.Key(status).Unsigned(count);
     json.EndObject();
     json.Key("next_expiry");
-    if (next_expiry == 0) {
+    if (next_expiry == nullptr) {
       json.Null();
     } else {
-      json.String(IsoTime(next_expiry));
+      json.BeginObject()
+          .Key("thumbprint")
+          .String(next_expiry->thumbprint)
+          .Key("not_after")
+          .String(IsoTime(next_expiry->not_after))
+          .Key("days_left")
+          .Number(DaysLeft(next_expiry->not_after, context.now_usec))
+          .EndObject();
     }
     json.Key("published").BeginArray();
     for (const PublishedSelection& selection : published) {
@@ -259,11 +267,14 @@ CommandOutput Status(const Options& options, ManagerClient& client, const Contex
   }
   const std::string counts = CountsText(rows);
   lines.Add("Certificates", std::to_string(rows.size()) + (counts.empty() ? "" : " (" + counts + ")"));
-  if (next_expiry == 0) {
+  if (next_expiry == nullptr) {
     lines.Add("Next expiry", "none");
   } else {
-    lines.Add("Next expiry", UtcDateTime(next_expiry) + " (" +
-                                 DaysPhrase(next_expiry, context.now_usec) + ")");
+    const std::string when = UtcDateTime(next_expiry->not_after) + " (" +
+                             DaysPhrase(next_expiry->not_after, context.now_usec) + ")";
+    lines.Add("Next expiry", Colourize(when, StatusColour(next_expiry->status), context.colour) +
+                                 "\n" + next_expiry->thumbprint + " " +
+                                 OneLine(NamesSummary(next_expiry->domains)));
   }
   std::string names;
   for (const PublishedSelection& selection : published) {
