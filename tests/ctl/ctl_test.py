@@ -671,6 +671,52 @@ class Usage(CtlTest):
         self.assertTrue(out.startswith(internal[:12]), out)
 
 
+COMPLETION = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "packaging",
+                          "completion", "transportcertctl.bash")
+
+
+class Completion(CtlTest):
+    """The bash completion: commands, options, services, and thumbprints from the daemon."""
+
+    def complete(self, *words, env=None):
+        """What bash completes for the command line `words` (the last one being typed)."""
+        script = (f"source {COMPLETION}\n"
+                  'COMP_WORDS=("$@"); COMP_CWORD=$(($# - 1)); _transportcertctl\n'
+                  'printf "%s\\n" "${COMPREPLY[@]}"\n')
+        environment = self.ctl_environment(env)
+        environment["PATH"] = os.path.dirname(os.path.abspath(CTL)) + ":" + environment["PATH"]
+        result = subprocess.run(["bash", "-c", script, "bash", "transportcertctl", *words],
+                                capture_output=True, text=True, timeout=30, check=True,
+                                env=environment)
+        return sorted(line for line in result.stdout.splitlines() if line)
+
+    def test_commands_options_and_services(self):
+        self.assertIn("new-self-signed", self.complete(""))
+        self.assertEqual(self.complete("re"), ["reload", "remove", "renew"])
+        self.assertEqual(self.complete("--j"), ["--json="])
+        self.assertEqual(self.complete("--json=p"), ["pretty"])
+        self.assertEqual(self.complete("select", "mail.example.com", "i"), ["IMAP"])
+        self.assertEqual(self.complete("import", "--services", "SMTP,I"), ["SMTP,IMAP"])
+        self.assertEqual(self.complete("enable", "--int"), ["--internal-transport"])
+
+    def test_thumbprints_come_from_the_daemon(self):
+        cert = self.certs.make("imap.example.com")
+        self.put_in_store("imap.pem", cert.pem)
+        self.start()
+        internal = self.wait_for_first_internal_transport()
+        self.assertEqual(self.complete("show", ""), sorted([internal, cert.thumbprint]))
+        self.assertEqual(self.complete("remove", cert.thumbprint[:7].lower()), [cert.thumbprint])
+        self.assertEqual(self.complete("disable", internal, "p"), ["POP"])
+        # On the bus the command line names.
+        self.assertEqual(self.complete("--bus", "session", "enable", "",
+                                       env={"DBUS_SESSION_BUS_ADDRESS": self.bus_address,
+                                            "DBUS_SYSTEM_BUS_ADDRESS": "unix:path=/nonexistent"}),
+                         sorted([internal, cert.thumbprint]))
+        self.assertEqual(self.complete("show", "",
+                                       env={"DBUS_SYSTEM_BUS_ADDRESS": "unix:path=/nonexistent"}),
+                         [])
+
+
 class OtherUsers(CtlTest):
     """Reading is open to every local user; changing needs root or admin_group."""
 
