@@ -8,6 +8,11 @@ _transportcertctl_thumbprints() {
 		grep -o '"thumbprint":"[0-9A-F]\{40\}"' | cut -d'"' -f4
 }
 
+# COMPREPLY from compgen ARGS..., one word per line (file names may hold spaces).
+_transportcertctl_reply() {
+	mapfile -t COMPREPLY < <(compgen "$@")
+}
+
 _transportcertctl() {
 	local cur=${COMP_WORDS[COMP_CWORD]}
 	local prev=${COMP_WORDS[COMP_CWORD-1]}
@@ -18,17 +23,17 @@ _transportcertctl() {
 	COMPREPLY=()
 
 	case $prev in
-	--bus) COMPREPLY=($(compgen -W "system session" -- "$cur")); return ;;
-	--json) COMPREPLY=($(compgen -W "pretty short" -- "$cur")); return ;;
-	-H | --host) COMPREPLY=($(compgen -A hostname -- "$cur")); return ;;
+	--bus) _transportcertctl_reply -W "system session" -- "$cur"; return ;;
+	--json) _transportcertctl_reply -W "pretty short" -- "$cur"; return ;;
+	-H | --host) _transportcertctl_reply -A hostname -- "$cur"; return ;;
 	--services)
 		local done=${cur%"${cur##*,}"}
-		COMPREPLY=($(compgen -P "$done" -W "$services" -- "${cur##*,}"))
+		_transportcertctl_reply -P "$done" -W "$services" -- "${cur##*,}"
 		return ;;
 	esac
 	case $cur in
-	--bus=*) COMPREPLY=($(compgen -W "system session" -- "${cur#--bus=}")); return ;;
-	--json=*) COMPREPLY=($(compgen -W "pretty short" -- "${cur#--json=}")); return ;;
+	--bus=*) _transportcertctl_reply -W "system session" -- "${cur#--bus=}"; return ;;
+	--json=*) _transportcertctl_reply -W "pretty short" -- "${cur#--json=}"; return ;;
 	esac
 
 	# The command, its arguments so far, and the options that choose the bus.
@@ -50,28 +55,28 @@ _transportcertctl() {
 		enable) options+=" --internal-transport" ;;
 		import) options+=" --services" ;;
 		esac
-		COMPREPLY=($(compgen -W "$options" -- "$cur"))
+		_transportcertctl_reply -W "$options" -- "$cur"
 		[[ ${COMPREPLY[0]} == *= ]] && compopt -o nospace 2>/dev/null
 		return
 	fi
 	if [[ -z $command ]]; then
-		COMPREPLY=($(compgen -W "$commands" -- "$cur"))
+		_transportcertctl_reply -W "$commands" -- "$cur"
 		return
 	fi
 	case $command in
 	show | remove)
 		((${#args[@]} == 0)) &&
-			COMPREPLY=($(compgen -W "$(_transportcertctl_thumbprints "${bus[@]}")" -- "${cur^^}")) ;;
+			_transportcertctl_reply -W "$(_transportcertctl_thumbprints "${bus[@]}")" -- "${cur^^}" ;;
 	enable | disable)
 		if ((${#args[@]} == 0)); then
-			COMPREPLY=($(compgen -W "$(_transportcertctl_thumbprints "${bus[@]}")" -- "${cur^^}"))
+			_transportcertctl_reply -W "$(_transportcertctl_thumbprints "${bus[@]}")" -- "${cur^^}"
 		else
-			COMPREPLY=($(compgen -W "$services" -- "${cur^^}"))
+			_transportcertctl_reply -W "$services" -- "${cur^^}"
 		fi ;;
 	select | explain)
-		((${#args[@]} == 1)) && COMPREPLY=($(compgen -W "$services" -- "${cur^^}")) ;;
+		((${#args[@]} == 1)) && _transportcertctl_reply -W "$services" -- "${cur^^}" ;;
 	import)
-		COMPREPLY=($(compgen -f -- "$cur"))
+		_transportcertctl_reply -f -- "$cur"
 		compopt -o filenames 2>/dev/null ;;
 	esac
 }
