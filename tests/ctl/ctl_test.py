@@ -671,6 +671,37 @@ class Usage(CtlTest):
         self.assertTrue(out.startswith(internal[:12]), out)
 
 
+class Remote(CtlTest):
+    """-H [USER@]HOST goes through ssh to systemd-stdio-bridge on the host, as hostnamectl -H
+    does. Here `ssh` is a stand-in on PATH that records how it was called and runs the bridge
+    locally, on the test's bus."""
+
+    def test_host_is_reached_through_ssh_and_the_stdio_bridge(self):
+        if shutil.which("systemd-stdio-bridge") is None:
+            self.skipTest("systemd-stdio-bridge is not installed")
+        self.start()
+        self.wait_for_first_internal_transport()
+        bin_dir = os.path.join(self.tmp, "bin")
+        os.makedirs(bin_dir)
+        calls = os.path.join(self.tmp, "ssh-calls")
+        with open(os.path.join(bin_dir, "ssh"), "w", encoding="ascii") as f:
+            f.write(f"""#!/bin/sh
+echo "$*" >> '{calls}'
+while [ $# -gt 0 ] && [ "$1" != "--" ]; do shift; done
+shift 2  # -- HOST
+exec "$@" --bus-path="$DBUS_SYSTEM_BUS_ADDRESS"
+""")
+        os.chmod(os.path.join(bin_dir, "ssh"), 0o755)
+        path = {"PATH": f"{bin_dir}:{os.environ['PATH']}"}
+        self.assertEqual(self.ctl_ok("-H", "admin@mx1.example.com", "list", env=path),
+                         self.ctl_ok("list"))
+        self.assertEqual(self.ctl_ok("--host=mx2.example.com", "--json=short", "status",
+                                     env=path), self.ctl_ok("--json=short", "status"))
+        self.assertEqual(self.read(calls).splitlines(),
+                         ["-xT -- admin@mx1.example.com systemd-stdio-bridge",
+                          "-xT -- mx2.example.com systemd-stdio-bridge"])
+
+
 COMPLETION = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "packaging",
                           "completion", "transportcertctl.bash")
 
