@@ -1,8 +1,8 @@
 #include "ctl/commands.h"
 
 #include <algorithm>
-#include <cctype>
 #include <array>
+#include <cctype>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -18,7 +18,7 @@
 namespace transportcertctl {
 namespace {
 
-constexpr std::array<const char*, 6> kStatuses = {"Valid",        "Expiring",    "Expired",
+constexpr std::array<const char*, 6> kStatuses = {"Valid",       "Expiring",     "Expired",
                                                   "NotYetValid", "NoPrivateKey", "Unusable"};
 constexpr const char* kDefaultService = "SMTP";
 constexpr const char* kUnknownMethod = "org.freedesktop.DBus.Error.UnknownMethod";
@@ -232,8 +232,7 @@ CommandOutput Status(const Options& options, ManagerClient& client, const Contex
     }
     json.Key("published").BeginArray();
     for (const PublishedSelection& selection : published) {
-      json.BeginObject().Key("name").String(selection.name).Key("service").String(
-          kDefaultService);
+      json.BeginObject().Key("name").String(selection.name).Key("service").String(kDefaultService);
       if (selection.selected) {
         json.Key("thumbprint").String(selection.selected->thumbprint);
         json.Key("reason").String(selection.selected->reason);
@@ -254,19 +253,20 @@ CommandOutput Status(const Options& options, ManagerClient& client, const Contex
   if (internal.empty()) {
     lines.Add("Internal transport", Colourize("none", Colour::kRed, context.colour));
   } else if (internal_row == nullptr) {
-    lines.Add("Internal transport", internal + Colourize(" (not in the store)", Colour::kRed,
-                                                         context.colour));
+    lines.Add("Internal transport",
+              internal + Colourize(" (not in the store)", Colour::kRed, context.colour));
   } else {
     const std::int64_t days = DaysLeft(internal_row->not_after, context.now_usec);
-    const std::string expiry =
-        std::string(days < 0 ? "expired " : "expires ") + UtcDateTime(internal_row->not_after) +
-        " (" + DaysPhrase(internal_row->not_after, context.now_usec) + ")";
+    const std::string expiry = std::string(days < 0 ? "expired " : "expires ") +
+                               UtcDateTime(internal_row->not_after) + " (" +
+                               DaysPhrase(internal_row->not_after, context.now_usec) + ")";
     lines.Add("Internal transport",
               internal + "\n" + OneLine(internal_row->subject) + ", " +
                   Colourize(expiry, StatusColour(internal_row->status), context.colour));
   }
   const std::string counts = CountsText(rows);
-  lines.Add("Certificates", std::to_string(rows.size()) + (counts.empty() ? "" : " (" + counts + ")"));
+  lines.Add("Certificates",
+            std::to_string(rows.size()) + (counts.empty() ? "" : " (" + counts + ")"));
   if (next_expiry == nullptr) {
     lines.Add("Next expiry", "none");
   } else {
@@ -432,8 +432,7 @@ CommandOutput Show(const Options& options, ManagerClient& client, const Context&
       value = *flag ? "yes" : "no";
     } else if (const auto* number = std::get_if<std::uint64_t>(&property.value)) {
       if (IsTimeProperty(name)) {
-        value = UtcDateTime(*number) + " (" + DaysPhrase(*number, context.now_usec) +
-                ")";
+        value = UtcDateTime(*number) + " (" + DaysPhrase(*number, context.now_usec) + ")";
         if (name == "NotAfter") value = Colourize(value, StatusColour(status), context.colour);
       } else {
         value = std::to_string(*number);

@@ -48,9 +48,8 @@ std::string Format(std::uint64_t usec, const char* time_separator) {
   int n = std::snprintf(buffer, sizeof buffer, "%04d-%02d-%02d", parts.tm_year + 1900,
                         parts.tm_mon + 1, parts.tm_mday);
   if (time_separator != nullptr && n > 0) {
-    n += std::snprintf(buffer + n, sizeof buffer - static_cast<std::size_t>(n),
-                       "%s%02d:%02d:%02d", time_separator, parts.tm_hour, parts.tm_min,
-                       parts.tm_sec);
+    n += std::snprintf(buffer + n, sizeof buffer - static_cast<std::size_t>(n), "%s%02d:%02d:%02d",
+                       time_separator, parts.tm_hour, parts.tm_min, parts.tm_sec);
   }
   return std::string(buffer, n > 0 ? static_cast<std::size_t>(n) : 0);
 }
@@ -65,9 +64,9 @@ std::string IsoTime(std::uint64_t usec) { return Format(usec, "T") + "Z"; }
 
 std::int64_t DaysLeft(std::uint64_t then_usec, std::uint64_t now_usec) {
   constexpr std::int64_t kDay = std::int64_t{86400} * 1000000;
-  const std::int64_t difference =
-      then_usec >= now_usec ? static_cast<std::int64_t>(then_usec - now_usec)
-                            : -static_cast<std::int64_t>(now_usec - then_usec);
+  const std::int64_t difference = then_usec >= now_usec
+                                      ? static_cast<std::int64_t>(then_usec - now_usec)
+                                      : -static_cast<std::int64_t>(now_usec - then_usec);
   // Rounded towards minus infinity: one microsecond past is day -1.
   std::int64_t days = difference / kDay;
   if (difference % kDay != 0 && difference < 0) --days;

@@ -58,12 +58,11 @@ std::uint64_t ReadU64(sd_bus_message* m) {
 }
 
 // A new method call on the manager object.
-SdBusMessagePtr NewCall(sd_bus* bus, const char* path, const char* interface,
-                        const char* method) {
+SdBusMessagePtr NewCall(sd_bus* bus, const char* path, const char* interface, const char* method) {
   sd_bus_message* raw = nullptr;
-  Check(sd_bus_message_new_method_call(bus, &raw, transportcertd::kBusName, path, interface,
-                                       method),
-        "create a D-Bus call");
+  Check(
+      sd_bus_message_new_method_call(bus, &raw, transportcertd::kBusName, path, interface, method),
+      "create a D-Bus call");
   return SdBusMessagePtr(raw);
 }
 
@@ -160,8 +159,8 @@ Properties ManagerClient::CertificateProperties(const std::string& object_path) 
   const char* interface = object_path == transportcertd::kManagerPath
                               ? transportcertd::kManagerInterface
                               : transportcertd::kCertificateInterface;
-  const SdBusMessagePtr call = NewCall(bus_.get(), object_path.c_str(),
-                                       "org.freedesktop.DBus.Properties", "GetAll");
+  const SdBusMessagePtr call =
+      NewCall(bus_.get(), object_path.c_str(), "org.freedesktop.DBus.Properties", "GetAll");
   AppendString(call.get(), interface);
   const SdBusMessagePtr reply = Call(bus_.get(), call);
   return ReadProperties(reply.get());
@@ -208,8 +207,7 @@ std::string ManagerClient::GetCertificate(const std::string& thumbprint) {
 }
 
 Selected ManagerClient::SelectCertificate(const std::string& fqdn, const std::string& service) {
-  const SdBusMessagePtr call =
-      NewManagerCall(bus_.get(), transportcertd::kMethodSelectCertificate);
+  const SdBusMessagePtr call = NewManagerCall(bus_.get(), transportcertd::kMethodSelectCertificate);
   AppendString(call.get(), fqdn);
   AppendString(call.get(), service);
   const SdBusMessagePtr reply = Call(bus_.get(), call);
@@ -221,19 +219,17 @@ Selected ManagerClient::SelectCertificate(const std::string& fqdn, const std::st
 
 std::vector<VerdictRow> ManagerClient::ExplainSelection(const std::string& fqdn,
                                                         const std::string& service) {
-  const SdBusMessagePtr call =
-      NewManagerCall(bus_.get(), transportcertd::kMethodExplainSelection);
+  const SdBusMessagePtr call = NewManagerCall(bus_.get(), transportcertd::kMethodExplainSelection);
   AppendString(call.get(), fqdn);
   AppendString(call.get(), service);
   const SdBusMessagePtr reply = Call(bus_.get(), call);
   sd_bus_message* m = reply.get();
   std::vector<VerdictRow> rows;
-  Check(sd_bus_message_enter_container(m, SD_BUS_TYPE_ARRAY,
-                                       transportcertd::kVerdictRowSignature),
+  Check(sd_bus_message_enter_container(m, SD_BUS_TYPE_ARRAY, transportcertd::kVerdictRowSignature),
         "read the verdicts");
   for (;;) {
-    const int entered = sd_bus_message_enter_container(m, SD_BUS_TYPE_STRUCT,
-                                                       transportcertd::kVerdictRowContents);
+    const int entered =
+        sd_bus_message_enter_container(m, SD_BUS_TYPE_STRUCT, transportcertd::kVerdictRowContents);
     Check(entered, "read the verdicts");
     if (entered == 0) break;
     VerdictRow row;
@@ -250,8 +246,7 @@ std::vector<VerdictRow> ManagerClient::ExplainSelection(const std::string& fqdn,
 void ManagerClient::EnableCertificate(const std::string& thumbprint,
                                       const std::vector<std::string>& services,
                                       bool make_internal_transport) {
-  const SdBusMessagePtr call =
-      NewManagerCall(bus_.get(), transportcertd::kMethodEnableCertificate);
+  const SdBusMessagePtr call = NewManagerCall(bus_.get(), transportcertd::kMethodEnableCertificate);
   AppendString(call.get(), thumbprint);
   AppendStrings(call.get(), services);
   const int flag = make_internal_transport ? 1 : 0;
@@ -278,8 +273,7 @@ std::string ManagerClient::NewSelfSignedCertificate(const std::vector<std::strin
 
 std::string ManagerClient::ImportCertificate(const std::string& pem,
                                              const std::vector<std::string>& services) {
-  const SdBusMessagePtr call =
-      NewManagerCall(bus_.get(), transportcertd::kMethodImportCertificate);
+  const SdBusMessagePtr call = NewManagerCall(bus_.get(), transportcertd::kMethodImportCertificate);
   AppendString(call.get(), pem);
   AppendStrings(call.get(), services);
   const SdBusMessagePtr reply = Call(bus_.get(), call);
@@ -287,8 +281,7 @@ std::string ManagerClient::ImportCertificate(const std::string& pem,
 }
 
 void ManagerClient::RemoveCertificate(const std::string& thumbprint) {
-  const SdBusMessagePtr call =
-      NewManagerCall(bus_.get(), transportcertd::kMethodRemoveCertificate);
+  const SdBusMessagePtr call = NewManagerCall(bus_.get(), transportcertd::kMethodRemoveCertificate);
   AppendString(call.get(), thumbprint);
   Call(bus_.get(), call);
 }

@@ -79,8 +79,7 @@ class ManagerClient {
   std::vector<VerdictRow> ExplainSelection(const std::string& fqdn, const std::string& service);
   void EnableCertificate(const std::string& thumbprint, const std::vector<std::string>& services,
                          bool make_internal_transport);
-  void DisableCertificate(const std::string& thumbprint,
-                          const std::vector<std::string>& services);
+  void DisableCertificate(const std::string& thumbprint, const std::vector<std::string>& services);
   std::string NewSelfSignedCertificate(const std::vector<std::string>& names);
   std::string ImportCertificate(const std::string& pem, const std::vector<std::string>& services);
   void RemoveCertificate(const std::string& thumbprint);

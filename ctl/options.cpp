@@ -136,8 +136,9 @@ Options ParseCommandLine(const std::vector<std::string>& arguments) {
     throw UsageError("--services belongs to the import command");
   }
   if (!options.host.empty() && options.bus == BusKind::kSession) {
-    throw UsageError("-H reaches the system bus of another host; it does not go with --bus "
-                     "session");
+    throw UsageError(
+        "-H reaches the system bus of another host; it does not go with --bus "
+        "session");
   }
   options.args = std::move(positional);
   return options;

@@ -9,11 +9,20 @@ std::string Colourize(std::string_view text, Colour colour, bool enabled) {
   if (!enabled || colour == Colour::kNone) return std::string(text);
   const char* start = "";
   switch (colour) {
-    case Colour::kRed: start = "\x1b[0;1;31m"; break;
-    case Colour::kYellow: start = "\x1b[0;1;33m"; break;
-    case Colour::kBold: start = "\x1b[0;1;39m"; break;
-    case Colour::kUnderline: start = "\x1b[0;4m"; break;
-    case Colour::kNone: break;
+    case Colour::kRed:
+      start = "\x1b[0;1;31m";
+      break;
+    case Colour::kYellow:
+      start = "\x1b[0;1;33m";
+      break;
+    case Colour::kBold:
+      start = "\x1b[0;1;39m";
+      break;
+    case Colour::kUnderline:
+      start = "\x1b[0;4m";
+      break;
+    case Colour::kNone:
+      break;
   }
   return std::string(start) + std::string(text) + "\x1b[0m";
 }

@@ -103,8 +103,11 @@ TEST(ShortForms, ForTheListColumns) {
 
 TEST(OneLine, TurnsControlCharactersIntoSpacesAndKeepsUtf8) {
   EXPECT_EQ(OneLine("a\nb\tc\x1b[31md\x7f"), "a b c [31md ");
-  EXPECT_EQ(OneLine("outranked by 7FD7482A\u2026: CA-issued"), "outranked by 7FD7482A\u2026: CA-issued");
-  EXPECT_EQ(OneLine("x\xc2\x9b" "31my"), "x 31my");  // U+009B, the one-byte CSI
+  EXPECT_EQ(OneLine("outranked by 7FD7482A\u2026: CA-issued"),
+            "outranked by 7FD7482A\u2026: CA-issued");
+  EXPECT_EQ(OneLine("x\xc2\x9b"
+                    "31my"),
+            "x 31my");  // U+009B, the one-byte CSI
   EXPECT_EQ(OneLine("caf\xc3\xa9"), "caf\xc3\xa9");
 }
 

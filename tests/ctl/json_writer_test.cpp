@@ -17,25 +17,38 @@ TEST(JsonQuote, EscapesQuotesBackslashesAndControlCharacters) {
 }
 
 TEST(JsonQuote, KeepsValidUtf8AndReplacesInvalidBytes) {
-  EXPECT_EQ(JsonQuote("7FD7482A\u2026 caf\u00e9 \U0001F512"), "\"7FD7482A\u2026 caf\u00e9 \U0001F512\"");
-  EXPECT_EQ(JsonQuote("a\xff" "b"), "\"a\\ufffdb\"");
-  EXPECT_EQ(JsonQuote("\xc3"), "\"\\ufffd\"");                  // truncated
-  EXPECT_EQ(JsonQuote("\xc0\xaf"), "\"\\ufffd\\ufffd\"");       // overlong '/'
-  EXPECT_EQ(JsonQuote("\xed\xa0\x80"), "\"\\ufffd\\ufffd\\ufffd\"");  // a surrogate
+  EXPECT_EQ(JsonQuote("7FD7482A\u2026 caf\u00e9 \U0001F512"),
+            "\"7FD7482A\u2026 caf\u00e9 \U0001F512\"");
+  EXPECT_EQ(JsonQuote("a\xff"
+                      "b"),
+            "\"a\\ufffdb\"");
+  EXPECT_EQ(JsonQuote("\xc3"), "\"\\ufffd\"");                                   // truncated
+  EXPECT_EQ(JsonQuote("\xc0\xaf"), "\"\\ufffd\\ufffd\"");                        // overlong '/'
+  EXPECT_EQ(JsonQuote("\xed\xa0\x80"), "\"\\ufffd\\ufffd\\ufffd\"");             // a surrogate
   EXPECT_EQ(JsonQuote("\xf4\x90\x80\x80"), "\"\\ufffd\\ufffd\\ufffd\\ufffd\"");  // > U+10FFFF
 }
 
 TEST(AJsonWriter, WritesShortDocumentsOnOneLine) {
   JsonWriter json(JsonStyle::kShort);
   json.BeginObject()
-      .Key("thumbprint").String("7FD7")
-      .Key("names").Strings({"a", "b"})
-      .Key("days").Number(-3)
-      .Key("count").Unsigned(4)
-      .Key("ok").Bool(true)
-      .Key("none").Null()
-      .Key("empty").BeginArray().EndArray()
-      .Key("nested").BeginObject().EndObject()
+      .Key("thumbprint")
+      .String("7FD7")
+      .Key("names")
+      .Strings({"a", "b"})
+      .Key("days")
+      .Number(-3)
+      .Key("count")
+      .Unsigned(4)
+      .Key("ok")
+      .Bool(true)
+      .Key("none")
+      .Null()
+      .Key("empty")
+      .BeginArray()
+      .EndArray()
+      .Key("nested")
+      .BeginObject()
+      .EndObject()
       .EndObject();
   EXPECT_EQ(json.str(),
             "{\"thumbprint\":\"7FD7\",\"names\":[\"a\",\"b\"],\"days\":-3,\"count\":4,\"ok\":true,"
