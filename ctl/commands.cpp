@@ -387,7 +387,8 @@ CommandOutput Show(const Options& options, ManagerClient& client, const Context&
   for (const auto& entry : kLabels) {
     if (properties.count(entry.first) != 0) order.push_back(entry);
   }
-  for (const auto& [name, value] : properties) {
+  for (const auto& property : properties) {
+    const std::string& name = property.first;
     const bool listed = std::any_of(kLabels.begin(), kLabels.end(),
                                     [&](const auto& entry) { return entry.first == name; });
     if (!listed) order.emplace_back(name, name);
@@ -549,7 +550,7 @@ std::string ReadImportFile(const std::string& path) {
   }
   const bool failed = std::ferror(file) != 0;
   const int error = errno;
-  if (file != stdin) std::fclose(file);
+  if (file != stdin) (void)std::fclose(file);  // read only: nothing to lose on close
   if (failed) throw CommandError("cannot read " + shown + ": " + std::strerror(error));
   if (text.size() > kMaxImportBytes) {
     throw CommandError(shown + " is too large to be PEM certificates and keys");

@@ -3,9 +3,11 @@
 // command fails, 2 for usage errors.
 #include <unistd.h>
 
+#include <cerrno>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <exception>
 #include <string>
 #include <vector>
@@ -29,7 +31,14 @@ constexpr int kExitUsage = 2;
 const char* GetEnvironment(const char* name) { return std::getenv(name); }
 
 void PrintError(const std::string& message) {
-  std::fprintf(stderr, "transportcertctl: %s\n", message.c_str());
+  (void)std::fprintf(stderr, "transportcertctl: %s\n", message.c_str());
+}
+
+// Writes `text` to standard output; false (with errno) when it could not be written, e.g. to a
+// full disk. A pager that quit before reading everything is not a failure.
+bool WriteOutput(const std::string& text) {
+  const bool written = std::fputs(text.c_str(), stdout) >= 0 && std::fflush(stdout) == 0;
+  return written || errno == EPIPE;
 }
 
 std::uint64_t NowUsec() {
@@ -45,16 +54,16 @@ int Run(const std::vector<std::string>& arguments) {
     CheckArguments(options);
   } catch (const UsageError& e) {
     PrintError(e.what());
-    std::fprintf(stderr, "Try 'transportcertctl --help' for more information.\n");
+    (void)std::fprintf(stderr, "Try 'transportcertctl --help' for more information.\n");
     return kExitUsage;
   }
-  if (options.help) {
-    std::fputs(UsageText().c_str(), stdout);
-    return 0;
-  }
-  if (options.version) {
-    std::printf("transportcertctl %s\n", TRANSPORTCERTD_VERSION);
-    return 0;
+  if (options.help || options.version) {
+    const std::string text = options.help
+                                 ? UsageText()
+                                 : std::string("transportcertctl ") + TRANSPORTCERTD_VERSION + "\n";
+    if (WriteOutput(text)) return 0;
+    PrintError(std::string("cannot write the output: ") + std::strerror(errno));
+    return kExitFailure;
   }
 
   const bool terminal = isatty(STDOUT_FILENO) != 0;
@@ -66,7 +75,10 @@ int Run(const std::vector<std::string>& arguments) {
     const CommandOutput output = RunCommand(options, client, context);
     Pager pager;
     if (output.page) pager.Start(PagerCommand(terminal, options.pager, GetEnvironment));
-    std::fputs(output.text.c_str(), stdout);
+    if (!WriteOutput(output.text)) {
+      PrintError(std::string("cannot write the output: ") + std::strerror(errno));
+      return kExitFailure;
+    }
     return 0;
   } catch (const UsageError& e) {
     PrintError(e.what());

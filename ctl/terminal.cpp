@@ -58,7 +58,7 @@ void Pager::Start(const std::string& command) {
   if (command.empty() || pid_ >= 0) return;
   int fds[2];
   if (pipe(fds) < 0) return;  // no pager: the output goes to the terminal as it is
-  std::fflush(stdout);
+  (void)std::fflush(stdout);
   const pid_t pid = fork();
   if (pid < 0) {
     close(fds[0]);
@@ -84,13 +84,13 @@ void Pager::Start(const std::string& command) {
       _exit(0);
     }
     execl("/bin/sh", "sh", "-c", command.c_str(), static_cast<char*>(nullptr));
-    std::fprintf(stderr, "transportcertctl: cannot run the pager '%s': %s\n", command.c_str(),
-                 std::strerror(errno));
+    (void)std::fprintf(stderr, "transportcertctl: cannot run the pager '%s': %s\n", command.c_str(),
+                       std::strerror(errno));
     _exit(1);
   }
   // Here: standard output is the pipe from now on. A pager that quits early (q in less)
   // makes further writes fail instead of killing us.
-  std::signal(SIGPIPE, SIG_IGN);
+  (void)std::signal(SIGPIPE, SIG_IGN);
   dup2(fds[1], STDOUT_FILENO);
   close(fds[0]);
   close(fds[1]);
@@ -99,7 +99,7 @@ void Pager::Start(const std::string& command) {
 
 void Pager::Finish() {
   if (pid_ < 0) return;
-  std::fflush(stdout);
+  (void)std::fflush(stdout);  // what the pager did not take is not missed
   // The pager sees the end of its input once the write end is closed.
   const int devnull = open("/dev/null", O_WRONLY | O_CLOEXEC);
   if (devnull >= 0) {

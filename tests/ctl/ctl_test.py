@@ -651,6 +651,14 @@ class Usage(CtlTest):
             self.assertIn(command, out)
         self.assertRegex(self.ctl_ok("--version"), r"^transportcertctl \d+\.\d+\.\d+\n$")
 
+    def test_output_that_cannot_be_written_exits_1(self):
+        with open("/dev/full", "w", encoding="ascii") as full:
+            result = subprocess.run([CTL, "--help"], stdout=full, stderr=subprocess.PIPE,
+                                    text=True, timeout=30, check=False,
+                                    env=self.ctl_environment())
+        self.assertEqual(result.returncode, 1, result.stderr)
+        self.assertIn("cannot write the output: No space left on device", result.stderr)
+
     def test_no_daemon_on_the_bus_exits_1(self):
         run = self.ctl("list")
         self.assertEqual(run.rc, 1, run)
