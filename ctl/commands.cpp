@@ -14,6 +14,7 @@
 #include "ctl/format.h"
 #include "ctl/json_writer.h"
 #include "ctl/table.h"
+#include "ipc/bus_names.h"
 
 namespace transportcertctl {
 namespace {
@@ -113,7 +114,8 @@ std::vector<std::string> PublishedNames(const Properties& properties, const std:
   std::vector<std::string> names;
   if (!fqdn.empty()) names.push_back(fqdn);
   // Daemons that publish their names list them in PublishedNames; the FQDN is always published.
-  if (auto found = properties.find("PublishedNames"); found != properties.end()) {
+  if (auto found = properties.find(transportcertd::kPropertyPublishedNames);
+      found != properties.end()) {
     if (const auto* list = std::get_if<std::vector<std::string>>(&found->second.value)) {
       for (const std::string& name : *list) {
         if (std::find(names.begin(), names.end(), name) == names.end()) names.push_back(name);
@@ -170,8 +172,9 @@ class LabelledLines {
 CommandOutput Status(const Options& options, ManagerClient& client, const Context& context) {
   const Properties properties = client.ManagerProperties();
   const std::vector<CertificateRow> rows = client.ListCertificates();
-  const std::string fqdn = StringProperty(properties, "Fqdn");
-  const std::string internal = StringProperty(properties, "InternalTransportCertificate");
+  const std::string fqdn = StringProperty(properties, transportcertd::kPropertyFqdn);
+  const std::string internal =
+      StringProperty(properties, transportcertd::kPropertyInternalTransportCertificate);
   // The next certificate to expire: the first NotAfter still ahead (those past are counted as
   // Expired already).
   const CertificateRow* next_expiry = nullptr;
@@ -198,8 +201,8 @@ CommandOutput Status(const Options& options, ManagerClient& client, const Contex
     JsonWriter json(*options.json);
     json.BeginObject();
     json.Key("fqdn").String(fqdn);
-    json.Key("store").String(StringProperty(properties, "StorePath"));
-    json.Key("version").String(StringProperty(properties, "Version"));
+    json.Key("store").String(StringProperty(properties, transportcertd::kPropertyStorePath));
+    json.Key("version").String(StringProperty(properties, transportcertd::kPropertyVersion));
     json.Key("internal_transport");
     if (internal.empty()) {
       json.Null();
@@ -249,7 +252,7 @@ CommandOutput Status(const Options& options, ManagerClient& client, const Contex
 
   LabelledLines lines;
   lines.Add("FQDN", OneLine(fqdn));
-  lines.Add("Store", OneLine(StringProperty(properties, "StorePath")));
+  lines.Add("Store", OneLine(StringProperty(properties, transportcertd::kPropertyStorePath)));
   if (internal.empty()) {
     lines.Add("Internal transport", Colourize("none", Colour::kRed, context.colour));
   } else if (internal_row == nullptr) {
@@ -287,7 +290,7 @@ CommandOutput Status(const Options& options, ManagerClient& client, const Contex
     }
   }
   lines.Add(published.size() == 1 ? "Published name" : "Published names", names);
-  lines.Add("Version", OneLine(StringProperty(properties, "Version")));
+  lines.Add("Version", OneLine(StringProperty(properties, transportcertd::kPropertyVersion)));
   return {lines.Render(), true};
 }
 

@@ -1,6 +1,6 @@
-// The names the daemon has on D-Bus (SPEC §2 and §8): bus name, object paths, interfaces,
-// error names, and the members and signatures that both the daemon (ipc/) and its clients
-// (transportcertctl in ctl/) use. Constants only.
+// The names the daemon has on D-Bus (transportcertd(8), docs/asking-the-daemon.md): bus name,
+// object paths, interfaces, error names, and the members and signatures that both the daemon
+// (ipc/) and its clients (transportcertctl in ctl/) use. Constants only.
 #pragma once
 
 #include <string>
@@ -22,7 +22,7 @@ inline constexpr const char* kErrorInternalTransportCertificate =
 inline constexpr const char* kErrorNoCertificate = "org.transportcertd1.Error.NoCertificate";
 inline constexpr const char* kErrorStore = "org.transportcertd1.Error.StoreError";
 
-// Manager methods and properties a client calls by name.
+// Manager methods.
 inline constexpr const char* kMethodListCertificates = "ListCertificates";
 inline constexpr const char* kMethodGetCertificate = "GetCertificate";
 inline constexpr const char* kMethodSelectCertificate = "SelectCertificate";
@@ -36,6 +36,15 @@ inline constexpr const char* kMethodRenewInternalTransportCertificate =
     "RenewInternalTransportCertificate";
 inline constexpr const char* kMethodReload = "Reload";
 inline constexpr const char* kMethodGetTlsaRecords = "GetTlsaRecords";
+
+// Manager properties a client reads. PublishedNames is optional: a daemon that does not have it
+// publishes the FQDN only.
+inline constexpr const char* kPropertyFqdn = "Fqdn";
+inline constexpr const char* kPropertyStorePath = "StorePath";
+inline constexpr const char* kPropertyInternalTransportCertificate =
+    "InternalTransportCertificate";
+inline constexpr const char* kPropertyVersion = "Version";
+inline constexpr const char* kPropertyPublishedNames = "PublishedNames";
 
 // One ListCertificates row: thumbprint, subject, issuer, domains, not_before, not_after,
 // services, status, self_signed, has_private_key, internal_transport, object path.
