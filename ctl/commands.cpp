@@ -36,7 +36,8 @@ bool TakesCert(const std::string& command) {
   return command == "show" || command == "enable" || command == "disable" || command == "remove";
 }
 
-// "4 (2 Valid, 1 Expired, 1 NoPrivateKey)" counts of `rows` by status, in the daemon's order.
+// The number of certificates in `rows` with each status (every status the daemon knows, 0 or
+// more, and any other status a newer daemon reports).
 std::map<std::string, std::size_t> CountByStatus(const std::vector<CertificateRow>& rows) {
   std::map<std::string, std::size_t> counts;
   for (const char* status : kStatuses) counts[status] = 0;
@@ -44,6 +45,7 @@ std::map<std::string, std::size_t> CountByStatus(const std::vector<CertificateRo
   return counts;
 }
 
+// "2 Valid, 1 Expired, 1 NoPrivateKey": the statuses that occur, in the daemon's order.
 std::string CountsText(const std::vector<CertificateRow>& rows) {
   const auto counts = CountByStatus(rows);
   std::string text;
@@ -103,7 +105,9 @@ std::string ResolveCert(ManagerClient& client, const std::string& argument) {
   for (const std::string& thumbprint : match.matches) {
     const CertificateRow* row = FindRow(rows, thumbprint);
     message += "\n  " + thumbprint;
-    if (row != nullptr) message += "  " + OneLine(NamesSummary(row->domains)) + "  " + row->status;
+    if (row != nullptr) {
+      message += "  " + OneLine(NamesSummary(row->domains)) + "  " + OneLine(row->status);
+    }
   }
   throw CommandError(message);
 }

@@ -343,7 +343,7 @@ class Reading(CtlTest):
         self.assertEqual(rows[0][0], "selected")
         self.assertEqual(rows[0][1], self.store_certs["expiring"].thumbprint[:12])
         self.assertEqual({row[1]: (row[0], row[3]) for row in rows}, expected)
-        self.assertEqual(rows[1][0] if len(rows) > 1 else None, "ineligible")
+        self.assertEqual([row[0] for row in rows[1:]], ["ineligible"] * 4)
         self.assertEqual(lines[6], "")
         self.assertEqual(lines[7], "Selected for SMTP on smtp.example.com: "
                                    f"{self.store_certs['expiring'].thumbprint}; "
