@@ -39,60 +39,60 @@ using Impl = BusServiceImpl;
 const sd_bus_vtable BusServiceImpl::kManagerVtable[] = {
     SD_BUS_VTABLE_START(0),
 
-    SD_BUS_PROPERTY("Fqdn", "s", PropertyCallback<&Impl::GetFqdn>, 0, kChanges),
-    SD_BUS_PROPERTY("StorePath", "s", PropertyCallback<&Impl::GetStorePath>, 0, kChanges),
-    SD_BUS_PROPERTY("InternalTransportCertificate", "s",
+    SD_BUS_PROPERTY(kPropertyFqdn, "s", PropertyCallback<&Impl::GetFqdn>, 0, kChanges),
+    SD_BUS_PROPERTY(kPropertyStorePath, "s", PropertyCallback<&Impl::GetStorePath>, 0, kChanges),
+    SD_BUS_PROPERTY(kPropertyInternalTransportCertificate, "s",
                     PropertyCallback<&Impl::GetInternalTransportCertificate>, 0, kChanges),
     SD_BUS_PROPERTY("CertificateCount", "u", PropertyCallback<&Impl::GetCertificateCount>, 0,
                     kChanges),
     SD_BUS_PROPERTY("NextExpiry", "t", PropertyCallback<&Impl::GetNextExpiry>, 0, kChanges),
-    SD_BUS_PROPERTY("Version", "s", PropertyCallback<&Impl::GetVersion>, 0, kConst),
+    SD_BUS_PROPERTY(kPropertyVersion, "s", PropertyCallback<&Impl::GetVersion>, 0, kConst),
 
     // Reading.
-    SD_BUS_METHOD_WITH_ARGS("ListCertificates",
+    SD_BUS_METHOD_WITH_ARGS(kMethodListCertificates,
                             SD_BUS_NO_ARGS,
-                            SD_BUS_RESULT("a(sssasttassbbbo)", certificates),
+                            SD_BUS_RESULT(kListCertificatesSignature, certificates),
                             MethodCallback<&Impl::ListCertificates>, kOpen),
-    SD_BUS_METHOD_WITH_ARGS("GetCertificate",
+    SD_BUS_METHOD_WITH_ARGS(kMethodGetCertificate,
                             SD_BUS_ARGS("s", thumbprint),
                             SD_BUS_RESULT("o", object_path),
                             MethodCallback<&Impl::GetCertificate>, kOpen),
-    SD_BUS_METHOD_WITH_ARGS("SelectCertificate",
+    SD_BUS_METHOD_WITH_ARGS(kMethodSelectCertificate,
                             SD_BUS_ARGS("s", fqdn, "s", service),
                             SD_BUS_RESULT("s", thumbprint, "s", reason),
                             MethodCallback<&Impl::SelectCertificate>, kOpen),
-    SD_BUS_METHOD_WITH_ARGS("ExplainSelection",
+    SD_BUS_METHOD_WITH_ARGS(kMethodExplainSelection,
                             SD_BUS_ARGS("s", fqdn, "s", service),
-                            SD_BUS_RESULT("a(sss)", verdicts),
+                            SD_BUS_RESULT(kExplainSelectionSignature, verdicts),
                             MethodCallback<&Impl::ExplainSelection>, kOpen),
 
     // Changing: root or admin_group only.
-    SD_BUS_METHOD_WITH_ARGS("EnableCertificate",
+    SD_BUS_METHOD_WITH_ARGS(kMethodEnableCertificate,
                             SD_BUS_ARGS("s", thumbprint, "as", services,
                                         "b", make_internal_transport),
                             SD_BUS_NO_RESULT,
                             MethodCallback<&Impl::EnableCertificate>, kOpen),
-    SD_BUS_METHOD_WITH_ARGS("DisableCertificate",
+    SD_BUS_METHOD_WITH_ARGS(kMethodDisableCertificate,
                             SD_BUS_ARGS("s", thumbprint, "as", services),
                             SD_BUS_NO_RESULT,
                             MethodCallback<&Impl::DisableCertificate>, kOpen),
-    SD_BUS_METHOD_WITH_ARGS("NewSelfSignedCertificate",
+    SD_BUS_METHOD_WITH_ARGS(kMethodNewSelfSignedCertificate,
                             SD_BUS_ARGS("as", names),
                             SD_BUS_RESULT("s", thumbprint),
                             MethodCallback<&Impl::NewSelfSignedCertificate>, kOpen),
-    SD_BUS_METHOD_WITH_ARGS("ImportCertificate",
+    SD_BUS_METHOD_WITH_ARGS(kMethodImportCertificate,
                             SD_BUS_ARGS("s", pem, "as", services),
                             SD_BUS_RESULT("s", thumbprint),
                             MethodCallback<&Impl::ImportCertificate>, kOpen),
-    SD_BUS_METHOD_WITH_ARGS("RemoveCertificate",
+    SD_BUS_METHOD_WITH_ARGS(kMethodRemoveCertificate,
                             SD_BUS_ARGS("s", thumbprint),
                             SD_BUS_NO_RESULT,
                             MethodCallback<&Impl::RemoveCertificate>, kOpen),
-    SD_BUS_METHOD_WITH_ARGS("RenewInternalTransportCertificate",
+    SD_BUS_METHOD_WITH_ARGS(kMethodRenewInternalTransportCertificate,
                             SD_BUS_NO_ARGS,
                             SD_BUS_RESULT("s", thumbprint),
                             MethodCallback<&Impl::RenewInternalTransportCertificate>, kOpen),
-    SD_BUS_METHOD_WITH_ARGS("Reload",
+    SD_BUS_METHOD_WITH_ARGS(kMethodReload,
                             SD_BUS_NO_ARGS,
                             SD_BUS_NO_RESULT,
                             MethodCallback<&Impl::Reload>, kOpen),
@@ -222,10 +222,10 @@ int BusServiceImpl::ListCertificates(sd_bus_message* call, sd_bus_error* error) 
   if (!reply.ok()) return SetBusError(error, reply.error());
   const std::string& internal = backend_.CurrentBindings().internal_transport;
   MessageWriter writer(reply->get());
-  writer.Open(SD_BUS_TYPE_ARRAY, "(sssasttassbbbo)");
+  writer.Open(SD_BUS_TYPE_ARRAY, kCertificateRowSignature);
   for (const StoredCertificate& stored : backend_.CurrentInventory().certificates) {
     const Certificate& cert = stored.cert();
-    writer.Open(SD_BUS_TYPE_STRUCT, "sssasttassbbbo")
+    writer.Open(SD_BUS_TYPE_STRUCT, kCertificateRowContents)
         .String(cert.thumbprint)
         .String(cert.subject)
         .String(cert.issuer)
@@ -303,9 +303,9 @@ int BusServiceImpl::ExplainSelection(sd_bus_message* call, sd_bus_error* error) 
   Result<SdBusMessagePtr> reply = NewReply(call);
   if (!reply.ok()) return SetBusError(error, reply.error());
   MessageWriter writer(reply->get());
-  writer.Open(SD_BUS_TYPE_ARRAY, "(sss)");
+  writer.Open(SD_BUS_TYPE_ARRAY, kVerdictRowSignature);
   for (const Judgement& judgement : selection.judgements) {
-    writer.Open(SD_BUS_TYPE_STRUCT, "sss")
+    writer.Open(SD_BUS_TYPE_STRUCT, kVerdictRowContents)
         .String(judgement.thumbprint)
         .String(VerdictName(judgement.verdict))
         .String(judgement.reason)

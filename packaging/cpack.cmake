@@ -33,8 +33,8 @@ is missing, expiring or broken, the daemon generates a self-signed
 replacement, publishes it and reloads the mail server.
 
 It logs expiry alerts to the journal and answers questions over D-Bus
-(org.transportcertd1), so administrators can ask busctl what is in use and
-why.")
+(org.transportcertd1), so administrators can ask transportcertctl or busctl
+what is in use and why.")
 # Library dependencies from dpkg-shlibdeps (package dpkg-dev), plus the system bus.
 set(CPACK_DEBIAN_PACKAGE_SHLIBDEPS ON)
 set(CPACK_DEBIAN_PACKAGE_DEPENDS "dbus")

@@ -23,13 +23,16 @@ conf=/etc/transportcertd/transportcertd.conf
 expected="\
 ./usr/sbin/transportcertd -rwxr-xr-x
 ./usr/libexec/transportcertd/certbot-deploy-hook -rwxr-xr-x
+./usr/bin/transportcertctl -rwxr-xr-x
+./usr/share/bash-completion/completions/transportcertctl -rw-r--r--
 ./lib/systemd/system/transportcertd.service -rw-r--r--
 ./usr/share/dbus-1/system.d/org.transportcertd1.conf -rw-r--r--
 ./usr/share/dbus-1/system-services/org.transportcertd1.service -rw-r--r--
 ./usr/lib/systemd/catalog/transportcertd.catalog -rw-r--r--
 ./etc/transportcertd/transportcertd.conf -rw-r--r--
 ./usr/share/man/man8/transportcertd.8.gz -rw-r--r--
-./usr/share/man/man5/transportcertd.conf.5.gz -rw-r--r--"
+./usr/share/man/man5/transportcertd.conf.5.gz -rw-r--r--
+./usr/share/man/man1/transportcertctl.1.gz -rw-r--r--"
 
 say "cpack -G DEB"
 if ! cpack -G DEB --config "$TRANSPORTCERTD_BUILD_DIR/CPackConfig.cmake" -B "$scratch/out" \
@@ -143,7 +146,12 @@ ok "$hook runs and says what it lacks"
 [ "$(man -w transportcertd)" = /usr/share/man/man8/transportcertd.8.gz ] || fail "man transportcertd finds no page"
 [ "$(man -w 5 transportcertd.conf)" = /usr/share/man/man5/transportcertd.conf.5.gz ] ||
 	fail "man 5 transportcertd.conf finds no page"
-ok "man transportcertd and man 5 transportcertd.conf"
+[ "$(man -w transportcertctl)" = /usr/share/man/man1/transportcertctl.1.gz ] ||
+	fail "man transportcertctl finds no page"
+ok "man transportcertd, man 5 transportcertd.conf and man transportcertctl"
+/usr/bin/transportcertctl --version | grep -q '^transportcertctl ' ||
+	fail "the installed transportcertctl does not run"
+ok "transportcertctl --version runs"
 
 if ! /usr/sbin/transportcertd --check-config >"$scratch/check.log" 2>&1; then
 	show "$scratch/check.log"
