@@ -27,4 +27,8 @@ Result<std::string> ReadFile(const std::string& path, std::uint64_t max_size = 6
 // Removes leftover temporary files of WriteFileAtomically from `dir`; returns how many.
 int RemoveStaleTempFiles(const std::string& dir);
 
+// Removes leftover temporary files of WriteFileAtomically for `path` only (".name.tmp-XXXXXX"
+// next to it), for directories shared with other programs; returns how many.
+int RemoveStaleTempFilesOf(const std::string& path);
+
 }  // namespace transportcertd
