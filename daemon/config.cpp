@@ -160,6 +160,27 @@ const std::map<std::string, std::map<std::string, Setter>>& Keys() {
               return {};
             }},
        }},
+      {"metrics",
+       {
+           {"textfile",
+            [](Config& c, std::string_view v) -> Status {
+              if (v.empty()) {
+                c.metrics_textfile.clear();
+                return {};
+              }
+              if (!IsAbsolutePath(v)) return Error{"must be an absolute path"};
+              if (std::any_of(v.begin(), v.end(),
+                              [](unsigned char ch) { return ch < 0x20 || ch == 0x7f; })) {
+                return Error{"must not contain control characters"};
+              }
+              // node_exporter's textfile collector reads *.prom files and nothing else.
+              if (!v.ends_with(".prom") || v.ends_with("/.prom")) {
+                return Error{"must name a file ending in .prom (node_exporter reads only those)"};
+              }
+              c.metrics_textfile = std::string(v);
+              return {};
+            }},
+       }},
   };
   return keys;
 }
@@ -364,7 +385,8 @@ std::string FormatConfig(const Config& c) {
       << "\n\n[selection]\nwildcard = "
       << (c.wildcard == WildcardMode::kOneLevel ? "one-level" : "multi-level")
       << "\n\n[publish]\ndir = " << c.publish_dir << "\nnames = " << join(c.publish_names)
-      << "\ngroup = " << c.publish_group << "\nreload_command = " << c.reload_command << "\n";
+      << "\ngroup = " << c.publish_group << "\nreload_command = " << c.reload_command
+      << "\n\n[metrics]\ntextfile = " << c.metrics_textfile << "\n";
   return out.str();
 }
 

@@ -48,6 +48,9 @@ struct Config {
   std::string publish_group;
   std::string reload_command;
 
+  // [metrics]
+  std::string metrics_textfile;  // empty: no metrics file
+
   std::string BindingsPath() const { return state + "/bindings"; }
 };
 

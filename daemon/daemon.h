@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "daemon/config.h"
+#include "daemon/metrics_file.h"
 #include "daemon/notify.h"
 #include "daemon/publisher.h"
 #include "daemon/uv_handle.h"
@@ -88,6 +89,7 @@ class Daemon final : public ManagerBackend {
   // Raises the alert for an expired winner, once per (name, certificate); returns `selection`.
   Selection AlertIfExpired(Selection selection, const std::string& fqdn, Service service);
   std::string Summary() const;
+  void WriteMetrics();  // the metrics file, when configured and what it shows changed
   void Shutdown(int exit_code, const std::string& why);
 
   // Declared in dependency order: destroyed in reverse.
@@ -106,6 +108,8 @@ class Daemon final : public ManagerBackend {
   std::unique_ptr<Publisher> publisher_;
   std::deque<std::unique_ptr<Generation>> generations_;  // front() runs
   std::int64_t retry_backoff_ms_ = 0;
+  std::uint64_t generation_failures_ = 0;  // since start
+  MetricsFile metrics_;
   UvHandle<uv_signal_t> sigterm_, sigint_, sighup_;
   UvHandle<uv_fs_event_t> watcher_;
   int store_fd_ = -1;  // the directory watcher_ watches, held open (see StartWatching)

@@ -8,6 +8,7 @@
 #include <cerrno>
 #include <csignal>
 #include <cstring>
+#include <ctime>
 #include <utility>
 #include <vector>
 
@@ -131,8 +132,10 @@ void Publisher::RunReloadCommand() {
       this);
   if (rc != 0) {
     child_.Close();
+    ++reload_failures_;
     Alert(AlertKind::kReloadCommandFailed, spdlog::level::err, {},
           "reload command \"" + config_.reload_command + "\" could not start: " + uv_strerror(rc));
+    if (reload_done_) reload_done_();
     return;
   }
   spdlog::info("running reload command: {}", config_.reload_command);
@@ -151,13 +154,16 @@ void Publisher::Stop() {
 void Publisher::OnReloadExit(int64_t exit_status, int term_signal) {
   child_.Close();
   if (exit_status == 0 && term_signal == 0) {
+    last_reload_success_ = static_cast<std::int64_t>(time(nullptr));
     spdlog::info("reload command finished: exit status 0");
   } else {
+    ++reload_failures_;
     const std::string how = term_signal != 0 ? "killed by signal " + std::to_string(term_signal)
                                              : "exit status " + std::to_string(exit_status);
     Alert(AlertKind::kReloadCommandFailed, spdlog::level::err, {},
           "reload command \"" + config_.reload_command + "\" failed: " + how);
   }
+  if (reload_done_) reload_done_();
   if (reload_pending_) {
     reload_pending_ = false;
     RunReloadCommand();
