@@ -15,7 +15,6 @@ import random
 import re
 import signal
 import socket
-import stat
 import subprocess
 import sys
 import time
