@@ -20,7 +20,6 @@ class MetricsFile {
   // that no stale figures stay behind for the collector.
   void Configure(const std::string& path);
   bool enabled() const { return !path_.empty(); }
-  const std::string& path() const { return path_; }
 
   // Writes `text` unless the file already holds exactly that with mode 0644. A failure is
   // logged (once, until the reason changes or a write succeeds) and the next Write tries again.

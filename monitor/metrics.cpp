@@ -40,7 +40,24 @@ std::size_t Utf8SequenceLength(std::string_view s) {
   return length;
 }
 
-// A sample line: name{label="value",...} value
+using Labels = std::vector<std::pair<std::string_view, std::string>>;
+
+// `{label="value",...}` with the values escaped; empty without labels.
+std::string RenderLabels(const Labels& labels) {
+  if (labels.empty()) return {};
+  std::string out = "{";
+  for (const auto& [label, value] : labels) {
+    if (out.size() > 1) out += ',';
+    out += label;
+    out += "=\"";
+    out += EscapeLabelValue(value);
+    out += '"';
+  }
+  out += '}';
+  return out;
+}
+
+// One metric family: HELP and TYPE, then its sample lines `name{labels} value`.
 class Family {
  public:
   Family(std::string* out, std::string_view name, std::string_view type, std::string_view help)
@@ -56,22 +73,12 @@ class Family {
     *out_ += '\n';
   }
 
-  void Sample(const std::vector<std::pair<std::string_view, std::string>>& labels,
-              std::int64_t value) {
+  void Sample(const Labels& labels, std::int64_t value) {
+    SampleRendered(RenderLabels(labels), value);
+  }
+  void SampleRendered(std::string_view rendered_labels, std::int64_t value) {
     *out_ += name_;
-    if (!labels.empty()) {
-      *out_ += '{';
-      bool first = true;
-      for (const auto& [label, label_value] : labels) {
-        if (!first) *out_ += ',';
-        first = false;
-        *out_ += label;
-        *out_ += "=\"";
-        *out_ += EscapeLabelValue(label_value);
-        *out_ += '"';
-      }
-      *out_ += '}';
-    }
+    *out_ += rendered_labels;
     *out_ += ' ';
     *out_ += std::to_string(value);
     *out_ += '\n';
@@ -153,32 +160,33 @@ std::string SerialToDecimal(const std::string& hex) {
 
 std::string RenderMetrics(const MetricsSnapshot& s) {
   std::string out;
-  using Labels = std::vector<std::pair<std::string_view, std::string>>;
-  std::vector<Labels> x509_labels;
+  // The same labels on the three x509_cert_* series of a certificate: rendered once.
+  std::vector<std::string> x509_labels;
   x509_labels.reserve(s.certificates.size());
   for (const auto& c : s.certificates) {
     const Certificate& cert = c.stored->cert();
-    x509_labels.push_back({{"filepath", c.stored->files.empty() ? "" : c.stored->files.front()},
-                           {"issuer_CN", LastOf(cert.issuer_common_names)},
-                           {"serial_number", SerialToDecimal(cert.serial)},
-                           {"subject_CN", LastOf(cert.common_names)},
-                           {"thumbprint", cert.thumbprint}});
+    x509_labels.push_back(
+        RenderLabels({{"filepath", c.stored->files.empty() ? "" : c.stored->files.front()},
+                      {"issuer_CN", LastOf(cert.issuer_common_names)},
+                      {"serial_number", SerialToDecimal(cert.serial)},
+                      {"subject_CN", LastOf(cert.common_names)},
+                      {"thumbprint", cert.thumbprint}}));
   }
 
   Family not_after(&out, "x509_cert_not_after", "gauge",
                    "The certificate's NotAfter, in seconds since the Unix epoch.");
   for (std::size_t i = 0; i < s.certificates.size(); ++i) {
-    not_after.Sample(x509_labels[i], s.certificates[i].stored->cert().not_after);
+    not_after.SampleRendered(x509_labels[i], s.certificates[i].stored->cert().not_after);
   }
   Family not_before(&out, "x509_cert_not_before", "gauge",
                     "The certificate's NotBefore, in seconds since the Unix epoch.");
   for (std::size_t i = 0; i < s.certificates.size(); ++i) {
-    not_before.Sample(x509_labels[i], s.certificates[i].stored->cert().not_before);
+    not_before.SampleRendered(x509_labels[i], s.certificates[i].stored->cert().not_before);
   }
-  Family expired(&out, "x509_cert_expired", "gauge",
-                 "1 when the certificate has expired, else 0.");
+  Family expired(&out, "x509_cert_expired", "gauge", "1 when the certificate has expired, else 0.");
   for (std::size_t i = 0; i < s.certificates.size(); ++i) {
-    expired.Sample(x509_labels[i], IsExpired(s.certificates[i].stored->cert(), s.now) ? 1 : 0);
+    expired.SampleRendered(x509_labels[i],
+                           IsExpired(s.certificates[i].stored->cert(), s.now) ? 1 : 0);
   }
 
   Family info(&out, "transportcertd_certificate_info", "gauge",

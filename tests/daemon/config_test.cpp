@@ -372,8 +372,9 @@ TEST(AMetricsTextfile, IsOffByDefault) {
 }
 
 TEST(AMetricsTextfile, TakesTheDocumentedPathAndPrintsItBack) {
-  auto config = Parse(std::string(kHeader) +
-                      "[metrics]\ntextfile = /var/lib/prometheus/node-exporter/transportcertd.prom\n");
+  auto config =
+      Parse(std::string(kHeader) +
+            "[metrics]\ntextfile = /var/lib/prometheus/node-exporter/transportcertd.prom\n");
   ASSERT_TRUE(config) << config.error().message;
   EXPECT_EQ(config->metrics_textfile, "/var/lib/prometheus/node-exporter/transportcertd.prom");
   auto again = ParseConfig(FormatConfig(*config), "printed");

@@ -293,10 +293,13 @@ TEST(RemovingStaleTempFilesOfOneFile, LeavesOtherProgramsTemporariesInASharedDir
   const int removed = RemoveStaleTempFilesOf(dir / "transportcertd.prom");
 
   EXPECT_EQ(removed, 1);
-  EXPECT_EQ(ListDir(dir.path()),
-            (std::vector<std::string>{".node.prom.tmp-a1B2c3", ".transportcertd-verify.prom.tmp-a1B2c3",
-                                      ".transportcertd.prom.tmp-a1B2c3x",
-                                      ".transportcertd.prom.tmp-dirdir", "transportcertd.prom"}));
+  EXPECT_EQ(ListDir(dir.path()), (std::vector<std::string>{
+                                     ".node.prom.tmp-a1B2c3",
+                                     ".transportcertd-verify.prom.tmp-a1B2c3",
+                                     ".transportcertd.prom.tmp-a1B2c3x",
+                                     ".transportcertd.prom.tmp-dirdir",
+                                     "transportcertd.prom",
+                                 }));
 }
 
 TEST(RemovingStaleTempFiles, ReturnsZeroForAMissingDirectory) {

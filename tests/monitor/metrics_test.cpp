@@ -39,9 +39,11 @@ Certificate PlainCertificate(const std::string& thumbprint = "AAAA") {
 class AMetricsRendering : public ::testing::Test {
  protected:
   // Adds a certificate to the snapshot; the stored certificate lives as long as the fixture.
-  void Add(Certificate cert, std::string status = "Valid", ServiceSet services = Bit(Service::kSmtp),
-           bool internal = false, std::vector<std::string> files = {"/store/a.pem"}) {
-    stored_.push_back(std::make_unique<StoredCertificate>(Stored(std::move(cert), std::move(files))));
+  void Add(Certificate cert, std::string status = "Valid",
+           ServiceSet services = Bit(Service::kSmtp), bool internal = false,
+           std::vector<std::string> files = {"/store/a.pem"}) {
+    stored_.push_back(
+        std::make_unique<StoredCertificate>(Stored(std::move(cert), std::move(files))));
     snapshot_.certificates.push_back({stored_.back().get(), std::move(status), services, internal});
   }
 
@@ -183,13 +185,15 @@ TEST_F(AMetricsRendering, EscapesBackslashQuoteAndNewlineInLabelValues) {
 
 TEST_F(AMetricsRendering, ReplacesBytesThatAreNotUtf8) {
   EXPECT_EQ(EscapeLabelValue("caf\xC3\xA9"), "caf\xC3\xA9");
-  EXPECT_EQ(EscapeLabelValue("bad\xFF" "byte"), "bad\xEF\xBF\xBD" "byte");
+  EXPECT_EQ(EscapeLabelValue(std::string("bad\xFF") + "byte"),
+            std::string("bad\xEF\xBF\xBD") + "byte");
   EXPECT_EQ(EscapeLabelValue("cut\xE2\x82"), "cut\xEF\xBF\xBD\xEF\xBF\xBD");
   EXPECT_EQ(EscapeLabelValue("overlong\xC0\xAF"), "overlong\xEF\xBF\xBD\xEF\xBF\xBD");
   EXPECT_EQ(EscapeLabelValue("surrogate\xED\xA0\x80"),
             "surrogate\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD");
   EXPECT_EQ(EscapeLabelValue("\xF0\x9F\x94\x8F"), "\xF0\x9F\x94\x8F");
-  EXPECT_EQ(EscapeLabelValue("\xF4\x90\x80\x80"), "\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD");
+  EXPECT_EQ(EscapeLabelValue("\xF4\x90\x80\x80"),
+            "\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD");
 }
 
 TEST_F(AMetricsRendering, ShowsSerialNumbersInDecimalAsTheExporterDoes) {
