@@ -236,6 +236,27 @@ const std::map<std::string, std::map<std::string, Setter>>& Keys() {
             }},
            {"reload_timeout", Duration(&Config::reload_timeout)},
        }},
+      {"metrics",
+       {
+           {"textfile",
+            [](Config& c, std::string_view v) -> Status {
+              if (v.empty()) {
+                c.metrics_textfile.clear();
+                return {};
+              }
+              if (!IsAbsolutePath(v)) return Error{"must be an absolute path"};
+              if (std::any_of(v.begin(), v.end(),
+                              [](unsigned char ch) { return ch < 0x20 || ch == 0x7f; })) {
+                return Error{"must not contain control characters"};
+              }
+              // node_exporter's textfile collector reads *.prom files and nothing else.
+              if (!v.ends_with(".prom") || v.ends_with("/.prom")) {
+                return Error{"must name a file ending in .prom (node_exporter reads only those)"};
+              }
+              c.metrics_textfile = std::string(v);
+              return {};
+            }},
+       }},
   };
   return keys;
 }
@@ -473,7 +494,8 @@ std::string FormatConfig(const Config& c) {
       << "\ntrust = " << c.trust
       << "\n\n[publish]\ndir = " << c.publish_dir << "\nnames = " << join(c.publish_names)
       << "\ngroup = " << c.publish_group << "\nreload_command = " << c.reload_command
-      << "\nreload_timeout = " << FormatDuration(c.reload_timeout) << "\n";
+      << "\nreload_timeout = " << FormatDuration(c.reload_timeout)
+      << "\n\n[metrics]\ntextfile = " << c.metrics_textfile << "\n";
   return out.str();
 }
 

@@ -60,6 +60,9 @@ struct Config {
   std::string reload_command;
   Milliseconds reload_timeout{60'000};  // then its process group is killed
 
+  // [metrics]
+  std::string metrics_textfile;  // empty: no metrics file
+
   std::string BindingsPath() const { return state + "/bindings"; }
   // Where removed store files are kept (never scanned): docs/configuration.md, [store].
   std::string RemovedPath() const { return state + "/removed"; }

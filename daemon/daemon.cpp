@@ -20,6 +20,7 @@
 #include "monitor/atomic_file.h"
 #include "monitor/internal_transport.h"
 #include "monitor/retirement.h"
+#include "monitor/metrics.h"
 #include "monitor/selfsigned.h"
 #include "monitor/store_change.h"
 
@@ -153,6 +154,7 @@ Status Daemon::StartUp() {
   retry_.Init([this](uv_timer_t* t) { return uv_timer_init(&loop_, t); }, this);
   publisher_ = std::make_unique<Publisher>(&loop_, config_);
   expired_selected_ = std::make_unique<ExpiredSelectionAlerts>(&loop_);
+  publisher_->OnReloadDone([this] { WriteMetrics(); });
 
   if (Status dirs = PrepareDirectories(); !dirs) return dirs;
   auto bindings = LoadBindings(config_.BindingsPath());
@@ -180,6 +182,7 @@ Status Daemon::PrepareDirectories() {
       spdlog::info("removed {} unfinished temporary file(s) from {}", stale, dir);
     }
   }
+  metrics_.Configure(config_.metrics_textfile);
   // With publish.group, the group must be able to reach the published files: 0750 root:group.
   if (!config_.publish_group.empty()) {
     const struct group* g = getgrnam(config_.publish_group.c_str());
@@ -324,6 +327,7 @@ void Daemon::Evaluate() {
   ArmDeadline(now);
   notifier_->Status(Summary());
   if (bus_) bus_->InventoryChanged();
+  WriteMetrics();
 }
 
 void Daemon::RaiseExpiryAlerts(UnixTimeMs now) {
@@ -516,6 +520,7 @@ void Daemon::FinishGeneration(Generation& generation) {
     const std::string why = !generation.generated ? generation.generated.error().message
                                                   : generation.written.error().message;
     retry_backoff_ms_ = std::clamp(retry_backoff_ms_ * 2, kFirstRetryMs, kMaxRetryMs);
+    ++generation_failures_;
     Alert(AlertKind::kGenerationFailed, spdlog::level::err, {},
           "generating a self-signed certificate failed: " + why + "; retrying in " +
               FormatDuration(Milliseconds{retry_backoff_ms_}));
@@ -811,6 +816,35 @@ std::string Daemon::Summary() const {
   return CountOf(inventory_.certificates.size(), "certificate") + ", " +
          CountOf(inventory_.problems.size(), "unusable file") + ", internal transport " +
          internal;
+}
+
+void Daemon::WriteMetrics() {
+  if (!metrics_.enabled() || exit_code_ != 0 || !sigterm_) return;
+  MetricsSnapshot snapshot;
+  snapshot.now = NowMs();
+  for (const auto& stored : inventory_.certificates) {
+    const std::string& thumbprint = stored.cert().thumbprint;
+    snapshot.certificates.push_back({&stored, StatusOf(stored), ServicesOf(thumbprint),
+                                     thumbprint == bindings_.internal_transport});
+  }
+  std::vector<std::string> names = {config_.fqdn};
+  for (const auto& name : config_.publish_names) {
+    if (std::find(names.begin(), names.end(), name) == names.end()) names.push_back(name);
+  }
+  for (const auto& name : names) {
+    const Selection selection = SelectWinner(SelectionFor(name, Service::kSmtp), names_);
+    if (selection.winner != nullptr) {
+      snapshot.selected.push_back({name, Service::kSmtp, selection.winner->cert().thumbprint});
+    }
+  }
+  std::set<std::string> unusable;
+  for (const auto& problem : inventory_.problems) unusable.insert(problem.file);
+  snapshot.unusable_files = unusable.size();
+  snapshot.reload_failures = publisher_->reload_failures();
+  snapshot.last_reload_success = publisher_->last_reload_success();
+  snapshot.generation_failures = generation_failures_;
+  snapshot.version = TRANSPORTCERTD_VERSION;
+  metrics_.Write(RenderMetrics(snapshot));
 }
 
 void Daemon::Shutdown(int exit_code, const std::string& why) {

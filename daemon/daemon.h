@@ -17,6 +17,7 @@
 
 #include "daemon/config.h"
 #include "daemon/expired_selection_alerts.h"
+#include "daemon/metrics_file.h"
 #include "daemon/notify.h"
 #include "daemon/publisher.h"
 #include "daemon/uv_handle.h"
@@ -98,6 +99,7 @@ class Daemon final : public ManagerBackend {
   Selection AlertIfExpired(Selection selection, const std::string& fqdn, Service service);
   void SendReady();  // READY=1 with the summary as STATUS=
   std::string Summary() const;
+  void WriteMetrics();  // the metrics file, when configured and what it shows changed
   void Shutdown(int exit_code, const std::string& why);
 
   // Declared in dependency order: destroyed in reverse.
@@ -120,6 +122,8 @@ class Daemon final : public ManagerBackend {
   SupersededSince superseded_;
   bool retiring_ = false;
   bool ready_after_generation_ = false;  // READY=1 waits for the first generation to finish
+  std::uint64_t generation_failures_ = 0;  // since start
+  MetricsFile metrics_;
   UvHandle<uv_signal_t> sigterm_, sigint_, sighup_;
   UvHandle<uv_fs_event_t> watcher_;
   int store_fd_ = -1;  // the directory watcher_ watches, held open (see StartWatching)

@@ -11,6 +11,7 @@
 #include <cstring>
 #include <iterator>
 #include <set>
+#include <ctime>
 #include <utility>
 #include <vector>
 
@@ -209,8 +210,10 @@ void Publisher::RunReloadCommand() {
       this);
   if (rc != 0) {
     child_.Close();
+    ++reload_failures_;
     Alert(AlertKind::kReloadCommandFailed, spdlog::level::err, {},
           "reload command \"" + config_.reload_command + "\" could not start: " + uv_strerror(rc));
+    if (reload_done_) reload_done_();
     return;
   }
   changed_.clear();
@@ -247,6 +250,7 @@ void Publisher::OnReloadKill() {
 void Publisher::ReloadDone() {
   if (reload_timer_) uv_timer_stop(reload_timer_.get());
   reload_group_ = 0;
+  if (reload_done_) reload_done_();
   if (reload_pending_) {
     reload_pending_ = false;
     RunReloadCommand();
@@ -269,6 +273,7 @@ void Publisher::Stop() {
 void Publisher::OnReloadExit(int64_t exit_status, int term_signal) {
   child_.Close();
   if (reload_timed_out_) {
+    ++reload_failures_;
     Alert(AlertKind::kReloadCommandFailed, spdlog::level::err, {},
           "reload command \"" + config_.reload_command + "\" failed: timed out after " +
               FormatDuration(config_.reload_timeout) +
@@ -280,8 +285,10 @@ void Publisher::OnReloadExit(int64_t exit_status, int term_signal) {
     return;
   }
   if (exit_status == 0 && term_signal == 0) {
+    last_reload_success_ = static_cast<std::int64_t>(time(nullptr));
     spdlog::info("reload command finished: exit status 0");
   } else {
+    ++reload_failures_;
     const std::string how = term_signal != 0 ? "killed by signal " + std::to_string(term_signal)
                                              : "exit status " + std::to_string(exit_status);
     Alert(AlertKind::kReloadCommandFailed, spdlog::level::err, {},

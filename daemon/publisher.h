@@ -13,6 +13,7 @@
 #include <uv.h>
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <optional>
 #include <set>
@@ -54,6 +55,14 @@ class Publisher {
 
   bool ReloadRunning() const { return static_cast<bool>(child_); }
 
+  // Since start: runs of reload_command that failed (exit status not 0, killed, could not
+  // start), and when one last succeeded (seconds since the Unix epoch; 0: none yet).
+  std::uint64_t reload_failures() const { return reload_failures_; }
+  std::int64_t last_reload_success() const { return last_reload_success_; }
+  // `done` is called on the loop thread whenever a run of reload_command has ended or could
+  // not start, after the figures above were updated.
+  void OnReloadDone(std::function<void()> done) { reload_done_ = std::move(done); }
+
   // At shutdown: the process group of a reload command still running is sent SIGTERM and no
   // longer waited for, and a pending retry is cancelled.
   void Stop();
@@ -79,6 +88,9 @@ class Publisher {
   UvHandle<uv_timer_t> retry_;
   std::map<std::string, std::optional<std::string>> retry_files_;  // what the retry publishes
   std::uint64_t retry_ms_ = 0;                                     // 0: the last call succeeded
+  std::uint64_t reload_failures_ = 0;
+  std::int64_t last_reload_success_ = 0;
+  std::function<void()> reload_done_;
 };
 
 }  // namespace transportcertd

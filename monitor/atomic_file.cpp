@@ -162,14 +162,17 @@ Result<std::string> ReadFile(const std::string& path, std::uint64_t max_size) {
   return contents;
 }
 
-int RemoveStaleTempFiles(const std::string& dir) {
+namespace {
+
+// Removes the regular files in `dir` whose names `is_temporary` accepts; returns how many.
+template <typename Predicate>
+int RemoveTempFiles(const std::string& dir, Predicate is_temporary) {
   DIR* d = ::opendir(dir.c_str());
   if (d == nullptr) return 0;
   const int dir_fd = ::dirfd(d);
   int removed = 0;
   while (const dirent* entry = ::readdir(d)) {
-    const std::string_view name = entry->d_name;
-    if (name.empty() || name.front() != '.' || name.find(kTempFileMarker) == name.npos) continue;
+    if (!is_temporary(std::string_view(entry->d_name))) continue;
     struct stat st {};
     if (::fstatat(dir_fd, entry->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0) continue;
     if (!S_ISREG(st.st_mode)) continue;
@@ -177,6 +180,26 @@ int RemoveStaleTempFiles(const std::string& dir) {
   }
   ::closedir(d);
   return removed;
+}
+
+}  // namespace
+
+int RemoveStaleTempFiles(const std::string& dir) {
+  return RemoveTempFiles(dir, [](std::string_view name) {
+    return !name.empty() && name.front() == '.' && name.find(kTempFileMarker) != name.npos;
+  });
+}
+
+int RemoveStaleTempFilesOf(const std::string& path) {
+  std::string dir;
+  std::string base;
+  SplitPath(path, &dir, &base);
+  if (base.empty()) return 0;
+  const std::string prefix = "." + base + std::string(kTempFileMarker);
+  return RemoveTempFiles(dir, [&prefix](std::string_view name) {
+    // mkostemp's XXXXXX: exactly six more characters.
+    return name.size() == prefix.size() + 6 && name.starts_with(prefix);
+  });
 }
 
 Result<std::string> WriteNewFile(const std::string& path, std::string_view data, mode_t mode) {

@@ -38,4 +38,8 @@ Result<std::string> RenameToFreeName(const std::string& from, const std::string&
 // Returns the path written.
 Result<std::string> WriteNewFile(const std::string& path, std::string_view data, mode_t mode);
 
+// Removes leftover temporary files of WriteFileAtomically for `path` only (".name.tmp-XXXXXX"
+// next to it), for directories shared with other programs; returns how many.
+int RemoveStaleTempFilesOf(const std::string& path);
+
 }  // namespace transportcertd

@@ -116,12 +116,14 @@ void ReadNames(X509* x509, Certificate& cert) {
     cert.dns_names.emplace_back(reinterpret_cast<const char*>(ASN1_STRING_get0_data(s)),
                                 static_cast<size_t>(ASN1_STRING_length(s)));
   }
-  const X509_NAME* subject = X509_get_subject_name(x509);
-  for (int i = X509_NAME_get_index_by_NID(subject, NID_commonName, -1); i >= 0;
-       i = X509_NAME_get_index_by_NID(subject, NID_commonName, i)) {
-    cert.common_names.push_back(
-        AsnStringToUtf8(X509_NAME_ENTRY_get_data(X509_NAME_get_entry(subject, i))));
-  }
+  auto read_cns = [](const X509_NAME* name, std::vector<std::string>& out) {
+    for (int i = X509_NAME_get_index_by_NID(name, NID_commonName, -1); i >= 0;
+         i = X509_NAME_get_index_by_NID(name, NID_commonName, i)) {
+      out.push_back(AsnStringToUtf8(X509_NAME_ENTRY_get_data(X509_NAME_get_entry(name, i))));
+    }
+  };
+  read_cns(X509_get_subject_name(x509), cert.common_names);
+  read_cns(X509_get_issuer_name(x509), cert.issuer_common_names);
 }
 
 void ReadUsages(X509* x509, Certificate& cert) {

@@ -35,6 +35,7 @@ struct Certificate {
   UnixTime not_after = 0;
   std::vector<std::string> dns_names;  // SAN dNSName entries, as written
   std::vector<std::string> common_names;  // subject CN values
+  std::vector<std::string> issuer_common_names;  // issuer CN values
   KeyType key_type = KeyType::kOther;
   std::string key_algorithm;   // "RSA", "EC P-256", "DSA", "ED25519", ...
   int key_bits = 0;

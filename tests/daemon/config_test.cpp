@@ -463,5 +463,39 @@ TEST(LoadingAConfig, NamesTheFileItRead) {
   EXPECT_TRUE(StartsWith(config.error().message, path + ":4: unknown key \"foo\""));
 }
 
+TEST(AMetricsTextfile, IsOffByDefault) {
+  auto config = Parse(kHeader);
+  ASSERT_TRUE(config) << config.error().message;
+  EXPECT_EQ(config->metrics_textfile, "");
+}
+
+TEST(AMetricsTextfile, TakesTheDocumentedPathAndPrintsItBack) {
+  auto config =
+      Parse(std::string(kHeader) +
+            "[metrics]\ntextfile = /var/lib/prometheus/node-exporter/transportcertd.prom\n");
+  ASSERT_TRUE(config) << config.error().message;
+  EXPECT_EQ(config->metrics_textfile, "/var/lib/prometheus/node-exporter/transportcertd.prom");
+  auto again = ParseConfig(FormatConfig(*config), "printed");
+  ASSERT_TRUE(again) << again.error().message;
+  EXPECT_EQ(again->metrics_textfile, config->metrics_textfile);
+  auto empty = Parse(std::string(kHeader) + "[metrics]\ntextfile =\n");
+  ASSERT_TRUE(empty) << empty.error().message;
+  EXPECT_EQ(empty->metrics_textfile, "");
+}
+
+TEST(AMetricsTextfile, RejectsWhatNodeExporterWouldNeverRead) {
+  const std::string section = std::string(kHeader) + "[metrics]\n";
+  EXPECT_TRUE(StartsWith(ErrorOf(section + "textfile = transportcertd.prom\n"),
+                         "test.conf:4: textfile: must be an absolute path"));
+  EXPECT_TRUE(StartsWith(ErrorOf(section + "textfile = /var/lib/prometheus/transportcertd.txt\n"),
+                         "test.conf:4: textfile: must name a file ending in .prom"));
+  EXPECT_TRUE(StartsWith(ErrorOf(section + "textfile = /var/lib/prometheus/.prom\n"),
+                         "test.conf:4: textfile: must name a file ending in .prom"));
+  EXPECT_TRUE(StartsWith(ErrorOf(section + "textfile = /var/lib/\x01x.prom\n"),
+                         "test.conf:4: textfile: must not contain control characters"));
+  EXPECT_TRUE(StartsWith(ErrorOf(section + "file = /x.prom\n"),
+                         "test.conf:4: unknown key \"file\" in [metrics]"));
+}
+
 }  // namespace
 }  // namespace transportcertd

@@ -305,6 +305,27 @@ TEST(RemovingStaleTempFiles, RemovesOnlyHiddenRegularFilesWithTheTempMarker) {
                                       "visible.tmp-abcdef"}));
 }
 
+TEST(RemovingStaleTempFilesOfOneFile, LeavesOtherProgramsTemporariesInASharedDirectory) {
+  TempDir dir;
+  dir.Write(".transportcertd.prom.tmp-a1B2c3", "half");
+  dir.Write(".transportcertd.prom.tmp-a1B2c3x", "keep: not mkostemp's six characters");
+  dir.Write(".node.prom.tmp-a1B2c3", "keep: another program's");
+  dir.Write(".transportcertd-verify.prom.tmp-a1B2c3", "keep: another file's");
+  dir.Write("transportcertd.prom", "keep");
+  ASSERT_EQ(::mkdir((dir / ".transportcertd.prom.tmp-dirdir").c_str(), 0755), 0);
+
+  const int removed = RemoveStaleTempFilesOf(dir / "transportcertd.prom");
+
+  EXPECT_EQ(removed, 1);
+  EXPECT_EQ(ListDir(dir.path()), (std::vector<std::string>{
+                                     ".node.prom.tmp-a1B2c3",
+                                     ".transportcertd-verify.prom.tmp-a1B2c3",
+                                     ".transportcertd.prom.tmp-a1B2c3x",
+                                     ".transportcertd.prom.tmp-dirdir",
+                                     "transportcertd.prom",
+                                 }));
+}
+
 TEST(RemovingStaleTempFiles, ReturnsZeroForAMissingDirectory) {
   TempDir dir;
   EXPECT_EQ(RemoveStaleTempFiles(dir / "missing"), 0);

@@ -100,6 +100,16 @@ TEST(ACertificate, IssuedByACaIsNotSelfSigned) {
   EXPECT_TRUE(root->certificates[0].is_ca);
 }
 
+TEST(ACertificate, KeepsTheCommonNamesOfItsIssuer) {
+  const auto ca = MakeCa("Test Root");
+  CertSpec spec;
+  spec.issuer = &ca;
+  auto parsed = ParseStoreFile(MakeCertificate(spec).cert_pem);
+  ASSERT_TRUE(parsed.ok());
+  EXPECT_EQ(parsed->certificates[0].issuer_common_names, std::vector<std::string>{"Test Root"});
+  EXPECT_EQ(parsed->certificates[0].common_names, std::vector<std::string>{"mail.example.com"});
+}
+
 TEST(ACertificate, ThatOnlyLooksSelfIssuedIsNotSelfSigned) {
   // Same subject as its issuer, but signed by a different key.
   const auto impostor_ca = MakeCa("mail.example.com");

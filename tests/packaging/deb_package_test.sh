@@ -32,7 +32,8 @@ expected="\
 ./etc/transportcertd/transportcertd.conf -rw-r--r--
 ./usr/share/man/man8/transportcertd.8.gz -rw-r--r--
 ./usr/share/man/man5/transportcertd.conf.5.gz -rw-r--r--
-./usr/share/man/man1/transportcertctl.1.gz -rw-r--r--"
+./usr/share/man/man1/transportcertctl.1.gz -rw-r--r--
+./usr/share/transportcertd/prometheus/transportcertd.rules.yml -rw-r--r--"
 
 say "cpack -G DEB"
 if ! cpack -G DEB --config "$TRANSPORTCERTD_BUILD_DIR/CPackConfig.cmake" -B "$scratch/out" \

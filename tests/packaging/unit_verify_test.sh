@@ -30,6 +30,7 @@ changed=$(diff "$unit" "$copy" | grep -c '^>' || true)
 for setting in Type=notify BusName=org.transportcertd1 Restart=on-failure \
 	StateDirectory=transportcertd StateDirectoryMode=0700 ConfigurationDirectory=transportcertd \
 	ProtectSystem=strict NoNewPrivileges=yes RestrictAddressFamilies=AF_UNIX \
+	ReadWritePaths=-/var/lib/prometheus/node-exporter \
 	'ExecReload=/usr/bin/busctl call org.transportcertd1 /org/transportcertd1 org.transportcertd1.Manager Reload'; do
 	grep -qx "$setting" "$unit" || fail "the unit lacks '$setting'"
 done
