@@ -32,6 +32,11 @@ std::vector<std::string> SupersededCertificates(const Inventory& inventory,
     bool outranked_everywhere = true;
     for (const std::string& name : cert.Names()) {
       const std::string host = NormalizeHostname(CoveredName(name));
+      // The common case, cheap: no other certificate may even cover this name.
+      if (index.Candidates(host, wildcard).size() <= 1) {
+        outranked_everywhere = false;
+        break;
+      }
       for (const Service service : kServices) {
         if ((services & Bit(service)) == 0) continue;
         const SelectionInput input{inventory, bindings, default_services, host, service,
