@@ -3,6 +3,14 @@
 // thread pool when needed), raises expiry alerts on one timer armed for the next crossing,
 // publishes for the mail server, watches the store with inotify, and serves D-Bus through
 // BusService. Everything here runs on the loop thread.
+//
+// One class, its methods in one file per concern:
+//   daemon.cpp           start-up, Evaluate (the central step), deadlines, reload, shutdown
+//   store_watch.cpp      inotify on the store, debounce, rescans, the clock-change watch
+//   generation.cpp       the queue of self-signed generations, their retries
+//   evaluation.cpp       what an evaluation does: alerts, pruning, retirement, publishing,
+//                        metrics
+//   manager_backend.cpp  the D-Bus answers and changing calls (ipc/backend.h)
 #pragma once
 
 #include <uv.h>
@@ -15,6 +23,7 @@
 #include <string>
 #include <vector>
 
+#include "daemon/backoff.h"
 #include "daemon/config.h"
 #include "daemon/expired_selection_alerts.h"
 #include "daemon/metrics_file.h"
@@ -23,6 +32,7 @@
 #include "daemon/uv_handle.h"
 #include "ipc/backend.h"
 #include "ipc/bus_service.h"
+#include "monitor/clock.h"
 #include "monitor/expiry.h"
 #include "monitor/retirement.h"
 #include "monitor/store.h"
@@ -38,7 +48,9 @@ struct DaemonOptions {
 
 class Daemon final : public ManagerBackend {
  public:
-  Daemon(Config config, DaemonOptions options);
+  // `clock` is the time the daemon goes by (tests pass one of their own); it must outlive the
+  // daemon.
+  Daemon(Config config, DaemonOptions options, const Clock& clock = SystemClock::Instance());
   ~Daemon() override;
   Daemon(const Daemon&) = delete;
   Daemon& operator=(const Daemon&) = delete;
@@ -70,39 +82,50 @@ class Daemon final : public ManagerBackend {
  private:
   struct Generation;  // one queued or running self-signed generation
 
+  // daemon.cpp
   Status StartUp();
   Status PrepareDirectories();
+  void Refresh();  // rescan, then evaluate
+  void Evaluate();
+  void ArmDeadline(UnixTimeMs now);
+  void SendReady();  // READY=1 with the summary as STATUS=
+  std::string Summary() const;
+  void Shutdown(int exit_code, const std::string& why);
+
+  // store_watch.cpp
   void StartWatching();
   bool WatchingStoreDirectory() const;  // the watched directory is still the one at the path
   void StartClockChangeWatch();
   Status Rescan();
-  void Refresh();  // rescan, then evaluate
-  void Evaluate();
+
+  // evaluation.cpp
   void RaiseExpiryAlerts(UnixTimeMs now);
   void PruneRemovedFiles(UnixTimeMs now);  // removed files older than keep_removed go for good
   // Removes the certificates superseded for retire_superseded; true when it did (and then
   // evaluated the store again).
   bool RetireSuperseded(UnixTimeMs now);
-  // RemoveCertificate without the final refresh; `verb` starts its log line ("removed").
-  Status RemoveFromStore(const std::string& thumbprint, std::string_view verb);
+  void PublishAll();
+  void WriteMetrics();  // the metrics file, when configured and what it shows changed
+
+  // generation.cpp
   bool ReplacementPending() const;  // a generation runs, or a failed one waits for its retry
   void CheckInternalTransport(UnixTimeMs now);
-  void PublishAll();
-  void ArmDeadline(UnixTimeMs now);
   void Enqueue(std::vector<std::string> names, std::string reason, GenerationDone done);
   void StartNextGeneration();
   void FinishGeneration(Generation& generation);
+
+  // manager_backend.cpp
+  // RemoveCertificate without the final refresh; `verb` starts its log line ("removed").
+  Status RemoveFromStore(const std::string& thumbprint, std::string_view verb);
+  // Saves bindings_; on failure logs it, restores `previous` and returns the error.
   Status SaveBindingsOrRevert(const Bindings& previous);
   SelectionInput SelectionFor(const std::string& fqdn, Service service) const;
   // Raises the alert for an expired winner, within the bounds of ExpiredSelectionAlerts;
   // returns `selection`.
   Selection AlertIfExpired(Selection selection, const std::string& fqdn, Service service);
-  void SendReady();  // READY=1 with the summary as STATUS=
-  std::string Summary() const;
-  void WriteMetrics();  // the metrics file, when configured and what it shows changed
-  void Shutdown(int exit_code, const std::string& why);
 
   // Declared in dependency order: destroyed in reverse.
+  const Clock& clock_;
   Config config_;
   DaemonOptions options_;
   uv_loop_t loop_{};
@@ -117,7 +140,7 @@ class Daemon final : public ManagerBackend {
   std::unique_ptr<ExpiredSelectionAlerts> expired_selected_;  // bounded; forgotten on rescans
   std::unique_ptr<Publisher> publisher_;
   std::deque<std::unique_ptr<Generation>> generations_;  // front() runs
-  std::int64_t retry_backoff_ms_ = 0;
+  Backoff generation_backoff_{10'000, 3'600'000};  // retries of a failed generation
   std::optional<UnixTime> removed_due_;  // when the oldest kept removed files fall due
   SupersededSince superseded_;
   bool retiring_ = false;

@@ -125,4 +125,21 @@ void Alert(AlertKind kind, spdlog::level::level_enum level, const AlertFields& f
   sd_journal_sendv(iov.data(), static_cast<int>(iov.size()));
 }
 
+std::string FormatTime(std::int64_t t) {
+  const auto tt = static_cast<time_t>(t);
+  struct tm tm {};
+  char buf[40] = {};
+  gmtime_r(&tt, &tm);
+  strftime(buf, sizeof buf, "%Y-%m-%d %H:%M:%S UTC", &tm);
+  return buf;
+}
+
+AlertFields FieldsOf(const Certificate& cert) {
+  AlertFields fields;
+  fields.thumbprint = cert.thumbprint;
+  fields.subject = cert.subject;
+  fields.not_after = FormatTime(cert.not_after);
+  return fields;
+}
+
 }  // namespace transportcertd

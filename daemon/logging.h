@@ -6,11 +6,13 @@
 
 #include <spdlog/spdlog.h>
 
+#include <cstdint>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "daemon/alerts.h"
+#include "monitor/certificate.h"
 #include "monitor/result.h"
 
 namespace transportcertd {
@@ -37,6 +39,12 @@ std::vector<std::string> JournalFields(AlertKind kind, const AlertFields& fields
 // Prints a fatal start-up error (one line, no newline in `line`) to stderr; when stderr is the
 // journal, at error priority, so that `systemctl status` shows it as an error.
 void PrintStartupError(const std::string& line);
+
+// `t` as "YYYY-MM-DD HH:MM:SS UTC", as alerts show times.
+std::string FormatTime(std::int64_t t);
+
+// The fields of an alert about `cert`: thumbprint, subject, not-after.
+AlertFields FieldsOf(const Certificate& cert);
 
 // Raises an alert: logged once, with its MESSAGE_ID and fields in the journal.
 void Alert(AlertKind kind, spdlog::level::level_enum level, const AlertFields& fields,

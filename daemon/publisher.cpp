@@ -139,16 +139,16 @@ void Publisher::Publish(const std::map<std::string, std::optional<std::string>>&
   }
   if (changed > 0) RunReloadCommand();
   if (failures.empty()) {
-    retry_ms_ = 0;
+    retry_backoff_.Reset();
     return;
   }
-  retry_ms_ = std::clamp(retry_ms_ * 2, kFirstRetryMs, kMaxRetryMs);
+  const std::int64_t delay_ms = retry_backoff_.Next();
   for (const auto& [path, failure] : failures) {
     AlertFields fields;
     fields.file = path;
     Alert(AlertKind::kPublishFailed, spdlog::level::err, fields,
           "cannot publish " + failure + "; retrying in " +
-              FormatDuration(Milliseconds{static_cast<std::int64_t>(retry_ms_)}));
+              FormatDuration(Milliseconds{delay_ms}));
   }
   if (!retry_) return;  // stopped
   retry_files_ = files;
@@ -160,7 +160,7 @@ void Publisher::Publish(const std::map<std::string, std::optional<std::string>>&
         self->retry_files_.clear();
         self->Publish(wanted);
       },
-      retry_ms_, 0);
+      static_cast<std::uint64_t>(delay_ms), 0);
 }
 
 void Publisher::RunReloadCommand() {

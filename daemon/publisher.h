@@ -19,6 +19,7 @@
 #include <set>
 #include <string>
 
+#include "daemon/backoff.h"
 #include "daemon/config.h"
 #include "daemon/uv_handle.h"
 #include "monitor/store.h"
@@ -44,12 +45,12 @@ class Publisher {
   // Writes what differs from the files on disk, removes the files the daemon wrote for names
   // the configuration no longer publishes, and, when anything changed, runs the reload
   // command. Failures are alerted, and the same `files` are published again after a backoff
-  // delay (kFirstRetryMs doubling to kMaxRetryMs) until all of them are written; a newer call
-  // replaces what is retried.
+  // delay (kPublishRetryFirstMs doubling to kPublishRetryMaxMs) until all of them are written;
+  // a newer call replaces what is retried.
   void Publish(const std::map<std::string, std::optional<std::string>>& files);
 
-  static constexpr std::uint64_t kFirstRetryMs = 1'000;
-  static constexpr std::uint64_t kMaxRetryMs = 300'000;
+  static constexpr std::int64_t kPublishRetryFirstMs = 1'000;
+  static constexpr std::int64_t kPublishRetryMaxMs = 300'000;
 
   static constexpr std::uint64_t kReloadKillAfterMs = 5'000;  // after the SIGTERM of a timeout
 
@@ -87,7 +88,7 @@ class Publisher {
   bool reload_pending_ = false;
   UvHandle<uv_timer_t> retry_;
   std::map<std::string, std::optional<std::string>> retry_files_;  // what the retry publishes
-  std::uint64_t retry_ms_ = 0;                                     // 0: the last call succeeded
+  Backoff retry_backoff_{kPublishRetryFirstMs, kPublishRetryMaxMs};
   std::uint64_t reload_failures_ = 0;
   std::int64_t last_reload_success_ = 0;
   std::function<void()> reload_done_;

@@ -10,6 +10,7 @@
 #include <cstddef>
 #include <cstdlib>
 #include <cstring>
+#include <filesystem>
 #include <vector>
 
 namespace transportcertd {
@@ -254,6 +255,16 @@ Result<std::string> RenameToFreeName(const std::string& from, const std::string&
     if (errno != EEXIST) return Error{path + ": could not rename into place: " + ErrnoText(errno)};
   }
   return Error{path + ": no free file name"};
+}
+
+Status MakeDirectory(const std::string& path, mode_t mode) {
+  std::error_code ec;
+  if (std::filesystem::is_directory(path, ec)) return {};
+  std::filesystem::create_directories(std::filesystem::path(path).parent_path(), ec);
+  if (::mkdir(path.c_str(), mode) != 0 && errno != EEXIST) {
+    return Error{path + ": cannot create directory: " + ErrnoText(errno), ErrorCode::kStore};
+  }
+  return {};
 }
 
 }  // namespace transportcertd

@@ -26,6 +26,10 @@ Status WriteFileAtomically(const std::string& path, std::string_view data, mode_
 // without blocking.
 Result<std::string> ReadFile(const std::string& path, std::uint64_t max_size = 64u << 20);
 
+// Creates directory `path` with `mode` (and its missing parents) unless it exists; fails with
+// "PATH: cannot create directory: reason" (kStore).
+Status MakeDirectory(const std::string& path, mode_t mode);
+
 // Removes leftover temporary files of WriteFileAtomically from `dir`; returns how many.
 int RemoveStaleTempFiles(const std::string& dir);
 

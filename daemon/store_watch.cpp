@@ -1,0 +1,136 @@
+// The daemon watching its store: inotify on the store directory (through libuv), a debounce
+// timer so that a burst of changes means one rescan, the store directory held open so that a
+// replaced or re-created directory is noticed and watched again, and a timerfd that wakes the
+// loop when the wall clock is set, so that every deadline is checked again without polling.
+#include <fcntl.h>
+#include <malloc.h>
+#include <sys/stat.h>
+#include <sys/timerfd.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <climits>
+#include <map>
+
+#include "daemon/daemon.h"
+#include "daemon/logging.h"
+#include "monitor/atomic_file.h"
+
+namespace transportcertd {
+namespace {
+
+constexpr std::uint64_t kDebounceMs = 100;  // coalesces a burst of store events
+
+}  // namespace
+
+void Daemon::StartWatching() {
+  watcher_.Close();
+  if (store_fd_ >= 0) close(store_fd_);
+  store_fd_ = -1;
+  const int rc =
+      watcher_.Init([this](uv_fs_event_t* w) { return uv_fs_event_init(&loop_, w); }, this);
+  if (rc != 0) {
+    spdlog::error("cannot watch {}: {}", config_.store, uv_strerror(rc));
+    return;
+  }
+  const int started = uv_fs_event_start(
+      watcher_.get(),
+      [](uv_fs_event_t* handle, const char*, int, int) {
+        auto* self = static_cast<Daemon*>(handle->data);
+        // The first event of a burst arms the timer; later ones ride along, so a rescan
+        // follows within kDebounceMs however busy the directory is.
+        if (uv_is_active(reinterpret_cast<uv_handle_t*>(self->debounce_.get()))) return;
+        uv_timer_start(
+            self->debounce_.get(), [](uv_timer_t* t) { static_cast<Daemon*>(t->data)->Refresh(); },
+            kDebounceMs, 0);
+      },
+      config_.store.c_str(), 0);
+  if (started != 0) {
+    spdlog::error("cannot watch {}: {}", config_.store, uv_strerror(started));
+    return;
+  }
+  // Held open so that the directory's inode cannot be reused while it is watched: a store
+  // directory removed and made again then always has another inode than the watched one.
+  store_fd_ = open(config_.store.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+}
+
+bool Daemon::WatchingStoreDirectory() const {
+  struct stat watched {};
+  struct stat current {};
+  return store_fd_ >= 0 && fstat(store_fd_, &watched) == 0 &&
+         stat(config_.store.c_str(), &current) == 0 && watched.st_dev == current.st_dev &&
+         watched.st_ino == current.st_ino;
+}
+
+// A timerfd with TFD_TIMER_CANCEL_ON_SET becomes readable when the wall clock is set, so clock
+// jumps re-evaluate every deadline without any periodic wake-up.
+void Daemon::StartClockChangeWatch() {
+  clock_fd_ = timerfd_create(CLOCK_REALTIME, TFD_CLOEXEC | TFD_NONBLOCK);
+  if (clock_fd_ < 0) return;
+  auto arm = [](int fd) {
+    itimerspec far{};
+    far.it_value.tv_sec = INT_MAX;
+    timerfd_settime(fd, TFD_TIMER_ABSTIME | TFD_TIMER_CANCEL_ON_SET, &far, nullptr);
+  };
+  arm(clock_fd_);
+  clock_change_.Init([this](uv_poll_t* p) { return uv_poll_init(&loop_, p, clock_fd_); }, this);
+  uv_poll_start(clock_change_.get(), UV_READABLE, [](uv_poll_t* handle, int, int) {
+    auto* self = static_cast<Daemon*>(handle->data);
+    uint64_t expirations = 0;
+    while (read(self->clock_fd_, &expirations, sizeof expirations) > 0) {
+    }
+    itimerspec far{};
+    far.it_value.tv_sec = INT_MAX;
+    timerfd_settime(self->clock_fd_, TFD_TIMER_ABSTIME | TFD_TIMER_CANCEL_ON_SET, &far, nullptr);
+    spdlog::info("the system clock was set; re-checking every deadline");
+    self->Evaluate();
+  });
+}
+
+Status Daemon::Rescan() {
+  // The watch follows the directory's inode, not its path: when the store directory was
+  // removed, or moved away and replaced by a new one, the watch is armed again on whatever is
+  // at the path now, before the scan, so nothing dropped in meanwhile goes unnoticed.
+  const bool first = store_fd_ < 0;
+  if (struct stat st{}; stat(config_.store.c_str(), &st) != 0 && errno == ENOENT) {
+    spdlog::warn("the store directory {} disappeared; creating it again", config_.store);
+    if (Status made = MakeDirectory(config_.store, 0700); !made) return made;
+    StartWatching();
+  } else if (!WatchingStoreDirectory()) {
+    if (!first) {
+      spdlog::warn("the store directory {} was replaced by another directory; watching the new one",
+                   config_.store);
+    }
+    StartWatching();
+  }
+  auto inventory = scanner_->Scan();
+  if (!inventory) return Error{inventory.error().message, ErrorCode::kStore};
+  inventory_ = std::move(inventory).value();
+  names_ = NameIndex(inventory_);
+  if (expired_selected_) expired_selected_->ForgetNames();
+
+  // One line per file, listing every reason; a file is logged again only when what is wrong
+  // with it changes (or after it was fine or gone for a scan).
+  std::map<std::string, std::string> current;
+  for (const auto& problem : inventory_.problems) {
+    auto [it, inserted] = current.try_emplace(problem.file, problem.reason);
+    if (!inserted) it->second += "; " + problem.reason;
+  }
+  for (const auto& [file, reasons] : current) {
+    if (const auto logged = logged_problems_.find(file);
+        logged != logged_problems_.end() && logged->second == reasons) {
+      continue;
+    }
+    AlertFields fields;
+    fields.file = file;
+    Alert(AlertKind::kStoreFileUnusable, spdlog::level::warn, fields,
+          "skipping " + EscapeControlCharacters(file) + ": " + EscapeControlCharacters(reasons));
+  }
+  logged_problems_ = std::move(current);
+  // A rescan frees the previous inventory, most of the heap at once: give those pages back
+  // rather than keep the high-water mark of two inventories for the daemon's lifetime.
+  malloc_trim(0);
+  return {};
+}
+
+}  // namespace transportcertd
