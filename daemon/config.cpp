@@ -235,6 +235,13 @@ const std::map<std::string, std::map<std::string, Setter>>& Keys() {
               return {};
             }},
            {"reload_timeout", Duration(&Config::reload_timeout)},
+           {"services",
+            [](Config& c, std::string_view v) -> Status {
+              auto set = ParseServices(SplitWords(v));
+              if (!set) return set.error();
+              c.publish_services = *set | Bit(Service::kSmtp);  // the top level is SMTP's
+              return {};
+            }},
        }},
   };
   return keys;
@@ -473,7 +480,8 @@ std::string FormatConfig(const Config& c) {
       << "\ntrust = " << c.trust
       << "\n\n[publish]\ndir = " << c.publish_dir << "\nnames = " << join(c.publish_names)
       << "\ngroup = " << c.publish_group << "\nreload_command = " << c.reload_command
-      << "\nreload_timeout = " << FormatDuration(c.reload_timeout) << "\n";
+      << "\nreload_timeout = " << FormatDuration(c.reload_timeout)
+      << "\nservices = " << join(ServiceNames(c.publish_services)) << "\n";
   return out.str();
 }
 
