@@ -100,9 +100,10 @@ void Publisher::Publish(const std::map<std::string, std::optional<std::string>>&
   for (const auto& name : stale) {
     const std::string path = config_.publish_dir + "/" + name;
     if (unlink(path.c_str()) == 0 || errno == ENOENT) {
-      spdlog::warn("removed {}: it is no longer published (fqdn, publish.names or "
-                   "publish.services changed)",
-                   path);
+      spdlog::warn(
+          "removed {}: it is no longer published (fqdn, publish.names or "
+          "publish.services changed)",
+          path);
       manifest.erase(name);
       ++changed;
       if (const std::string folder = FolderOf(name); !folder.empty()) {
@@ -220,9 +221,9 @@ Status Publisher::PrepareFolder(const std::string& folder, gid_t gid) {
   // Like publish.dir itself: 0700, or 0750 root:group with publish.group.
   if (gid != static_cast<gid_t>(-1) && st.st_gid != gid &&
       chown(path.c_str(), static_cast<uid_t>(-1), gid) != 0) {
-    return Error{path + ": cannot give group " + config_.publish_group +
-                     " access: " + std::strerror(errno),
-                 ErrorCode::kStore};
+    return Error{
+        path + ": cannot give group " + config_.publish_group + " access: " + std::strerror(errno),
+        ErrorCode::kStore};
   }
   if ((st.st_mode & 07777) != mode && chmod(path.c_str(), mode) != 0) {
     return Error{path + ": cannot set its mode: " + std::strerror(errno), ErrorCode::kStore};
@@ -247,8 +248,7 @@ void Publisher::PublishSelections(const Inventory& inventory, const std::string&
   input.names = PublishedHostNames(config_);
   input.services = config_.publish_services;
   input.publish_dir = config_.publish_dir;
-  input.select = [&select](const std::string& name,
-                           Service service) -> std::optional<std::string> {
+  input.select = [&select](const std::string& name, Service service) -> std::optional<std::string> {
     const StoredCertificate* winner = select(name, service);
     return winner != nullptr ? std::optional(winner->cert().thumbprint) : std::nullopt;
   };
@@ -285,15 +285,12 @@ void Publisher::PublishSelections(const Inventory& inventory, const std::string&
   for (const auto& lacking : NewlyLacking(lacking_, plan.lacking)) {
     AlertFields fields;
     fields.file = config_.publish_dir + "/" + lacking.path;
-    const std::string service = ServiceName(lacking.service);
     Alert(AlertKind::kNoEligibleCertificate, spdlog::level::warn, fields,
-          "no certificate is eligible for " + lacking.name + " (" + service + "); " +
-              (lacking.kept ? "keeping the published file " + fields.file +
-                                  " as it is until one is"
-               : lacking.service == Service::kSmtp
-                   ? "its published file is removed"
-                   : "nothing is published as " + fields.file +
-                         " (a mail server that names that file cannot start or reload)"));
+          "no certificate is eligible for " + lacking.name + " (" + ServiceName(lacking.service) +
+              "); " +
+              (lacking.kept ? "keeping the published file " + fields.file + " as it is until one is"
+                            : "no file is published as " + fields.file +
+                                  " (a mail server that names that file cannot start or reload)"));
   }
   const std::set<std::string> published = PublishedFileNames(config_);
   for (const auto& before : lacking_) {

@@ -44,9 +44,8 @@ TEST(PublishPlan, SmtpOnlyByDefaultAtTheTopLevel) {
   ASSERT_EQ(plan.files.size(), 1u);
   EXPECT_EQ(plan.files.at("mail.example.com.pem").action, Action::kWrite);
   EXPECT_EQ(plan.files.at("mail.example.com.pem").thumbprint, "AAAA");
-  EXPECT_EQ(plan.sni_maps,
-            (std::map<std::string, std::string>{
-                {"sni-map", "mail.example.com /pub/mail.example.com.pem\n"}}));
+  EXPECT_EQ(plan.sni_maps, (std::map<std::string, std::string>{
+                               {"sni-map", "mail.example.com /pub/mail.example.com.pem\n"}}));
   EXPECT_TRUE(plan.lacking.empty());
 }
 
@@ -57,9 +56,8 @@ TEST(PublishPlan, EachOtherServiceHasItsOwnFolderWithWhatThatServiceSelects) {
   world.selected[{"imap.example.com", Service::kSmtp}] = "SMTP2";
   world.selected[{"imap.example.com", Service::kImap}] = "IMAP2";
   world.selected[{"mail.example.com", Service::kPop}] = "POP1";
-  const PublishPlan plan =
-      world.Plan({"mail.example.com", "imap.example.com", "mail.example.com"},
-                 kSmtpImap | Bit(Service::kPop));
+  const PublishPlan plan = world.Plan({"mail.example.com", "imap.example.com", "mail.example.com"},
+                                      kSmtpImap | Bit(Service::kPop));
   EXPECT_EQ(plan.files.at("mail.example.com.pem").thumbprint, "SMTP1");
   EXPECT_EQ(plan.files.at("imap.example.com.pem").thumbprint, "SMTP2");
   EXPECT_EQ(plan.files.at("imap/mail.example.com.pem").thumbprint, "IMAP1");
@@ -73,9 +71,8 @@ TEST(PublishPlan, EachOtherServiceHasItsOwnFolderWithWhatThatServiceSelects) {
   EXPECT_EQ(plan.sni_maps.at("sni-map"),
             "mail.example.com /pub/mail.example.com.pem\n"
             "imap.example.com /pub/imap.example.com.pem\n");
-  EXPECT_EQ(plan.lacking,
-            (std::vector<LackingName>{{"imap.example.com", Service::kPop,
-                                       "pop/imap.example.com.pem", false}}));
+  EXPECT_EQ(plan.lacking, (std::vector<LackingName>{{"imap.example.com", Service::kPop,
+                                                     "pop/imap.example.com.pem", false}}));
 }
 
 TEST(PublishPlan, ANameWithoutAnEligibleCertificateForAServiceKeepsItsPreviousFile) {
