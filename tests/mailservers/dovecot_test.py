@@ -25,22 +25,21 @@ is laid over /usr (unshare, overlayfs). Either way it needs root. Exit status 77
     TRANSPORTCERTD_BIN=build/daemon/transportcertd tests/mailservers/dovecot_test.py -v
 """
 
-import glob
 import os
 import re
 import shlex
-import shutil
 import signal
-import socket
 import subprocess
 import sys
-import tempfile
 import time
 import unittest
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "daemon"))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from daemon_integration_test import (  # noqa: E402  pylint: disable=wrong-import-position
     BIN, FQDN, PICKUP_TIMEOUT, THUMBPRINT, DaemonTest, pem_blocks, thumbprint_of)
+from mailserver_support import (  # noqa: E402  pylint: disable=wrong-import-position
+    free_loopback_port, over_usr_prefix, require_root, snippet_transportcertd_conf, unpacked)
 
 SOURCE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..")
 SNIPPET = os.path.join(SOURCE, "packaging", "examples", "dovecot-transportcertd.conf")
@@ -51,60 +50,13 @@ PRESENT_TIMEOUT = 15.0  # a published change reaches what a new IMAP connection 
 UNPACKED = os.environ.get("TRANSPORTCERTD_DOVECOT_ROOT", "")
 
 
-def free_loopback_port():
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def dovecot_prefix():
     """The command prefix that runs Dovecot's programs, or raises unittest.SkipTest."""
-    if os.geteuid() != 0:
-        raise unittest.SkipTest("needs root (Dovecot reads its files and switches users)")
+    require_root("Dovecot reads its files and switches users")
     if os.path.exists("/usr/sbin/dovecot") and os.path.exists("/usr/lib/dovecot/imap-login"):
         return []
-    if not UNPACKED:
-        raise unittest.SkipTest("dovecot-imapd is not installed (scripts/deps installs it) and "
-                                "TRANSPORTCERTD_DOVECOT_ROOT is not set")
-    if not os.path.exists(os.path.join(UNPACKED, "usr", "sbin", "dovecot")):
-        os.makedirs(UNPACKED, exist_ok=True)
-        download = tempfile.mkdtemp(prefix="dovecot-debs-")
-        try:
-            got = subprocess.run(["apt-get", "download", "dovecot-core", "dovecot-imapd"],
-                                 cwd=download, capture_output=True, text=True, timeout=300,
-                                 check=False)
-            if got.returncode != 0:
-                raise unittest.SkipTest(f"apt-get download dovecot-core dovecot-imapd: "
-                                        f"{got.stderr.strip()}")
-            for deb in glob.glob(os.path.join(download, "*.deb")):
-                subprocess.run(["dpkg", "-x", deb, UNPACKED], check=True, timeout=120)
-        finally:
-            shutil.rmtree(download, ignore_errors=True)
-    # $0 is the unpacked tree, laid over /usr in a mount namespace of the command's own.
-    return ["unshare", "-m", "sh", "-c",
-            'mount -t overlay overlay -o lowerdir="$0/usr:/usr" /usr && exec "$@"', UNPACKED]
-
-
-def snippet_transportcertd_conf():
-    """{section: {key: value}} of the transportcertd.conf lines in the snippet's comments."""
-    sections, section, inside = {}, None, False
-    for line in open(SNIPPET, encoding="utf-8").read().splitlines():
-        if line.startswith("# transportcertd.conf, to go with it"):
-            inside = True
-            continue
-        if not inside:
-            continue
-        body = line[1:].strip() if line.startswith("#") else ""
-        if not body:
-            if sections:
-                break
-            continue
-        if body.startswith("[") and body.endswith("]"):
-            section = sections.setdefault(body[1:-1], {})
-        else:
-            key, value = (part.strip() for part in body.split("=", 1))
-            section[key] = value
-    return sections
+    return over_usr_prefix(unpacked(UNPACKED, ["dovecot-core", "dovecot-imapd"],
+                                    "/usr/sbin/dovecot"))
 
 
 class Dovecot:
@@ -211,7 +163,7 @@ class DovecotIntegration(DaemonTest):
         self.addCleanup(self.dovecot.stop)
         reload = " ".join(shlex.quote(a) for a in self.dovecot.command(
             "doveadm", "-c", self.dovecot.conf, "reload"))
-        changes = snippet_transportcertd_conf()
+        changes = snippet_transportcertd_conf(SNIPPET)
         self.assertEqual(changes["daemon"]["fqdn"], FQDN)
         self.assertEqual(changes["publish"]["names"], NAME)
         self.assertEqual(changes["publish"]["reload_command"],
