@@ -21,8 +21,8 @@ using PublishedManifest = std::map<std::string, std::string>;
 inline constexpr std::string_view kManifestFileName = ".transportcertd-published";
 
 std::string FormatManifest(const PublishedManifest& manifest);
-// Lines that are not "<64 hex digits> <publishable file name>" are ignored: a damaged manifest can
-// only make the daemon forget a file (leave it in place), never remove another one.
+// Lines that are not "<64 hex digits> <publishable file name>" are ignored: a damaged
+// manifest can only make the daemon forget a file (leave it in place), never remove another.
 PublishedManifest ParseManifest(std::string_view text);
 
 // Lowercase hex SHA-256 of `contents`.

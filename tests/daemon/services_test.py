@@ -13,9 +13,11 @@ and enable, and the files on disk.
 import grp
 import os
 import stat
+import sys
 import unittest
 
-from daemon_integration_test import FQDN, PICKUP_TIMEOUT, DaemonTest
+sys.dont_write_bytecode = True  # importing the base class leaves no __pycache__ in the tree
+from daemon_integration_test import FQDN, PICKUP_TIMEOUT, DaemonTest  # noqa: E402
 
 MANAGER = ("org.transportcertd1", "/org/transportcertd1", "org.transportcertd1.Manager")
 NAME = "imap.example.com"

@@ -34,6 +34,7 @@ import sys
 import time
 import unittest
 
+sys.dont_write_bytecode = True  # importing the helpers leaves no __pycache__ in the tree
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "daemon"))
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from daemon_integration_test import (  # noqa: E402  pylint: disable=wrong-import-position
