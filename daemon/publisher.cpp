@@ -282,21 +282,26 @@ void Publisher::PublishSelections(const Inventory& inventory, const std::string&
   // Written even when empty, so that `postmap -F` in reload_command always finds them.
   for (const auto& [path, contents] : plan.sni_maps) files[path] = contents;
 
+  // A top-level (SMTP) name without a certificate loses its file and its sni-map line, which
+  // Postfix copes with, and is logged when its file is removed; the alert is for the folders
+  // of the other services, whose files a server such as Dovecot names one by one.
   for (const auto& lacking : NewlyLacking(lacking_, plan.lacking)) {
+    if (lacking.service == Service::kSmtp) continue;
     AlertFields fields;
     fields.file = config_.publish_dir + "/" + lacking.path;
+    const std::string what =
+        lacking.kept ? "keeping the published file " + fields.file + " as it is until one is"
+                     : "no file is published as " + fields.file +
+                           " (a mail server that names that file will not start or reload)";
     Alert(AlertKind::kNoEligibleCertificate, spdlog::level::warn, fields,
           "no certificate is eligible for " + lacking.name + " (" + ServiceName(lacking.service) +
-              "); " +
-              (lacking.kept ? "keeping the published file " + fields.file + " as it is until one is"
-                            : "no file is published as " + fields.file +
-                                  " (a mail server that names that file cannot start or reload)"));
+              "); " + what);
   }
   const std::set<std::string> published = PublishedFileNames(config_);
   for (const auto& before : lacking_) {
     const bool still = std::any_of(plan.lacking.begin(), plan.lacking.end(),
                                    [&](const LackingName& l) { return l.path == before.path; });
-    if (!still && published.count(before.path) != 0) {
+    if (!still && before.service != Service::kSmtp && published.count(before.path) != 0) {
       spdlog::info("{} has an eligible certificate for {} again", before.name,
                    ServiceName(before.service));
     }
