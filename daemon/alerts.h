@@ -18,6 +18,7 @@ enum class AlertKind {
   kPublishFailed,               // writing a published file failed
   kReloadCommandFailed,         // reload_command exited non-zero or could not start
   kStoreFileUnusable,           // a file in the store could not be used
+  kNoEligibleCertificate,       // a published name has no eligible certificate for a service
 };
 
 // The journal MESSAGE_ID (32 lowercase hex digits) of each alert kind.
@@ -39,6 +40,8 @@ constexpr std::string_view MessageId(AlertKind kind) {
       return "e55b5ce57b544b80a6da40533d97aa63";
     case AlertKind::kStoreFileUnusable:
       return "30b9c60e4cc84fd3a00e3177ad6fd7ae";
+    case AlertKind::kNoEligibleCertificate:
+      return "4d20847c3aa44839a376c7056a70e513";
   }
   return "";
 }
@@ -71,6 +74,7 @@ constexpr std::span<const std::string_view> RequiredFields(AlertKind kind) {
     case AlertKind::kInternalTransportReplaced:
       return kReplacedFields;
     case AlertKind::kStoreFileUnusable:
+    case AlertKind::kNoEligibleCertificate:
       return kFileFields;
     case AlertKind::kGenerationFailed:
     case AlertKind::kPublishFailed:
@@ -85,7 +89,8 @@ inline constexpr AlertKind kAllAlertKinds[] = {
     AlertKind::kCertificateExpiring,       AlertKind::kCertificateExpired,
     AlertKind::kExpiredCertificateSelected, AlertKind::kInternalTransportReplaced,
     AlertKind::kGenerationFailed,          AlertKind::kPublishFailed,
-    AlertKind::kReloadCommandFailed,       AlertKind::kStoreFileUnusable};
+    AlertKind::kReloadCommandFailed,       AlertKind::kStoreFileUnusable,
+    AlertKind::kNoEligibleCertificate};
 
 // Structured fields of an alert; empty ones are left out of the journal entry, except the
 // RequiredFields of its kind, which are written as "(unknown)".

@@ -235,6 +235,13 @@ const std::map<std::string, std::map<std::string, Setter>>& Keys() {
               return {};
             }},
            {"reload_timeout", Duration(&Config::reload_timeout)},
+           {"services",
+            [](Config& c, std::string_view v) -> Status {
+              auto set = ParseServices(SplitWords(v));
+              if (!set) return set.error();
+              c.publish_services = *set | Bit(Service::kSmtp);  // the top level is SMTP's
+              return {};
+            }},
        }},
       {"metrics",
        {
@@ -495,6 +502,7 @@ std::string FormatConfig(const Config& c) {
       << "\n\n[publish]\ndir = " << c.publish_dir << "\nnames = " << join(c.publish_names)
       << "\ngroup = " << c.publish_group << "\nreload_command = " << c.reload_command
       << "\nreload_timeout = " << FormatDuration(c.reload_timeout)
+      << "\nservices = " << join(ServiceNames(c.publish_services))
       << "\n\n[metrics]\ntextfile = " << c.metrics_textfile << "\n";
   return out.str();
 }

@@ -59,6 +59,9 @@ struct Config {
   std::string publish_group;
   std::string reload_command;
   Milliseconds reload_timeout{60'000};  // then its process group is killed
+  // Whose selection is published: SMTP at the top of publish_dir always, every other service
+  // in a folder of its own (monitor/publish_plan.h).
+  ServiceSet publish_services = Bit(Service::kSmtp);
 
   // [metrics]
   std::string metrics_textfile;  // empty: no metrics file

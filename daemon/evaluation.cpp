@@ -72,46 +72,13 @@ bool Daemon::RetireSuperseded(UnixTimeMs now) {
 }
 
 void Daemon::PublishAll() {
-  std::map<std::string, std::optional<std::string>> files;
-  if (const StoredCertificate* internal = inventory_.Find(bindings_.internal_transport);
-      internal != nullptr && internal->HasPrivateKey()) {
-    auto bundle = BuildPemBundle(*internal);
-    if (bundle) files["internal-transport.pem"] = std::move(bundle).value();
-  }
-  std::vector<std::string> names = {config_.fqdn};
-  for (const auto& name : config_.publish_names) {
-    if (std::find(names.begin(), names.end(), name) == names.end()) names.push_back(name);
-  }
-  // sni-map lists "<name> <file>" for Postfix tls_server_sni_maps (postmap -F builds the
-  // map from it; run that in reload_command).
-  std::string sni_map;
-  for (const auto& name : names) {
-    const Selection selection = Select(name, Service::kSmtp);
-    const std::string path = config_.publish_dir + "/" + name + ".pem";
-    if (selection.winner == nullptr) {
-      // While the internal transport certificate waits for a replacement (say a failed
-      // generation waits for its retry), the mail server keeps the file it has.
-      std::error_code ec;
-      if (ReplacementPending() && std::filesystem::exists(path, ec)) {
-        sni_map += name + " " + path + "\n";
-      } else {
-        files[name + ".pem"] = std::nullopt;
-      }
-      continue;
-    }
-    auto bundle = BuildPemBundle(*selection.winner);
-    if (!bundle) {
-      AlertFields fields = FieldsOf(selection.winner->cert());
-      Alert(AlertKind::kPublishFailed, spdlog::level::err, fields,
-            "cannot publish " + name + ": " + bundle.error().message);
-      continue;
-    }
-    files[name + ".pem"] = std::move(bundle).value();
-    sni_map += name + " " + path + "\n";
-  }
-  // Written even when empty, so that `postmap -F` in reload_command always finds it.
-  files["sni-map"] = std::move(sni_map);
-  publisher_->Publish(files);
+  // Which file holds what, per service, is monitor/publish_plan.h's decision. While the
+  // internal transport certificate waits for a replacement (say a failed generation waits for
+  // its retry), the mail server keeps the files it has.
+  publisher_->PublishSelections(inventory_, bindings_.internal_transport, ReplacementPending(),
+                                [this](const std::string& name, Service service) {
+                                  return Select(name, service).winner;
+                                });
 }
 
 void Daemon::WriteMetrics() {

@@ -33,10 +33,25 @@ Result<std::string> BuildPemBundle(const StoredCertificate& stored) {
   return bundle;
 }
 
-std::set<std::string> PublishedFileNames(const Config& config) {
-  std::set<std::string> names = {"internal-transport.pem", "sni-map", config.fqdn + ".pem"};
-  for (const auto& name : config.publish_names) names.insert(name + ".pem");
+namespace {
+
+// The FQDN, then each publish.names entry.
+std::vector<std::string> PublishedHostNames(const Config& config) {
+  std::vector<std::string> names = {config.fqdn};
+  names.insert(names.end(), config.publish_names.begin(), config.publish_names.end());
   return names;
+}
+
+// "imap" of "imap/mail.example.com.pem", "" of a top-level file.
+std::string FolderOf(const std::string& path) {
+  const auto slash = path.find('/');
+  return slash == std::string::npos ? std::string() : path.substr(0, slash);
+}
+
+}  // namespace
+
+std::set<std::string> PublishedFileNames(const Config& config) {
+  return PublishedPaths(PublishedHostNames(config), config.publish_services);
 }
 
 Publisher::Publisher(uv_loop_t* loop, const Config& config) : loop_(loop), config_(config) {
@@ -82,19 +97,49 @@ void Publisher::Publish(const std::map<std::string, std::optional<std::string>>&
                       std::find(stale.begin(), stale.end(), it->first) != stale.end();
     it = keep ? std::next(it) : manifest.erase(it);  // gone, or no longer ours
   }
+  std::set<std::string> emptied_folders;
   for (const auto& name : stale) {
     const std::string path = config_.publish_dir + "/" + name;
     if (unlink(path.c_str()) == 0 || errno == ENOENT) {
-      spdlog::warn("removed {}: it is no longer published (fqdn or publish.names changed)", path);
+      spdlog::warn(
+          "removed {}: it is no longer published (fqdn, publish.names or "
+          "publish.services changed)",
+          path);
       manifest.erase(name);
       ++changed;
+      if (const std::string folder = FolderOf(name); !folder.empty()) {
+        emptied_folders.insert(folder);
+      }
     } else {
       failures.emplace_back(path, path + ": could not remove: " + std::strerror(errno));
     }
   }
+  // A service folder left empty by that (the service left publish.services) goes too; one
+  // that still holds anything, the daemon's or not, stays.
+  for (const auto& folder : emptied_folders) {
+    const std::string path = config_.publish_dir + "/" + folder;
+    if (rmdir(path.c_str()) == 0) spdlog::info("removed the empty folder {}", path);
+  }
 
+  std::map<std::string, bool> folder_ready;  // service folder -> made, with mode and group
+  for (const auto& [name, contents] : files) {
+    if (const std::string folder = FolderOf(name); !folder.empty() && contents) {
+      auto [it, first] = folder_ready.try_emplace(folder, false);
+      if (first) {
+        Status prepared = PrepareFolder(folder, gid);
+        if (!prepared) {
+          failures.emplace_back(config_.publish_dir + "/" + folder, prepared.error().message);
+        }
+        it->second = static_cast<bool>(prepared);
+      }
+    }
+  }
   for (const auto& [name, contents] : files) {
     const std::string path = config_.publish_dir + "/" + name;
+    if (const auto it = folder_ready.find(FolderOf(name));
+        it != folder_ready.end() && !it->second) {
+      continue;  // its folder could not be made: that failure is alerted once, for the folder
+    }
     if (!contents) {
       if (unlink(path.c_str()) == 0) {
         spdlog::warn("removed {}: no certificate can be selected for it any more", path);
@@ -161,6 +206,109 @@ void Publisher::Publish(const std::map<std::string, std::optional<std::string>>&
         self->Publish(wanted);
       },
       static_cast<std::uint64_t>(delay_ms), 0);
+}
+
+Status Publisher::PrepareFolder(const std::string& folder, gid_t gid) {
+  const std::string path = config_.publish_dir + "/" + folder;
+  const mode_t mode = gid == static_cast<gid_t>(-1) ? 0700 : 0750;
+  if (mkdir(path.c_str(), mode) != 0 && errno != EEXIST) {
+    return Error{path + ": cannot create folder: " + std::strerror(errno), ErrorCode::kStore};
+  }
+  struct stat st {};
+  if (lstat(path.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) {
+    return Error{path + ": not a folder (the daemon publishes a service's files there)",
+                 ErrorCode::kStore};
+  }
+  // Like publish.dir itself: 0700, or 0750 root:group with publish.group.
+  if (gid != static_cast<gid_t>(-1) && st.st_gid != gid &&
+      chown(path.c_str(), static_cast<uid_t>(-1), gid) != 0) {
+    return Error{
+        path + ": cannot give group " + config_.publish_group + " access: " + std::strerror(errno),
+        ErrorCode::kStore};
+  }
+  if ((st.st_mode & 07777) != mode && chmod(path.c_str(), mode) != 0) {
+    return Error{path + ": cannot set its mode: " + std::strerror(errno), ErrorCode::kStore};
+  }
+  if (folders_cleaned_.insert(folder).second) {
+    if (const int stale = RemoveStaleTempFiles(path); stale > 0) {
+      spdlog::info("removed {} unfinished temporary file(s) from {}", stale, path);
+    }
+  }
+  return {};
+}
+
+void Publisher::PublishSelections(const Inventory& inventory, const std::string& internal,
+                                  bool replacement_pending, const PublishSelect& select) {
+  std::map<std::string, std::optional<std::string>> files;
+  if (const StoredCertificate* stored = inventory.Find(internal);
+      stored != nullptr && stored->HasPrivateKey()) {
+    auto bundle = BuildPemBundle(*stored);
+    if (bundle) files["internal-transport.pem"] = std::move(bundle).value();
+  }
+  PublishPlanInput input;
+  input.names = PublishedHostNames(config_);
+  input.services = config_.publish_services;
+  input.publish_dir = config_.publish_dir;
+  input.select = [&select](const std::string& name, Service service) -> std::optional<std::string> {
+    const StoredCertificate* winner = select(name, service);
+    return winner != nullptr ? std::optional(winner->cert().thumbprint) : std::nullopt;
+  };
+  input.exists = [this](const std::string& path) {
+    struct stat st {};
+    return lstat((config_.publish_dir + "/" + path).c_str(), &st) == 0;
+  };
+  input.replacement_pending = replacement_pending;
+  const PublishPlan plan = PlanPublishing(input);
+
+  for (const auto& [path, file] : plan.files) {
+    if (file.action == PlannedFile::Action::kKeep) continue;  // left as it is
+    if (file.action == PlannedFile::Action::kRemove) {
+      files[path] = std::nullopt;
+      continue;
+    }
+    const StoredCertificate* winner = inventory.Find(file.thumbprint);
+    if (winner == nullptr) continue;
+    auto bundle = BuildPemBundle(*winner);
+    if (!bundle) {
+      AlertFields fields;
+      fields.thumbprint = winner->cert().thumbprint;
+      fields.subject = winner->cert().subject;
+      fields.file = config_.publish_dir + "/" + path;
+      Alert(AlertKind::kPublishFailed, spdlog::level::err, fields,
+            "cannot publish " + path + ": " + bundle.error().message);
+      continue;
+    }
+    files[path] = std::move(bundle).value();
+  }
+  // Written even when empty, so that `postmap -F` in reload_command always finds them.
+  for (const auto& [path, contents] : plan.sni_maps) files[path] = contents;
+
+  // A top-level (SMTP) name without a certificate loses its file and its sni-map line, which
+  // Postfix copes with, and is logged when its file is removed; the alert is for the folders
+  // of the other services, whose files a server such as Dovecot names one by one.
+  for (const auto& lacking : NewlyLacking(lacking_, plan.lacking)) {
+    if (lacking.service == Service::kSmtp) continue;
+    AlertFields fields;
+    fields.file = config_.publish_dir + "/" + lacking.path;
+    const std::string what =
+        lacking.kept ? "keeping the published file " + fields.file + " as it is until one is"
+                     : "no file is published as " + fields.file +
+                           " (a mail server that names that file will not start or reload)";
+    Alert(AlertKind::kNoEligibleCertificate, spdlog::level::warn, fields,
+          "no certificate is eligible for " + lacking.name + " (" + ServiceName(lacking.service) +
+              "); " + what);
+  }
+  const std::set<std::string> published = PublishedFileNames(config_);
+  for (const auto& before : lacking_) {
+    const bool still = std::any_of(plan.lacking.begin(), plan.lacking.end(),
+                                   [&](const LackingName& l) { return l.path == before.path; });
+    if (!still && before.service != Service::kSmtp && published.count(before.path) != 0) {
+      spdlog::info("{} has an eligible certificate for {} again", before.name,
+                   ServiceName(before.service));
+    }
+  }
+  lacking_ = plan.lacking;
+  Publish(files);
 }
 
 void Publisher::RunReloadCommand() {

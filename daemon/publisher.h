@@ -18,10 +18,12 @@
 #include <optional>
 #include <set>
 #include <string>
+#include <vector>
 
 #include "daemon/backoff.h"
 #include "daemon/config.h"
 #include "daemon/uv_handle.h"
+#include "monitor/publish_plan.h"
 #include "monitor/store.h"
 
 namespace transportcertd {
@@ -29,10 +31,15 @@ namespace transportcertd {
 // Key, leaf and chain of `stored` as one PEM text; fails when the key cannot be read.
 Result<std::string> BuildPemBundle(const StoredCertificate& stored);
 
-// The files under publish.dir that `config` publishes: internal-transport.pem, sni-map and
-// <name>.pem for the FQDN and each publish.names entry. Any other file the daemon wrote there
-// (the manifest, monitor/published_manifest.h, says which) is removed by the next Publish.
+// The files under publish.dir that `config` publishes, relative to it: internal-transport.pem,
+// sni-map and <name>.pem for the FQDN and each publish.names entry, and the same sni-map and
+// <name>.pem in the folder of each other service of publish.services (imap/sni-map, ...).
+// Any other file the daemon wrote there (the manifest, monitor/published_manifest.h, says
+// which) is removed by the next Publish.
 std::set<std::string> PublishedFileNames(const Config& config);
+
+// What a (name, service) selects for publishing: the winner in `inventory`, or nullptr.
+using PublishSelect = std::function<const StoredCertificate*(const std::string&, Service)>;
 
 class Publisher {
  public:
@@ -48,6 +55,13 @@ class Publisher {
   // delay (kPublishRetryFirstMs doubling to kPublishRetryMaxMs) until all of them are written;
   // a newer call replaces what is retried.
   void Publish(const std::map<std::string, std::optional<std::string>>& files);
+
+  // Publishes what `select` chooses for every published name and service, as
+  // monitor/publish_plan.h decides (the internal transport certificate `internal` too), and
+  // alerts once for each name that starts lacking an eligible certificate for a service.
+  // `replacement_pending`: the internal transport certificate awaits its replacement.
+  void PublishSelections(const Inventory& inventory, const std::string& internal,
+                         bool replacement_pending, const PublishSelect& select);
 
   static constexpr std::int64_t kPublishRetryFirstMs = 1'000;
   static constexpr std::int64_t kPublishRetryMaxMs = 300'000;
@@ -70,6 +84,8 @@ class Publisher {
 
  private:
   void RunReloadCommand();
+  // Makes the folder of a service's files with the publish directory's mode and group.
+  Status PrepareFolder(const std::string& folder, gid_t gid);
   void OnReloadExit(int64_t exit_status, int term_signal);
   void OnReloadTimeout();
   void OnReloadKill();
@@ -92,6 +108,8 @@ class Publisher {
   std::uint64_t reload_failures_ = 0;
   std::int64_t last_reload_success_ = 0;
   std::function<void()> reload_done_;
+  std::vector<LackingName> lacking_;  // alerted already: alerts once per change
+  std::set<std::string> folders_cleaned_;  // folders whose stale temporary files are gone
 };
 
 }  // namespace transportcertd

@@ -46,13 +46,23 @@ std::string ContentDigest(std::string_view contents) {
   return hex;
 }
 
-bool IsPublishableFileName(std::string_view name) {
+namespace {
+
+bool IsPlainName(std::string_view name) {
   if (name.empty() || name == "." || name == ".." || name == kManifestFileName) return false;
   for (const char c : name) {
     const auto byte = static_cast<unsigned char>(c);
     if (c == '/' || byte < 0x20 || byte == 0x7F) return false;
   }
   return true;
+}
+
+}  // namespace
+
+bool IsPublishableFileName(std::string_view name) {
+  const auto slash = name.find('/');
+  if (slash == std::string_view::npos) return IsPlainName(name);
+  return IsPlainName(name.substr(0, slash)) && IsPlainName(name.substr(slash + 1));
 }
 
 }  // namespace transportcertd

@@ -1,7 +1,8 @@
-// Which files under publish.dir the daemon wrote itself, so that it removes its own files for
-// names no longer configured (the FQDN changed, a name left publish.names) and never touches a
-// file someone else put there. Kept as a small text file next to the published files: one
-// "<sha256 of the contents> <file name>" line per file the daemon wrote.
+// Which files under publish.dir (and in its service folders, imap/ and the like) the daemon
+// wrote itself, so that it removes its own files for names and services no longer configured
+// (the FQDN changed, a name left publish.names, a service left publish.services) and never
+// touches a file someone else put there. Kept as a small text file next to the published
+// files: one "<sha256 of the contents> <path relative to publish.dir>" line per file.
 #pragma once
 
 #include <map>
@@ -12,15 +13,16 @@
 
 namespace transportcertd {
 
-// File name (no directory) -> lowercase hex SHA-256 of the contents the daemon last wrote.
+// Path relative to publish.dir ("mail.example.com.pem", "imap/mail.example.com.pem") ->
+// lowercase hex SHA-256 of the contents the daemon last wrote.
 using PublishedManifest = std::map<std::string, std::string>;
 
 // The manifest's own name in publish.dir.
 inline constexpr std::string_view kManifestFileName = ".transportcertd-published";
 
 std::string FormatManifest(const PublishedManifest& manifest);
-// Lines that are not "<64 hex digits> <plain file name>" are ignored: a damaged manifest can
-// only make the daemon forget a file (leave it in place), never remove another one.
+// Lines that are not "<64 hex digits> <publishable file name>" are ignored: a damaged
+// manifest can only make the daemon forget a file (leave it in place), never remove another.
 PublishedManifest ParseManifest(std::string_view text);
 
 // Lowercase hex SHA-256 of `contents`.
@@ -42,8 +44,9 @@ std::vector<std::string> StalePublishedFiles(const PublishedManifest& manifest,
   return stale;
 }
 
-// A plain file name the manifest may hold: not empty, no '/', not "." or "..", not the
-// manifest itself, no control characters.
+// A path the manifest may hold: a plain file name, or one folder and a plain file name
+// ("imap/mail.example.com.pem"), where plain means not empty, no '/', not "." or "..", not the
+// manifest's own name, no control characters. Nothing outside publish.dir can be named.
 bool IsPublishableFileName(std::string_view name);
 
 }  // namespace transportcertd

@@ -103,6 +103,7 @@ TEST(AConfig, HasTheDocumentedDefaults) {
   EXPECT_EQ(config->validity.count(), 1825 * kDay);
   EXPECT_EQ(config->key.ToString(), "rsa:2048");
   EXPECT_EQ(config->default_services, Bit(Service::kSmtp));
+  EXPECT_EQ(config->publish_services, Bit(Service::kSmtp));
   EXPECT_EQ(config->wildcard, WildcardMode::kOneLevel);
   EXPECT_TRUE(config->trust.empty());
   EXPECT_TRUE(StoreScanOptions(*config).extra_anchors.empty());
@@ -169,6 +170,16 @@ TEST(AConfig, KeepsTheReloadCommandVerbatim) {
                       "[publish]\nreload_command = postfix reload && doveadm reload\n");
   ASSERT_TRUE(config) << config.error().message;
   EXPECT_EQ(config->reload_command, "postfix reload && doveadm reload");
+}
+
+TEST(AConfig, PublishesTheListedServicesAndSmtpAlways) {
+  auto config = Parse(std::string(kHeader) + "[publish]\nservices = imap pop\n");
+  ASSERT_TRUE(config) << config.error().message;
+  EXPECT_EQ(config->publish_services,
+            Bit(Service::kSmtp) | Bit(Service::kImap) | Bit(Service::kPop));
+  const std::string error = ErrorOf(std::string(kHeader) + "\n[publish]\nservices = SMTP IMAPS\n");
+  EXPECT_TRUE(StartsWith(error, "test.conf:5: services: ")) << error;
+  EXPECT_TRUE(Contains(error, "IMAPS")) << error;
 }
 
 TEST(AConfig, NamesFileAndLineOfAnUnknownKey) {
@@ -355,7 +366,7 @@ TEST(AConfig, PrintsAnEffectiveConfigurationThatParsesToTheSame) {
       "[selfsigned]\nkey = ec:P-384\nvalidity = 90d\nnames = mx.example.com\n"
       "[selection]\nwildcard = multi-level\n"
       "[publish]\ndir = /srv/published\nnames = smtp.example.com\ngroup = nogroup\n"
-      "reload_command = postfix reload\nreload_timeout = 90s\n");
+      "reload_command = postfix reload\nreload_timeout = 90s\nservices = SMTP IMAP HTTP\n");
   ASSERT_TRUE(config) << config.error().message;
   const std::string printed = FormatConfig(*config);
   auto again = ParseConfig(printed, "printed");
@@ -366,6 +377,8 @@ TEST(AConfig, PrintsAnEffectiveConfigurationThatParsesToTheSame) {
   EXPECT_EQ(again->store, "/srv/store");
   EXPECT_EQ(again->state, "/srv/state");
   EXPECT_EQ(again->default_services, Bit(Service::kSmtp) | Bit(Service::kImap));
+  EXPECT_EQ(again->publish_services,
+            Bit(Service::kSmtp) | Bit(Service::kImap) | Bit(Service::kHttp));
   EXPECT_EQ(again->log_level, "debug");
   EXPECT_EQ(again->admin_group, "root");
   EXPECT_EQ(Counts(again->warn_before), Counts(config->warn_before));

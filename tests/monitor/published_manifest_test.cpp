@@ -28,14 +28,26 @@ TEST(PublishedManifest, DigestIsLowercaseSha256Hex) {
   EXPECT_EQ(ContentDigest(""), "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
 }
 
-TEST(PublishedManifest, IgnoresLinesThatNameNoPlainFileOrHaveNoDigest) {
+TEST(PublishedManifest, IgnoresLinesThatNameNoPublishableFileOrHaveNoDigest) {
   const std::string digest = ContentDigest("x");
   const std::string text = "# comment\n" + digest + " ../../etc/passwd\n" + digest +
-                           " sub/dir.pem\n" + digest + " ..\n" + digest + " \n" +
+                           " sub/dir/deeper.pem\n" + digest + " ../x.pem\n" + digest +
+                           " imap/..\n" + digest + " /etc/passwd\n" + digest + " imap/\n" +
+                           digest + " ..\n" + digest + " \n" +
                            "nothex" + digest.substr(6) + " a.pem\n" + digest.substr(1) +
                            " short.pem\n" + digest + " .transportcertd-published\n" + digest +
                            " good.pem";
   EXPECT_EQ(ParseManifest(text), (PublishedManifest{{"good.pem", digest}}));
+}
+
+TEST(PublishedManifest, HoldsTheFilesOfServiceFolders) {
+  const PublishedManifest manifest = {{"imap/mail.example.com.pem", ContentDigest("a")},
+                                      {"imap/sni-map", ContentDigest("b")},
+                                      {"mail.example.com.pem", ContentDigest("c")}};
+  EXPECT_EQ(ParseManifest(FormatManifest(manifest)), manifest);
+  FakeDir dir{{{"imap/mail.example.com.pem", "a"}, {"imap/sni-map", "b"}}};
+  EXPECT_EQ(StalePublishedFiles(manifest, {"mail.example.com.pem"}, dir),
+            (std::vector<std::string>{"imap/mail.example.com.pem", "imap/sni-map"}));
 }
 
 TEST(PublishedManifest, OnlyFilesItWroteAndNoLongerWantsAreStale) {
