@@ -98,6 +98,7 @@ struct Daemon::Generation {
   UnixTime newer_than = 0;  // the newest NotBefore in the store when it was started
   std::vector<GenerationDone> done;
   bool started = false;  // handed to the thread pool
+  bool next_key = false;  // request.existing_key_pem is the DANE next key
   Result<GeneratedCertificate> generated{Error{}};
   Result<std::string> written{Error{}};
 };
@@ -152,6 +153,7 @@ Status Daemon::StartUp() {
   deadline_.Init([this](uv_timer_t* t) { return uv_timer_init(&loop_, t); }, this);
   retry_.Init([this](uv_timer_t* t) { return uv_timer_init(&loop_, t); }, this);
   publisher_ = std::make_unique<Publisher>(&loop_, config_);
+  dane_ = std::make_unique<Dane>(&loop_, config_, [this] { Evaluate(); });
   expired_selected_ = std::make_unique<ExpiredSelectionAlerts>(&loop_);
 
   if (Status dirs = PrepareDirectories(); !dirs) return dirs;
@@ -391,6 +393,8 @@ void Daemon::CheckInternalTransport(UnixTimeMs now) {
   if (ReplacementPending()) return;  // a replacement is under way or waiting for its retry
   auto reason =
       InternalTransportReplacementReason(inventory_, bindings_, config_.renew_before, now);
+  // DANE: a routine renewal waits for rollover_hold (ArmDeadline wakes us then).
+  if (reason && !dane_->MayReplaceNow(inventory_, bindings_, now)) return;
   if (reason) Enqueue({}, *reason, nullptr);
 }
 
@@ -434,6 +438,7 @@ void Daemon::PublishAll() {
   }
   // Written even when empty, so that `postmap -F` in reload_command always finds it.
   files["sni-map"] = std::move(sni_map);
+  if (auto tlsa = dane_->TlsaFile(DaneNames(), inventory_)) files[kTlsaFileName] = *tlsa;
   publisher_->Publish(files);
 }
 
@@ -443,6 +448,7 @@ void Daemon::ArmDeadline(UnixTimeMs now) {
     if (t && *t > now && (!next || *t < *next)) next = t;
   };
   consider(InternalTransportRenewalTime(inventory_, bindings_, config_.renew_before, now));
+  consider(dane_->HeldUntil(now));
   if (removed_due_) consider(*removed_due_ * 1000);
   if (config_.retire_superseded.count() > 0) {
     if (auto due = superseded_.NextDue(config_.retire_superseded.count() / 1000)) {
@@ -485,6 +491,8 @@ void Daemon::StartNextGeneration() {
   spdlog::info("generating a self-signed {} certificate for {}: {}",
                generation.request.key.ToString(), generation.request.fqdn, generation.reason);
   generation.work.data = &generation;
+  generation.request.existing_key_pem = dane_->next_key().HandOut();  // DANE: empty if none
+  generation.next_key = !generation.request.existing_key_pem.empty();
   // The new certificate must be strictly newer than every one in the store, or a renewal in
   // the same second as the last one would tie on NotBefore and lose the tie-break.
   for (const auto& stored : inventory_.certificates) {
@@ -548,6 +556,9 @@ void Daemon::FinishGeneration(Generation& generation) {
                 (old.empty() ? "" : ", replacing " + old) + ": " + generation.reason);
       outcome = thumbprint;
     }
+  }
+  if (generation.next_key) {  // DANE: a used next key is replaced at once
+    outcome ? dane_->next_key().Used() : dane_->next_key().Returned();
   }
   // Rescan first, so the new certificate's object exists when clients hear of it.
   if (exit_code_ == 0 && sigterm_) Refresh();
@@ -822,6 +833,7 @@ void Daemon::Shutdown(int exit_code, const std::string& why) {
   if (notifier_) notifier_->Stopping();
   if (bus_) bus_->Stop();
   if (publisher_) publisher_->Stop();
+  if (dane_) dane_->Stop();
   if (expired_selected_) expired_selected_->Stop();
   for (auto* signal : {&sigterm_, &sigint_, &sighup_}) signal->Close();
   watcher_.Close();

@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "daemon/config.h"
+#include "daemon/dane.h"
 #include "daemon/expired_selection_alerts.h"
 #include "daemon/notify.h"
 #include "daemon/publisher.h"
@@ -65,6 +66,8 @@ class Daemon final : public ManagerBackend {
                                 GenerationDone done) override;
   void RenewInternalTransportCertificate(GenerationDone done) override;
   Status Reload() override;
+  // DANE (daemon/daemon_dane.cpp).
+  Result<std::vector<std::string>> GetTlsaRecords(const std::string& name) override;
 
  private:
   struct Generation;  // one queued or running self-signed generation
@@ -99,6 +102,8 @@ class Daemon final : public ManagerBackend {
   void SendReady();  // READY=1 with the summary as STATUS=
   std::string Summary() const;
   void Shutdown(int exit_code, const std::string& why);
+  // DANE (daemon/daemon_dane.cpp): every published name and the FQDN with its SMTP selection.
+  std::vector<DanePublishedName> DaneNames();
 
   // Declared in dependency order: destroyed in reverse.
   Config config_;
@@ -114,6 +119,7 @@ class Daemon final : public ManagerBackend {
   std::map<std::string, std::string> logged_problems_;  // file -> reasons, as last logged
   std::unique_ptr<ExpiredSelectionAlerts> expired_selected_;  // bounded; forgotten on rescans
   std::unique_ptr<Publisher> publisher_;
+  std::unique_ptr<Dane> dane_;  // TLSA records and the next key
   std::deque<std::unique_ptr<Generation>> generations_;  // front() runs
   std::int64_t retry_backoff_ms_ = 0;
   std::optional<UnixTime> removed_due_;  // when the oldest kept removed files fall due

@@ -35,6 +35,7 @@ Result<std::string> BuildPemBundle(const StoredCertificate& stored) {
 std::set<std::string> PublishedFileNames(const Config& config) {
   std::set<std::string> names = {"internal-transport.pem", "sni-map", config.fqdn + ".pem"};
   for (const auto& name : config.publish_names) names.insert(name + ".pem");
+  if (config.DaneEnabled()) names.insert("tlsa");  // DANE records (daemon/dane.h)
   return names;
 }
 

@@ -27,8 +27,8 @@ namespace transportcertd {
 // Key, leaf and chain of `stored` as one PEM text; fails when the key cannot be read.
 Result<std::string> BuildPemBundle(const StoredCertificate& stored);
 
-// The files under publish.dir that `config` publishes: internal-transport.pem, sni-map and
-// <name>.pem for the FQDN and each publish.names entry. Any other file the daemon wrote there
+// The files under publish.dir that `config` publishes: internal-transport.pem, sni-map,
+// <name>.pem for the FQDN and each publish.names entry, and tlsa while DANE is on. Any other file the daemon wrote there
 // (the manifest, monitor/published_manifest.h, says which) is removed by the next Publish.
 std::set<std::string> PublishedFileNames(const Config& config);
 
