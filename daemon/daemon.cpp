@@ -98,7 +98,7 @@ struct Daemon::Generation {
   UnixTime newer_than = 0;  // the newest NotBefore in the store when it was started
   std::vector<GenerationDone> done;
   bool started = false;  // handed to the thread pool
-  bool next_key = false;  // request.existing_key_pem is the DANE next key
+  NextKey::Refill next_key_refill;  // DANE: the new next key, made after the certificate
   Result<GeneratedCertificate> generated{Error{}};
   Result<std::string> written{Error{}};
 };
@@ -438,7 +438,10 @@ void Daemon::PublishAll() {
   }
   // Written even when empty, so that `postmap -F` in reload_command always finds it.
   files["sni-map"] = std::move(sni_map);
-  if (auto tlsa = dane_->TlsaFile(DaneNames(), inventory_)) files[kTlsaFileName] = *tlsa;
+  // DANE records; kept as they are while a replacement is pending, like the files above.
+  if (auto tlsa = ReplacementPending() ? std::nullopt : dane_->TlsaFile(DaneNames(), inventory_)) {
+    files[kTlsaFileName] = *tlsa;
+  }
   publisher_->Publish(files);
 }
 
@@ -491,8 +494,8 @@ void Daemon::StartNextGeneration() {
   spdlog::info("generating a self-signed {} certificate for {}: {}",
                generation.request.key.ToString(), generation.request.fqdn, generation.reason);
   generation.work.data = &generation;
-  generation.request.existing_key_pem = dane_->next_key().HandOut();  // DANE: empty if none
-  generation.next_key = !generation.request.existing_key_pem.empty();
+  // DANE: the next key (empty if none); a new next key is made right after the certificate.
+  generation.request.existing_key_pem = dane_->next_key().HandOut(generation.next_key_refill);
   // The new certificate must be strictly newer than every one in the store, or a renewal in
   // the same second as the last one would tie on NotBefore and lose the tie-break.
   for (const auto& stored : inventory_.certificates) {
@@ -508,6 +511,7 @@ void Daemon::StartNextGeneration() {
         g.request.now = NowMs() / 1000;
         g.generated = GenerateSelfSigned(g.request);
         if (g.generated) g.written = WriteToStore(g.store, *g.generated);
+        if (g.written) g.next_key_refill.Run();
       },
       [](uv_work_t* work, int) {
         auto& g = *static_cast<Generation*>(work->data);
@@ -557,9 +561,8 @@ void Daemon::FinishGeneration(Generation& generation) {
       outcome = thumbprint;
     }
   }
-  if (generation.next_key) {  // DANE: a used next key is replaced at once
-    outcome ? dane_->next_key().Used() : dane_->next_key().Returned();
-  }
+  // DANE: the next key was used (and a new one made), or stays.
+  outcome ? dane_->next_key().Used(generation.next_key_refill) : dane_->next_key().Returned();
   // Rescan first, so the new certificate's object exists when clients hear of it.
   if (exit_code_ == 0 && sigterm_) Refresh();
   if (ready_after_generation_ && exit_code_ == 0 && sigterm_) SendReady();

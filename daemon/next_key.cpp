@@ -109,20 +109,36 @@ void NextKey::EnsureLoaded() {
   Load();
 }
 
-std::string NextKey::HandOut() {
+std::string NextKey::HandOut(Refill& refill) {
   EnsureLoaded();
-  if (!config_.NextKeyEnabled() || !key_ || handed_out_ || work_ || !(key_->spec == config_.key)) {
-    return {};
-  }
-  handed_out_ = true;
+  refill = Refill{};
+  if (!config_.NextKeyEnabled() || handed_out_ || work_) return {};
+  refill.path = config_.NextKeyPath();
+  refill.spec = config_.key;
+  handed_out_ = true;  // until Used or Returned: no generation of its own meanwhile
+  if (!key_ || !(key_->spec == config_.key)) return {};
   spdlog::info("the new certificate gets the next key (TLSA 3 1 1 {})", key_->sha256);
   return key_->pem;
 }
 
-void NextKey::Used() {
+void NextKey::Refill::Run() {
+  if (path.empty()) return;
+  auto pem = GeneratePrivateKeyPem(spec);
+  written = pem ? WriteFileAtomically(path, *pem, 0600) : Status(pem.error());
+}
+
+void NextKey::Used(const Refill& refill) {
   handed_out_ = false;
   key_.reset();
-  if (config_.NextKeyEnabled() && !stopped_ && !work_) StartGeneration("the last one is in use now");
+  if (!config_.NextKeyEnabled() || stopped_ || work_) return;
+  if (!refill.path.empty() && refill.written && Load()) {
+    spdlog::info("new next key {} (TLSA 3 1 1 {})", refill.path, key_->sha256);
+    return;
+  }
+  if (!refill.path.empty() && !refill.written) {
+    spdlog::warn("{}", refill.written.error().message);
+  }
+  StartGeneration("the last one is in use now");
 }
 
 void NextKey::StartGeneration(const std::string& why) {

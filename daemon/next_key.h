@@ -50,11 +50,23 @@ class NextKey {
   // A generation runs now (the records wait for it rather than change twice).
   bool Generating() const { return work_ != nullptr; }
 
+  // The new next key a replacement of the internal transport certificate makes on the thread
+  // pool right after the certificate (Run), so that the new certificate and the records with
+  // the new next key are published together, with one reload.
+  struct Refill {
+    std::string path;  // empty: nothing to do
+    KeySpec spec;
+    Status written{Error{"not run"}};
+    void Run();  // any thread
+  };
+
   // Hands the key to a replacement of the internal transport certificate: its PEM, or empty
-  // when there is none. Until Used or Returned, Current() is empty.
-  std::string HandOut();
-  // The replacement succeeded with the handed-out key: a new next key is generated at once.
-  void Used();
+  // when there is none. Until Used or Returned, Current() is empty. `refill` is what the
+  // replacement runs after making its certificate.
+  std::string HandOut(Refill& refill);
+  // The replacement succeeded (with the handed-out key, if any): the refill's key becomes the
+  // next key, or, when it failed, a new one is generated at once.
+  void Used(const Refill& refill);
   // The replacement failed: the key stays the next key.
   void Returned() { handed_out_ = false; }
 

@@ -759,9 +759,9 @@ class InternalTransport(DaemonTest):
         self.write_file(os.path.join(self.state, "bindings"),
                         f"internal-transport {current.thumbprint}\n"
                         f"services {current.thumbprint} SMTP\n")
-        # No DANE rollover hold here (dane_test.py has it): renewed exactly at renew_before.
+        # Without DANE (dane_test.py has its rollover hold): renewed exactly at renew_before.
         self.write_config({"monitor": {"renew_before": "5s", "warn_before": "1s"},
-                           "dane": {"rollover_hold": "0"}})
+                           "dane": {"ports": ""}})
         self.start()
         self.wait_until(lambda: self.published_thumbprint("internal-transport.pem")
                         == current.thumbprint, PICKUP_TIMEOUT, "the designated one published")
