@@ -19,6 +19,7 @@ enum class AlertKind {
   kReloadCommandFailed,         // reload_command exited non-zero or could not start
   kStoreFileUnusable,           // a file in the store could not be used
   kNoEligibleCertificate,       // a published name has no eligible certificate for a service
+  kTlsaRecordsChanged,          // the DANE TLSA records to publish in DNS changed
 };
 
 // The journal MESSAGE_ID (32 lowercase hex digits) of each alert kind.
@@ -42,6 +43,8 @@ constexpr std::string_view MessageId(AlertKind kind) {
       return "30b9c60e4cc84fd3a00e3177ad6fd7ae";
     case AlertKind::kNoEligibleCertificate:
       return "4d20847c3aa44839a376c7056a70e513";
+    case AlertKind::kTlsaRecordsChanged:
+      return "b0423bdac95c4a089cedbddb0c5de3dc";
   }
   return "";
 }
@@ -53,6 +56,8 @@ inline constexpr std::string_view kFieldNotAfter = "TRANSPORTCERTD_NOT_AFTER";
 inline constexpr std::string_view kFieldThreshold = "TRANSPORTCERTD_THRESHOLD";
 inline constexpr std::string_view kFieldFile = "TRANSPORTCERTD_FILE";
 inline constexpr std::string_view kFieldOldThumbprint = "TRANSPORTCERTD_OLD_THUMBPRINT";
+inline constexpr std::string_view kFieldTlsaAdd = "TRANSPORTCERTD_TLSA_ADD";
+inline constexpr std::string_view kFieldTlsaRemove = "TRANSPORTCERTD_TLSA_REMOVE";
 
 // The fields every alert of `kind` carries in the journal, whatever the caller filled in: the
 // ones its catalog entry (packaging/transportcertd.catalog) shows as @FIELD@, so that
@@ -63,6 +68,7 @@ inline constexpr std::string_view kCertificateFields[] = {kFieldThumbprint, kFie
                                                           kFieldNotAfter};
 inline constexpr std::string_view kReplacedFields[] = {kFieldThumbprint, kFieldSubject};
 inline constexpr std::string_view kFileFields[] = {kFieldFile};
+inline constexpr std::string_view kTlsaFields[] = {kFieldFile, kFieldTlsaAdd, kFieldTlsaRemove};
 
 constexpr std::span<const std::string_view> RequiredFields(AlertKind kind) {
   switch (kind) {
@@ -76,6 +82,8 @@ constexpr std::span<const std::string_view> RequiredFields(AlertKind kind) {
     case AlertKind::kStoreFileUnusable:
     case AlertKind::kNoEligibleCertificate:
       return kFileFields;
+    case AlertKind::kTlsaRecordsChanged:
+      return kTlsaFields;
     case AlertKind::kGenerationFailed:
     case AlertKind::kPublishFailed:
     case AlertKind::kReloadCommandFailed:
@@ -90,7 +98,7 @@ inline constexpr AlertKind kAllAlertKinds[] = {
     AlertKind::kExpiredCertificateSelected, AlertKind::kInternalTransportReplaced,
     AlertKind::kGenerationFailed,          AlertKind::kPublishFailed,
     AlertKind::kReloadCommandFailed,       AlertKind::kStoreFileUnusable,
-    AlertKind::kNoEligibleCertificate};
+    AlertKind::kNoEligibleCertificate, AlertKind::kTlsaRecordsChanged};
 
 // Structured fields of an alert; empty ones are left out of the journal entry, except the
 // RequiredFields of its kind, which are written as "(unknown)".
@@ -101,6 +109,8 @@ struct AlertFields {
   std::string threshold;  // e.g. "7d"
   std::string file;
   std::string old_thumbprint;
+  std::string tlsa_add;     // TLSA records to add to DNS now, one per line ("none" if none)
+  std::string tlsa_remove;  // TLSA records to remove after the next renewal ("none" if none)
 };
 
 }  // namespace transportcertd

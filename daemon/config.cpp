@@ -264,6 +264,39 @@ const std::map<std::string, std::map<std::string, Setter>>& Keys() {
               return {};
             }},
        }},
+      {"dane",
+       {
+           {"ports",
+            [](Config& c, std::string_view v) -> Status {
+              c.dane_ports.clear();
+              for (const auto& word : SplitWords(v)) {
+                int port = 0;
+                const auto [end, ec] =
+                    std::from_chars(word.data(), word.data() + word.size(), port);
+                if (ec != std::errc() || end != word.data() + word.size() || port < 1 ||
+                    port > 65535) {
+                  return Error{"\"" + word + "\" is not a TCP port (1-65535)"};
+                }
+                if (std::find(c.dane_ports.begin(), c.dane_ports.end(), port) ==
+                    c.dane_ports.end()) {
+                  c.dane_ports.push_back(port);
+                }
+              }
+              return {};
+            }},
+           {"next_key",
+            [](Config& c, std::string_view v) -> Status {
+              if (v == "yes" || v == "true" || v == "1") {
+                c.dane_next_key = true;
+              } else if (v == "no" || v == "false" || v == "0") {
+                c.dane_next_key = false;
+              } else {
+                return Error{"must be yes or no"};
+              }
+              return {};
+            }},
+           {"rollover_hold", DurationOrZero(&Config::rollover_hold)},
+       }},
   };
   return keys;
 }
@@ -502,7 +535,11 @@ std::string FormatConfig(const Config& c) {
       << "\n\n[publish]\ndir = " << c.publish_dir << "\nnames = " << join(c.publish_names)
       << "\ngroup = " << c.publish_group << "\nreload_command = " << c.reload_command
       << "\nreload_timeout = " << FormatDuration(c.reload_timeout)
-      << "\nservices = " << join(ServiceNames(c.publish_services))
+      << "\nservices = " << join(ServiceNames(c.publish_services));
+  out << "\n\n[dane]\nports =";
+  for (const int port : c.dane_ports) out << " " << port;
+  out << "\nnext_key = " << (c.dane_next_key ? "yes" : "no") << "\nrollover_hold = "
+      << (c.rollover_hold.count() == 0 ? std::string("0") : FormatDuration(c.rollover_hold))
       << "\n\n[metrics]\ntextfile = " << c.metrics_textfile << "\n";
   return out.str();
 }

@@ -66,9 +66,19 @@ struct Config {
   // [metrics]
   std::string metrics_textfile;  // empty: no metrics file
 
+  // [dane] (docs/dane.md)
+  std::vector<int> dane_ports = {25};  // empty: no TLSA records, no tlsa file
+  bool dane_next_key = true;           // keep a pre-generated next key in <state>/next-key.pem
+  Milliseconds rollover_hold{2 * 86'400'000LL};  // a routine renewal waits this long for it
+
   std::string BindingsPath() const { return state + "/bindings"; }
   // Where removed store files are kept (never scanned): docs/configuration.md, [store].
   std::string RemovedPath() const { return state + "/removed"; }
+  // The next key of the internal transport certificate (docs/dane.md), never in the store.
+  std::string NextKeyPath() const { return state + "/next-key.pem"; }
+  // DANE is on while [dane] ports lists a port; the next key while next_key is on too.
+  bool DaneEnabled() const { return !dane_ports.empty(); }
+  bool NextKeyEnabled() const { return DaneEnabled() && dane_next_key; }
 };
 
 // How the store is scanned under `config`: the system trust store plus `trust_anchors`.

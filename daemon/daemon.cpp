@@ -95,6 +95,7 @@ Status Daemon::StartUp() {
   deadline_.Init([this](uv_timer_t* t) { return uv_timer_init(&loop_, t); }, this);
   retry_.Init([this](uv_timer_t* t) { return uv_timer_init(&loop_, t); }, this);
   publisher_ = std::make_unique<Publisher>(&loop_, config_);
+  dane_ = std::make_unique<Dane>(&loop_, config_, [this] { Evaluate(); });
   expired_selected_ = std::make_unique<ExpiredSelectionAlerts>(&loop_);
   publisher_->OnReloadDone([this] { WriteMetrics(); });
 
@@ -177,6 +178,7 @@ void Daemon::ArmDeadline(UnixTimeMs now) {
     if (t && *t > now && (!next || *t < *next)) next = t;
   };
   consider(InternalTransportRenewalTime(inventory_, bindings_, config_.renew_before, now));
+  consider(dane_->HeldUntil(now));
   if (removed_due_) consider(*removed_due_ * 1000);
   if (config_.retire_superseded.count() > 0) {
     if (auto due = superseded_.NextDue(config_.retire_superseded.count() / 1000)) {
@@ -254,6 +256,7 @@ void Daemon::Shutdown(int exit_code, const std::string& why) {
   if (notifier_) notifier_->Stopping();
   if (bus_) bus_->Stop();
   if (publisher_) publisher_->Stop();
+  if (dane_) dane_->Stop();
   if (expired_selected_) expired_selected_->Stop();
   for (auto* signal : {&sigterm_, &sigint_, &sighup_}) signal->Close();
   watcher_.Close();

@@ -11,6 +11,7 @@
 //   evaluation.cpp       what an evaluation does: alerts, pruning, retirement, publishing,
 //                        metrics
 //   manager_backend.cpp  the D-Bus answers and changing calls (ipc/backend.h)
+//   daemon_dane.cpp      DANE: the names TLSA records are made for, GetTlsaRecords
 #pragma once
 
 #include <uv.h>
@@ -25,6 +26,7 @@
 
 #include "daemon/backoff.h"
 #include "daemon/config.h"
+#include "daemon/dane.h"
 #include "daemon/expired_selection_alerts.h"
 #include "daemon/metrics_file.h"
 #include "daemon/notify.h"
@@ -78,6 +80,7 @@ class Daemon final : public ManagerBackend {
                                 GenerationDone done) override;
   void RenewInternalTransportCertificate(GenerationDone done) override;
   Status Reload() override;
+  Result<std::vector<std::string>> GetTlsaRecords(const std::string& name) override;
 
  private:
   struct Generation;  // one queued or running self-signed generation
@@ -106,6 +109,10 @@ class Daemon final : public ManagerBackend {
   bool RetireSuperseded(UnixTimeMs now);
   void PublishAll();
   void WriteMetrics();  // the metrics file, when configured and what it shows changed
+
+  // daemon_dane.cpp
+  // Every published name and the FQDN with its SMTP selection.
+  std::vector<DanePublishedName> DaneNames();
 
   // generation.cpp
   bool ReplacementPending() const;  // a generation runs, or a failed one waits for its retry
@@ -139,6 +146,7 @@ class Daemon final : public ManagerBackend {
   std::map<std::string, std::string> logged_problems_;  // file -> reasons, as last logged
   std::unique_ptr<ExpiredSelectionAlerts> expired_selected_;  // bounded; forgotten on rescans
   std::unique_ptr<Publisher> publisher_;
+  std::unique_ptr<Dane> dane_;  // TLSA records and the next key
   std::deque<std::unique_ptr<Generation>> generations_;  // front() runs
   Backoff generation_backoff_{10'000, 3'600'000};  // retries of a failed generation
   std::optional<UnixTime> removed_due_;  // when the oldest kept removed files fall due

@@ -75,10 +75,15 @@ void Daemon::PublishAll() {
   // Which file holds what, per service, is monitor/publish_plan.h's decision. While the
   // internal transport certificate waits for a replacement (say a failed generation waits for
   // its retry), the mail server keeps the files it has.
-  publisher_->PublishSelections(inventory_, bindings_.internal_transport, ReplacementPending(),
-                                [this](const std::string& name, Service service) {
-                                  return Select(name, service).winner;
-                                });
+  // DANE records; kept as they are while a replacement is pending, like the files above.
+  std::map<std::string, std::string> extra;
+  if (!ReplacementPending()) {
+    if (auto tlsa = dane_->TlsaFile(DaneNames(), inventory_)) extra[kTlsaFileName] = *tlsa;
+  }
+  publisher_->PublishSelections(
+      inventory_, bindings_.internal_transport, ReplacementPending(),
+      [this](const std::string& name, Service service) { return Select(name, service).winner; },
+      extra);
 }
 
 void Daemon::WriteMetrics() {

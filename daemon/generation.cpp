@@ -23,6 +23,8 @@ void Daemon::CheckInternalTransport(UnixTimeMs now) {
   if (ReplacementPending()) return;  // a replacement is under way or waiting for its retry
   auto reason =
       InternalTransportReplacementReason(inventory_, bindings_, config_.renew_before, now);
+  // DANE: a routine renewal waits for rollover_hold (ArmDeadline wakes us then).
+  if (reason && !dane_->MayReplaceNow(inventory_, bindings_, now)) return;
   if (reason) Enqueue({}, *reason, nullptr);
 }
 
@@ -49,6 +51,8 @@ void Daemon::StartNextGeneration() {
   spdlog::info("generating a self-signed {} certificate for {}: {}",
                generation.request.key.ToString(), generation.request.fqdn, generation.reason);
   generation.work.data = &generation;
+  // DANE: the next key (empty if none); a new next key is made right after the certificate.
+  generation.request.existing_key_pem = dane_->next_key().HandOut(generation.next_key_refill);
   // The new certificate must be strictly newer than every one in the store, or a renewal in
   // the same second as the last one would tie on NotBefore and lose the tie-break.
   for (const auto& stored : inventory_.certificates) {
@@ -65,6 +69,7 @@ void Daemon::StartNextGeneration() {
         g.request.now = clock.Now() / 1000;
         g.generated = GenerateSelfSigned(g.request);
         if (g.generated) g.written = WriteToStore(g.store, *g.generated);
+        if (g.written) g.next_key_refill.Run();
       },
       [](uv_work_t* work, int) {
         auto& g = *static_cast<Generation*>(work->data);
@@ -115,6 +120,8 @@ void Daemon::FinishGeneration(Generation& generation) {
       outcome = thumbprint;
     }
   }
+  // DANE: the next key was used (and a new one made), or stays.
+  outcome ? dane_->next_key().Used(generation.next_key_refill) : dane_->next_key().Returned();
   // Rescan first, so the new certificate's object exists when clients hear of it.
   if (exit_code_ == 0 && sigterm_) Refresh();
   if (ready_after_generation_ && exit_code_ == 0 && sigterm_) SendReady();

@@ -91,7 +91,8 @@ std::vector<std::string> JournalFields(AlertKind kind, const AlertFields& f) {
   const std::pair<std::string_view, const std::string*> all[] = {
       {kFieldThumbprint, &f.thumbprint},  {kFieldSubject, &f.subject},
       {kFieldNotAfter, &f.not_after},     {kFieldThreshold, &f.threshold},
-      {kFieldFile, &f.file},              {kFieldOldThumbprint, &f.old_thumbprint}};
+      {kFieldFile, &f.file},              {kFieldOldThumbprint, &f.old_thumbprint},
+      {kFieldTlsaAdd, &f.tlsa_add},       {kFieldTlsaRemove, &f.tlsa_remove}};
   const auto required = RequiredFields(kind);
   std::vector<std::string> fields;
   for (const auto& [name, value] : all) {

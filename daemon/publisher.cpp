@@ -51,7 +51,9 @@ std::string FolderOf(const std::string& path) {
 }  // namespace
 
 std::set<std::string> PublishedFileNames(const Config& config) {
-  return PublishedPaths(PublishedHostNames(config), config.publish_services);
+  std::set<std::string> names = PublishedPaths(PublishedHostNames(config), config.publish_services);
+  if (config.DaneEnabled()) names.insert("tlsa");  // DANE records (daemon/dane.h)
+  return names;
 }
 
 Publisher::Publisher(uv_loop_t* loop, const Config& config) : loop_(loop), config_(config) {
@@ -238,7 +240,8 @@ Status Publisher::PrepareFolder(const std::string& folder, gid_t gid) {
 }
 
 void Publisher::PublishSelections(const Inventory& inventory, const std::string& internal,
-                                  bool replacement_pending, const PublishSelect& select) {
+                                  bool replacement_pending, const PublishSelect& select,
+                                  const std::map<std::string, std::string>& extra) {
   std::map<std::string, std::optional<std::string>> files;
   if (const StoredCertificate* stored = inventory.Find(internal);
       stored != nullptr && stored->HasPrivateKey()) {
@@ -282,6 +285,7 @@ void Publisher::PublishSelections(const Inventory& inventory, const std::string&
   }
   // Written even when empty, so that `postmap -F` in reload_command always finds them.
   for (const auto& [path, contents] : plan.sni_maps) files[path] = contents;
+  for (const auto& [path, contents] : extra) files[path] = contents;
 
   // A top-level (SMTP) name without a certificate loses its file and its sni-map line, which
   // Postfix copes with, and is logged when its file is removed; the alert is for the folders

@@ -32,10 +32,10 @@ namespace transportcertd {
 Result<std::string> BuildPemBundle(const StoredCertificate& stored);
 
 // The files under publish.dir that `config` publishes, relative to it: internal-transport.pem,
-// sni-map and <name>.pem for the FQDN and each publish.names entry, and the same sni-map and
-// <name>.pem in the folder of each other service of publish.services (imap/sni-map, ...).
-// Any other file the daemon wrote there (the manifest, monitor/published_manifest.h, says
-// which) is removed by the next Publish.
+// sni-map and <name>.pem for the FQDN and each publish.names entry, the same sni-map and
+// <name>.pem in the folder of each other service of publish.services (imap/sni-map, ...), and
+// tlsa while DANE is on. Any other file the daemon wrote there (the manifest,
+// monitor/published_manifest.h, says which) is removed by the next Publish.
 std::set<std::string> PublishedFileNames(const Config& config);
 
 // What a (name, service) selects for publishing: the winner in `inventory`, or nullptr.
@@ -60,8 +60,10 @@ class Publisher {
   // monitor/publish_plan.h decides (the internal transport certificate `internal` too), and
   // alerts once for each name that starts lacking an eligible certificate for a service.
   // `replacement_pending`: the internal transport certificate awaits its replacement.
+  // `extra`: more files to publish with them, by name (the DANE `tlsa` file).
   void PublishSelections(const Inventory& inventory, const std::string& internal,
-                         bool replacement_pending, const PublishSelect& select);
+                         bool replacement_pending, const PublishSelect& select,
+                         const std::map<std::string, std::string>& extra = {});
 
   static constexpr std::int64_t kPublishRetryFirstMs = 1'000;
   static constexpr std::int64_t kPublishRetryMaxMs = 300'000;

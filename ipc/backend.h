@@ -34,6 +34,10 @@ class ManagerBackend {
   virtual Selection Select(const std::string& fqdn, Service service) = 0;
   // The same selection with a judgement for every certificate in the store.
   virtual Selection Explain(const std::string& fqdn, Service service) = 0;
+  // DANE TLSA records in zone-file form for the published name `name` (a valid host name,
+  // normalized), or for every published name and the FQDN when `name` is empty; a name that is
+  // not published has none.
+  virtual Result<std::vector<std::string>> GetTlsaRecords(const std::string& name) = 0;
   // The admin group's gid, or -1 when none is configured (root may always mutate).
   virtual long AdminGroupId() const = 0;
 

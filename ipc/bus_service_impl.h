@@ -51,6 +51,7 @@ class BusServiceImpl final : public BusService {
   int GetCertificate(sd_bus_message* call, sd_bus_error* error);
   int SelectCertificate(sd_bus_message* call, sd_bus_error* error);
   int ExplainSelection(sd_bus_message* call, sd_bus_error* error);
+  int GetTlsaRecords(sd_bus_message* call, sd_bus_error* error);
   int EnableCertificate(sd_bus_message* call, sd_bus_error* error);
   int DisableCertificate(sd_bus_message* call, sd_bus_error* error);
   int NewSelfSignedCertificate(sd_bus_message* call, sd_bus_error* error);

@@ -65,6 +65,10 @@ const sd_bus_vtable BusServiceImpl::kManagerVtable[] = {
                             SD_BUS_ARGS("s", fqdn, "s", service),
                             SD_BUS_RESULT(kExplainSelectionSignature, verdicts),
                             MethodCallback<&Impl::ExplainSelection>, kOpen),
+    SD_BUS_METHOD_WITH_ARGS("GetTlsaRecords",
+                            SD_BUS_ARGS("s", name),
+                            SD_BUS_RESULT("as", records),
+                            MethodCallback<&Impl::GetTlsaRecords>, kOpen),
 
     // Changing: root or admin_group only.
     SD_BUS_METHOD_WITH_ARGS(kMethodEnableCertificate,
@@ -311,6 +315,25 @@ int BusServiceImpl::ExplainSelection(sd_bus_message* call, sd_bus_error* error) 
         .String(judgement.reason)
         .Close();
   }
+  writer.Close();
+  return SendReply(*reply, writer);
+}
+
+int BusServiceImpl::GetTlsaRecords(sd_bus_message* call, sd_bus_error* error) {
+  Result<std::string> name = ReadStringArgument(call, "name");
+  if (!name.ok()) return SetBusError(error, name.error());
+  if (!name->empty()) {
+    name = ParseHostnameArgument(*name);
+    if (!name.ok()) return SetBusError(error, name.error());
+  }
+
+  Result<std::vector<std::string>> records = backend_.GetTlsaRecords(*name);
+  if (!records.ok()) return SetBusError(error, records.error());
+  Result<SdBusMessagePtr> reply = NewReply(call);
+  if (!reply.ok()) return SetBusError(error, reply.error());
+  MessageWriter writer(reply->get());
+  writer.Open(SD_BUS_TYPE_ARRAY, "s");
+  for (const std::string& record : *records) writer.String(record);
   writer.Close();
   return SendReply(*reply, writer);
 }

@@ -3,6 +3,8 @@
 #include <openssl/asn1.h>
 #include <openssl/bn.h>
 #include <openssl/ec.h>
+#include <openssl/err.h>
+#include <openssl/evp.h>
 #include <openssl/obj_mac.h>
 #include <openssl/pem.h>
 #include <openssl/rsa.h>
@@ -90,6 +92,50 @@ Result<EvpPkeyPtr> GenerateKey(const KeySpec& spec) {
     return EvpPkeyPtr(key);
   }
   return Error{"unsupported key type (expected " + std::string(kAcceptedKeySpecs) + ")"};
+}
+
+Result<EvpPkeyPtr> ParseKeyPem(std::string_view pem) {
+  BioPtr bio(BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size())));
+  EVP_PKEY* key = bio ? PEM_read_bio_PrivateKey(bio.get(), nullptr, nullptr, nullptr) : nullptr;
+  if (key == nullptr) {
+    ERR_clear_error();
+    return Error{"not an unencrypted PEM private key"};
+  }
+  return EvpPkeyPtr(key);
+}
+
+Result<KeySpec> SpecOf(EVP_PKEY* key) {
+  if (EVP_PKEY_is_a(key, "RSA")) {
+    const int bits = EVP_PKEY_get_bits(key);
+    if (std::find(kRsaBits.begin(), kRsaBits.end(), bits) != kRsaBits.end()) {
+      return KeySpec{KeyType::kRsa, bits, ""};
+    }
+    return Error{"RSA key of " + std::to_string(bits) + " bits (expected " +
+                 std::string(kAcceptedKeySpecs) + ")"};
+  }
+  if (EVP_PKEY_is_a(key, "EC")) {
+    char group[64] = {};
+    std::size_t length = 0;
+    if (EVP_PKEY_get_group_name(key, group, sizeof group, &length) == 1) {
+      const std::string name(group, length);
+      if (name == "prime256v1" || name == "P-256") return KeySpec{KeyType::kEc, 0, "P-256"};
+      if (name == "secp384r1" || name == "P-384") return KeySpec{KeyType::kEc, 0, "P-384"};
+    }
+    ERR_clear_error();
+    return Error{"EC key on an unsupported curve (expected " + std::string(kAcceptedKeySpecs) +
+                 ")"};
+  }
+  return Error{"unsupported key type (expected " + std::string(kAcceptedKeySpecs) + ")"};
+}
+
+// An existing key for a new certificate: one the configuration could have asked for.
+Result<EvpPkeyPtr> LoadUsableKey(std::string_view pem) {
+  auto key = ParseKeyPem(pem);
+  if (!key) return Error{"cannot generate self-signed certificate: " + key.error().message};
+  if (auto spec = SpecOf(key->get()); !spec) {
+    return Error{"cannot generate self-signed certificate: " + spec.error().message};
+  }
+  return key;
 }
 
 // fqdn, its first label, then the extra names; without trailing dots, each name once
@@ -214,7 +260,9 @@ Result<GeneratedCertificate> GenerateSelfSigned(const SelfSignedRequest& request
   }
   const std::int64_t not_after = now + request.validity_seconds;
 
-  Result<EvpPkeyPtr> key = GenerateKey(request.key);
+  Result<EvpPkeyPtr> key = request.existing_key_pem.empty()
+                               ? GenerateKey(request.key)
+                               : LoadUsableKey(request.existing_key_pem);
   if (!key) return key.error();
 
   X509Ptr x509(X509_new());
@@ -274,6 +322,20 @@ Result<GeneratedCertificate> GenerateSelfSigned(const SelfSignedRequest& request
   generated.key_pem = std::move(key_pem).value();
   generated.certificate_pem = std::move(cert_pem).value();
   return generated;
+}
+
+Result<std::string> GeneratePrivateKeyPem(const KeySpec& spec) {
+  Result<EvpPkeyPtr> key = GenerateKey(spec);
+  if (!key) return key.error();
+  return ToPem([&key](BIO* bio) {
+    return PEM_write_bio_PrivateKey(bio, key->get(), nullptr, nullptr, 0, nullptr, nullptr);
+  });
+}
+
+Result<KeySpec> KeySpecOfPrivateKeyPem(std::string_view key_pem) {
+  auto key = ParseKeyPem(key_pem);
+  if (!key) return key.error();
+  return SpecOf(key->get());
 }
 
 Result<std::string> WriteToStore(const std::string& store_dir, const GeneratedCertificate& cert) {

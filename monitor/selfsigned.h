@@ -31,6 +31,9 @@ struct SelfSignedRequest {
   KeySpec key;
   std::int64_t validity_seconds = 1825LL * 86400;
   UnixTime now = 0;
+  // A private key (PEM) to use instead of generating one, e.g. the pre-published next key of
+  // the internal transport certificate (docs/dane.md); `key` is then ignored. Empty: generate.
+  std::string existing_key_pem;
 };
 
 struct GeneratedCertificate {
@@ -39,7 +42,16 @@ struct GeneratedCertificate {
   std::string certificate_pem;
 };
 
+// Fails with a reason when a name is invalid, the validity cannot be encoded, the key cannot be
+// generated, or `existing_key_pem` is not an unencrypted RSA or EC private key of an accepted
+// size or curve.
 Result<GeneratedCertificate> GenerateSelfSigned(const SelfSignedRequest& request);
+
+// A new private key of `spec` as unencrypted PKCS#8 PEM. CPU-heavy for RSA.
+Result<std::string> GeneratePrivateKeyPem(const KeySpec& spec);
+
+// The KeySpec of a PEM private key (rsa:<bits> or ec:<curve>); fails on anything else.
+Result<KeySpec> KeySpecOfPrivateKeyPem(std::string_view key_pem);
 
 // Writes key + certificate into a new file `<store_dir>/transportcertd-<THUMBPRINT>.pem`,
 // atomically, mode 0600, never over an existing file. Returns the path.

@@ -172,7 +172,8 @@ echo reload >> '{self.reloads}'
         self.assertNotIn("TRANSPORTCERTD_TEST_SECRET", env)
         self.assertNotIn("DBUS_SESSION_BUS_ADDRESS", env)
         self.assertIn("PATH", env)
-        self.assertEqual(env.get("TRANSPORTCERTD_CHANGED"), f"{self.OTHER}.pem sni-map")
+        # tlsa: the new name's DANE records (docs/dane.md).
+        self.assertEqual(env.get("TRANSPORTCERTD_CHANGED"), f"{self.OTHER}.pem sni-map tlsa")
         self.assertIsNone(self.daemon.poll())
 
     def test_the_first_reload_names_every_file_that_changed(self):
@@ -182,7 +183,7 @@ echo reload >> '{self.reloads}'
         env = dict(line.split("=", 1) for line in self.read(f"{self.tmp}/env").splitlines()
                    if "=" in line)
         self.assertEqual(sorted(env["TRANSPORTCERTD_CHANGED"].split(" ")),
-                         sorted(["internal-transport.pem", f"{FQDN}.pem", "sni-map"]))
+                         sorted(["internal-transport.pem", f"{FQDN}.pem", "sni-map", "tlsa"]))
 
     def test_stopping_terminates_the_whole_group_of_a_running_reload_command(self):
         self.reload_config(f"sleep 300 & echo $! > '{self.tmp}/child'; wait", timeout="60s")

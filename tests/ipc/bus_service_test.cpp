@@ -407,6 +407,28 @@ TEST_F(ABusService, ExplainSelectionPrefersAValidSelfSignedCertificateOverAnExpi
   EXPECT_EQ(ReadString(selected.reply.get()), self_signed);
 }
 
+TEST_F(ABusService, GetTlsaRecordsAnswersForTheFqdnOrEveryPublishedName) {
+  const std::string thumbprint = backend_.AddCertificate({});
+  CallResult all = Call("GetTlsaRecords", "s", "");
+  ASSERT_TRUE(Succeeded(all));
+  const std::vector<std::string> records = ReadStrings(all.reply.get());
+  ASSERT_EQ(records.size(), 1U);
+  EXPECT_TRUE(records[0].starts_with("_25._tcp.mail.example.com. IN TLSA 3 1 1 ")) << records[0];
+  EXPECT_EQ(backend_.last_tlsa_name(), "");
+
+  CallResult one = Call("GetTlsaRecords", "s", "MAIL.Example.COM.");
+  ASSERT_TRUE(Succeeded(one));
+  EXPECT_EQ(ReadStrings(one.reply.get()), records);
+  EXPECT_EQ(backend_.last_tlsa_name(), "mail.example.com") << "normalized before the daemon";
+}
+
+TEST_F(ABusService, GetTlsaRecordsRefusesAnInvalidHostName) {
+  for (const char* bad : {"-bad-.example.com", "a..b", "bang!.example.com", " "}) {
+    EXPECT_TRUE(FailedWith(Call("GetTlsaRecords", "s", bad), kInvalidArgs)) << bad;
+  }
+  EXPECT_EQ(backend_.last_tlsa_name(), "(none)") << "the daemon is not asked";
+}
+
 TEST_F(ABusService, ExplainSelectionSaysWhyACertificateIsIneligible) {
   const std::string thumbprint = backend_.AddCertificate({});
   CallResult result = Call("ExplainSelection", "ss", "mail.example.com", "IMAP");

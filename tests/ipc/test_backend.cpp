@@ -7,6 +7,7 @@
 #include <stdexcept>
 #include <utility>
 
+#include "monitor/dane.h"
 #include "monitor/selfsigned.h"
 #include "monitor/store.h"
 
@@ -78,6 +79,21 @@ Selection TestBackend::Select(const std::string& fqdn, Service service) {
 
 Selection TestBackend::Explain(const std::string& fqdn, Service service) {
   return Select(fqdn, service);
+}
+
+Result<std::vector<std::string>> TestBackend::GetTlsaRecords(const std::string& name) {
+  last_tlsa_name_ = name;
+  if (!name.empty() && name != fqdn_) return std::vector<std::string>{};
+  const Selection selection = Select(fqdn_, Service::kSmtp);
+  std::vector<std::string> lines;
+  for (const auto& record : ComputeTlsaRecords(
+           {{fqdn_, selection.winner,
+             selection.winner != nullptr &&
+                 selection.winner->cert().thumbprint == bindings_.internal_transport}},
+           {25}, std::nullopt)) {
+    lines.push_back(record.ZoneLine());
+  }
+  return lines;
 }
 
 Status TestBackend::EnableCertificate(const std::string& thumbprint, ServiceSet services,

@@ -61,6 +61,9 @@ class TestBackend : public ManagerBackend {
                                 GenerationDone done) override;
   void RenewInternalTransportCertificate(GenerationDone done) override;
   Status Reload() override;
+  // The FQDN's selection's records on port 25, as a daemon without a next key computes them.
+  Result<std::vector<std::string>> GetTlsaRecords(const std::string& name) override;
+  std::string last_tlsa_name() const { return last_tlsa_name_; }
 
  private:
   struct Pending {
@@ -79,6 +82,7 @@ class TestBackend : public ManagerBackend {
   std::vector<std::string> last_names_;
   ServiceSet last_import_services_ = 0;
   int reloads_ = 0;
+  std::string last_tlsa_name_ = "(none)";
   bool throw_on_select_ = false;
 };
 

@@ -517,3 +517,41 @@ TEST(WritingToTheStore, RefusesAThumbprintThatIsNotOne) {
 
 }  // namespace
 }  // namespace transportcertd
+
+namespace transportcertd {
+namespace {
+
+TEST(ASelfSignedReplacement, UsesTheExistingKeyItIsGiven) {
+  auto next_key = GeneratePrivateKeyPem(KeySpec{KeyType::kEc, 0, "P-384"});
+  ASSERT_TRUE(next_key.ok());
+  SelfSignedRequest request;
+  request.fqdn = "mail.example.com";
+  request.now = 1'700'000'000;
+  request.existing_key_pem = *next_key;  // request.key (rsa:2048) is ignored
+  auto generated = GenerateSelfSigned(request);
+  ASSERT_TRUE(generated.ok()) << generated.error().message;
+  auto parsed = ParseStoreFile(generated->certificate_pem);
+  ASSERT_TRUE(parsed.ok());
+  auto key = ParseStoreFile(*next_key);
+  ASSERT_TRUE(key.ok());
+  ASSERT_EQ(key->keys.size(), 1u);
+  EXPECT_EQ(parsed->certificates.front().public_key_id, key->keys.front().public_key_id);
+  EXPECT_EQ(parsed->certificates.front().key_algorithm, "EC P-384");
+  auto spec = KeySpecOfPrivateKeyPem(generated->key_pem);
+  ASSERT_TRUE(spec.ok());
+  EXPECT_EQ(spec->ToString(), "ec:P-384");
+}
+
+TEST(ASelfSignedReplacement, RefusesAnExistingKeyThatIsNotAKey) {
+  SelfSignedRequest request;
+  request.fqdn = "mail.example.com";
+  request.existing_key_pem = "-----BEGIN PRIVATE KEY-----\ngarbage\n-----END PRIVATE KEY-----\n";
+  auto generated = GenerateSelfSigned(request);
+  ASSERT_FALSE(generated.ok());
+  EXPECT_NE(generated.error().message.find("not an unencrypted PEM private key"),
+            std::string::npos)
+      << generated.error().message;
+}
+
+}  // namespace
+}  // namespace transportcertd

@@ -156,7 +156,7 @@ status=$(prop StatusText)
 [[ "$status" =~ ^1\ certificate,\ 0\ unusable\ files,\ internal\ transport\ [0-9A-F]{8}…$ ]] ||
 	fail "STATUS= is '$status'"
 ok "dpkg -i: enabled, active, READY with internal-transport.pem published; status: $status"
-host_fqdn_file=$(ct ls "$published" | grep -v -e '^internal-transport.pem$' -e '^sni-map$' -e '^\.' | head -n1)
+host_fqdn_file=$(ct ls "$published" | grep -v -e '^internal-transport.pem$' -e '^sni-map$' -e '^tlsa$' -e '^\.' | head -n1)
 [ -n "$host_fqdn_file" ] || fail "no <fqdn>.pem for the container's own FQDN"
 ok "published for the container's FQDN: $host_fqdn_file"
 
