@@ -16,8 +16,8 @@ namespace transportcertd {
 
 struct KeySpec {
   KeyType type = KeyType::kRsa;
-  int bits = 2048;    // RSA modulus bits
-  std::string curve;  // "P-256" or "P-384" for EC
+  int bits = 2048;               // RSA modulus bits
+  std::string curve;             // "P-256" or "P-384" for EC
   std::string ToString() const;  // "rsa:2048", "ec:P-256"
   bool operator==(const KeySpec&) const = default;
 };
