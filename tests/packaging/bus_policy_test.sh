@@ -10,6 +10,7 @@
 #
 # Needs root (to start the bus without <user> and to become nobody with setpriv). Skips only
 # while the daemon binary carries no D-Bus interface at all (before ipc/ landed).
+# shellcheck source=tests/packaging/lib.sh
 . "$(dirname "$0")/lib.sh"
 require_command dbus-daemon dbus-send busctl setpriv cmake
 [ "$(id -u)" = 0 ] || skip "starting a system-style bus and switching to nobody needs root"

@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Shared by the packaging tests (sourced, not run). Each test prints what it checks and exits
 # 0 (pass), 1 (fail, loudly, with the evidence) or 77 (skip, with the reason).
 #
@@ -31,6 +32,7 @@ TRANSPORTCERTD_BIN=${TRANSPORTCERTD_BIN:-}
 scratch=$(mktemp -d "${TMPDIR:-/tmp}/$test_name.XXXXXX")
 cleanup_hooks=""
 on_exit() { cleanup_hooks="$1; $cleanup_hooks"; }
+# shellcheck disable=SC2154 # status is set inside the trap
 trap 'status=$?; eval "$cleanup_hooks"; rm -rf "$scratch"; exit $status' EXIT
 trap 'exit 130' INT TERM
 
