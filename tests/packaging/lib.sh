@@ -5,7 +5,7 @@
 # Environment set by tests/packaging/CMakeLists.txt:
 #   TRANSPORTCERTD_SOURCE_DIR  the source tree
 #   TRANSPORTCERTD_BUILD_DIR   the (built) build tree
-#   TRANSPORTCERTD_BIN         the daemon binary, empty while daemon/ builds none
+#   TRANSPORTCERTD_BIN         the daemon binary
 
 set -eu
 
@@ -44,7 +44,7 @@ require_command() {
 
 require_daemon() {
 	if [ -z "$TRANSPORTCERTD_BIN" ] || [ ! -x "$TRANSPORTCERTD_BIN" ]; then
-		skip "the daemon binary is not built yet (daemon/ defines no transportcertd target)"
+		fail "no daemon binary at TRANSPORTCERTD_BIN='$TRANSPORTCERTD_BIN' (build the transportcertd target)"
 	fi
 }
 
