@@ -1,6 +1,7 @@
-// Publishing for the mail server (SPEC §10): under publish.dir, `internal-transport.pem` and
-// `<name>.pem` per published name, each holding key, leaf and chain (Postfix
-// smtpd_tls_chain_files order), written atomically with mode 0600 (0640 with publish.group);
+// Publishing for the mail server (docs/publishing.md): under publish.dir,
+// `internal-transport.pem` and `<name>.pem` per published name, each holding key, leaf and chain
+// (Postfix smtpd_tls_chain_files order), written atomically with mode 0600 (0640 with
+// publish.group);
 // then `reload_command` once, however many files changed. A file that cannot be written (a full
 // disk, say) is alerted and retried on a timer with backoff: 1 s, doubling to 5 min, until it
 // is written or a newer call wants something else. Loop thread only.

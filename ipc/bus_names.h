@@ -1,4 +1,4 @@
-// The names the daemon has on D-Bus (SPEC §2 and §8): bus name, object paths, interfaces and
+// The names the daemon has on D-Bus (docs/dbus-api.md): bus name, object paths, interfaces and
 // error names. Constants only.
 #pragma once
 

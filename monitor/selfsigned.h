@@ -1,7 +1,7 @@
-// Self-signed certificate generation (SPEC §7): CN=fqdn, SANs fqdn + short host name + extra
-// names, the configured key and validity, keyUsage digitalSignature+keyEncipherment, EKU
-// serverAuth, a random 159-bit serial, SHA-256 signature. CPU-heavy (RSA key generation): the
-// daemon runs it on a worker thread. Safe from any thread.
+// Self-signed certificate generation (docs/configuration.md, [selfsigned]): CN=fqdn, SANs
+// fqdn + short host name + extra names, the configured key and validity, keyUsage
+// digitalSignature+keyEncipherment, EKU serverAuth, a random 159-bit serial, SHA-256 signature.
+// CPU-heavy (RSA key generation): the daemon runs it on a worker thread. Safe from any thread.
 #pragma once
 
 #include <cstdint>
