@@ -17,10 +17,7 @@
 #include "ctl/manager_client.h"
 #include "ctl/options.h"
 #include "ctl/terminal.h"
-
-#ifndef TRANSPORTCERTD_VERSION
-#error "TRANSPORTCERTD_VERSION must be defined by the build (PROJECT_VERSION)"
-#endif
+#include "transportcertd_version.h"
 
 namespace transportcertctl {
 namespace {
@@ -60,7 +57,7 @@ int Run(const std::vector<std::string>& arguments) {
   if (options.help || options.version) {
     const std::string text = options.help
                                  ? UsageText()
-                                 : std::string("transportcertctl ") + TRANSPORTCERTD_VERSION + "\n";
+                                 : std::string("transportcertctl ") + transportcertd::kVersion + "\n";
     if (WriteOutput(text)) return 0;
     PrintError(std::string("cannot write the output: ") + std::strerror(errno));
     return kExitFailure;

@@ -1,6 +1,6 @@
 // Alerts: the events an administrator must hear about, each with its own journal MESSAGE_ID
-// (explained by packaging/transportcertd.catalog under `journalctl -x`) and structured fields.
-// Emitted on the loop thread through the Logger (daemon/logging.h).
+// (explained by packaging/transportcertd.catalog under `journalctl -x`; docs/alerts.md lists
+// them) and structured fields. Raised on the loop thread with Alert() (daemon/logging.h).
 #pragma once
 
 #include <span>

@@ -1,5 +1,5 @@
-// The configuration (SPEC §4), parsed once, strictly, into a typed struct: every unknown
-// section or key, bad value and bad duration is an error "FILE:LINE: what is wrong".
+// The configuration (docs/configuration.md), parsed once, strictly, into a typed struct: every
+// unknown section or key, bad value and bad duration is an error "FILE:LINE: what is wrong".
 // Plain data; the loop thread owns the daemon's copy.
 #pragma once
 

@@ -12,6 +12,7 @@
 #include "monitor/metrics.h"
 #include "monitor/retirement.h"
 #include "monitor/store_change.h"
+#include "transportcertd_version.h"
 
 namespace transportcertd {
 
@@ -111,7 +112,7 @@ void Daemon::WriteMetrics() {
   snapshot.reload_failures = publisher_->reload_failures();
   snapshot.last_reload_success = publisher_->last_reload_success();
   snapshot.generation_failures = generation_failures_;
-  snapshot.version = TRANSPORTCERTD_VERSION;
+  snapshot.version = kVersion;
   metrics_.Write(RenderMetrics(snapshot));
 }
 

@@ -1,4 +1,4 @@
-// Publishing for the mail server (SPEC §10): under publish.dir, `internal-transport.pem` and
+// Publishing for the mail server (docs/publishing.md): under publish.dir, `internal-transport.pem` and
 // `<name>.pem` per published name, each holding key, leaf and chain (Postfix
 // smtpd_tls_chain_files order), written atomically with mode 0600 (0640 with publish.group);
 // then `reload_command` once, however many files changed. The command runs in a process group

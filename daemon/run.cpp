@@ -11,6 +11,7 @@
 #include "daemon/config.h"
 #include "daemon/daemon.h"
 #include "daemon/logging.h"
+#include "transportcertd_version.h"
 
 namespace transportcertd {
 namespace {
@@ -117,8 +118,7 @@ int RunMain(int argc, char** argv) {
     return 0;
   }
   if (args->version) {
-    std::cout << "transportcertd " << TRANSPORTCERTD_VERSION << " ("
-              << OpenSSL_version(OPENSSL_VERSION) << ")\n";
+    std::cout << "transportcertd " << kVersion << " (" << OpenSSL_version(OPENSSL_VERSION) << ")\n";
     return 0;
   }
   auto config = LoadConfig(args->config_path, args->config_explicit);
@@ -131,9 +131,8 @@ int RunMain(int argc, char** argv) {
     return 0;
   }
   SetUpLogging(args->log_target, args->log_level.value_or(config->log_level));
-  spdlog::info("transportcertd {} starting: fqdn {}, store {}, config {}", TRANSPORTCERTD_VERSION,
-               config->fqdn, config->store,
-               config->source.empty() ? "built-in defaults" : config->source);
+  spdlog::info("transportcertd {} starting: fqdn {}, store {}, config {}", kVersion, config->fqdn,
+               config->store, config->source.empty() ? "built-in defaults" : config->source);
   Daemon daemon(std::move(config).value(), DaemonOptions{args->config_path, args->config_explicit,
                                                          args->bus, args->log_level});
   return daemon.Run();

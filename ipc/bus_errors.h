@@ -1,5 +1,5 @@
-// Domain errors become named D-Bus errors here, at the edge (SPEC §8), and nowhere else.
-// Also the guard that keeps C++ exceptions from crossing an sd-bus callback.
+// Domain errors become named D-Bus errors here (docs/dbus-api.md, Errors), at the edge, and
+// nowhere else. Also the guard that keeps C++ exceptions from crossing an sd-bus callback.
 // Loop thread only (like everything that touches sd-bus).
 #pragma once
 

@@ -58,7 +58,7 @@ class MessageWriter {
   int result_ = 0;
 };
 
-// Seconds since the epoch → the `t` microseconds of SPEC §8 (times before 1970 become 0).
+// Seconds since the epoch → the `t` microseconds of docs/dbus-api.md (times before 1970 become 0).
 std::uint64_t ToUsec(UnixTime seconds);
 
 }  // namespace transportcertd

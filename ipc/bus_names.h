@@ -1,6 +1,6 @@
-// The names the daemon has on D-Bus (transportcertd(8), docs/asking-the-daemon.md): bus name,
-// object paths, interfaces, error names, and the members and signatures that both the daemon
-// (ipc/) and its clients (transportcertctl in ctl/) use. Constants only.
+// The names the daemon has on D-Bus (docs/dbus-api.md): bus name, object paths, interfaces,
+// error names, and the members and signatures that both the daemon (ipc/) and its clients
+// (transportcertctl in ctl/) use. Constants only.
 #pragma once
 
 #include <string>

@@ -1,4 +1,4 @@
-// The daemon on D-Bus (SPEC §8): bus name org.transportcertd1, the Manager interface on
+// The daemon on D-Bus (docs/dbus-api.md): bus name org.transportcertd1, the Manager interface on
 // /org/transportcertd1, one org.transportcertd1.Certificate object per certificate, and the
 // ObjectManager on the root. Runs sd-bus inside the daemon's libuv loop (ipc/sd_bus_uv.h);
 // only the loop thread touches it.

@@ -1,6 +1,7 @@
-// org.transportcertd1.Manager on /org/transportcertd1 (SPEC §8): the table, then the handlers.
-// Every handler reads its arguments, validates them, authorizes the caller when it changes
-// something, calls the daemon (ManagerBackend) and replies; domain errors are named at the end.
+// org.transportcertd1.Manager on /org/transportcertd1 (docs/dbus-api.md): the table, then the
+// handlers. Every handler reads its arguments, validates them, authorizes the caller when it
+// changes something, calls the daemon (ManagerBackend) and replies; domain errors are named at
+// the end.
 #include <grp.h>
 #include <unistd.h>
 
@@ -15,10 +16,7 @@
 #include "ipc/bus_messages.h"
 #include "ipc/bus_names.h"
 #include "ipc/bus_service_impl.h"
-
-#ifndef TRANSPORTCERTD_VERSION
-#error "TRANSPORTCERTD_VERSION must be defined by the build (PROJECT_VERSION)"
-#endif
+#include "transportcertd_version.h"
 
 namespace transportcertd {
 namespace {
@@ -467,7 +465,7 @@ int BusServiceImpl::GetNextExpiry(sd_bus_message* reply, sd_bus_error* /*error*/
 }
 
 int BusServiceImpl::GetVersion(sd_bus_message* reply, sd_bus_error* /*error*/) {
-  return MessageWriter(reply).String(TRANSPORTCERTD_VERSION).result();
+  return MessageWriter(reply).String(kVersion).result();
 }
 
 }  // namespace transportcertd

@@ -14,7 +14,6 @@
 namespace transportcertd {
 namespace {
 
-
 template <typename T>
 struct OpenSslFree {
   void operator()(T* p) const { OPENSSL_free(p); }

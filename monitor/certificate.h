@@ -25,27 +25,28 @@ inline constexpr std::uint32_t kKeyUsageDigitalSignature = 0x80;
 inline constexpr std::uint32_t kKeyUsageKeyEncipherment = 0x20;
 
 struct Certificate {
-  std::string thumbprint;      // uppercase hex SHA-1 of the DER (Exchange's convention)
-  std::string sha256;          // uppercase hex SHA-256 of the DER
-  std::string subject;         // RFC 4514
-  std::string issuer;          // RFC 4514
-  std::string serial;          // uppercase hex, "-" prefixed when negative
-  int version = 0;             // 1, 2 or 3
+  std::string thumbprint;  // uppercase hex SHA-1 of the DER (Exchange's convention)
+  std::string sha256;      // uppercase hex SHA-256 of the DER
+  std::string subject;     // RFC 4514
+  std::string issuer;      // RFC 4514
+  std::string serial;      // uppercase hex, "-" prefixed when negative
+  int version = 0;         // 1, 2 or 3
   UnixTime not_before = 0;
   UnixTime not_after = 0;
-  std::vector<std::string> dns_names;  // SAN dNSName entries, as written
+  std::vector<std::string> dns_names;     // SAN dNSName entries, as written
   std::vector<std::string> common_names;  // subject CN values
   std::vector<std::string> issuer_common_names;  // issuer CN values
   KeyType key_type = KeyType::kOther;
-  std::string key_algorithm;   // "RSA", "EC P-256", "DSA", "ED25519", ...
+  std::string key_algorithm;  // "RSA", "EC P-256", "DSA", "ED25519", ...
   int key_bits = 0;
-  std::string curve;           // "P-256", "P-384", "P-521", other short name, or empty
-  std::optional<std::uint32_t> key_usage;   // keyUsage bits when the extension is present
-  std::optional<std::vector<std::string>> extended_key_usage;  // short names ("serverAuth")
-  bool is_ca = false;          // basicConstraints CA:TRUE
-  bool self_signed = false;    // issuer == subject and the signature verifies with its own key
-  std::string public_key_id;   // SHA-256 of the SubjectPublicKeyInfo DER: pairs certs and keys
-  std::string der;             // the certificate itself
+  std::string curve;                       // "P-256", "P-384", "P-521", other short name, or empty
+  std::optional<std::uint32_t> key_usage;  // keyUsage bits when the extension is present
+  // extendedKeyUsage short names ("serverAuth") when the extension is present.
+  std::optional<std::vector<std::string>> extended_key_usage;
+  bool is_ca = false;         // basicConstraints CA:TRUE
+  bool self_signed = false;   // issuer == subject and the signature verifies with its own key
+  std::string public_key_id;  // SHA-256 of the SubjectPublicKeyInfo DER: pairs certs and keys
+  std::string der;            // the certificate itself
 
   // The names selection matches against: SAN DNS names, or the CNs when there is none.
   const std::vector<std::string>& Names() const {
@@ -55,8 +56,8 @@ struct Certificate {
 };
 
 struct PrivateKey {
-  std::string public_key_id;   // SHA-256 of the matching SubjectPublicKeyInfo DER
-  std::string algorithm;       // as Certificate::key_algorithm
+  std::string public_key_id;  // SHA-256 of the matching SubjectPublicKeyInfo DER
+  std::string algorithm;      // as Certificate::key_algorithm
 };
 
 // What one file in the store holds. A file may hold both certificates and a key.

@@ -1,4 +1,4 @@
-// Expiry alerts (SPEC §9): one alert per certificate per `warn_before` threshold as it is
+// Expiry alerts (docs/alerts.md): one alert per certificate per `warn_before` threshold as it is
 // crossed, one when it expires; at start, a certificate already inside one or more windows
 // raises one alert, for the nearest threshold. ExpiryTracker remembers what it has announced
 // and tells when the next crossing happens, so the daemon arms one timer and never polls.

@@ -1,6 +1,6 @@
-// Host-name matching for certificate selection (SPEC §6 rule 2): case-insensitive, trailing dot
-// ignored, a wildcard only as the whole left-most label `*.` over at least two labels, covering
-// exactly one label (one-level, RFC 6125) or any number of labels (multi-level, Exchange).
+// Host-name matching for certificate selection (docs/selection.md, rule 2): case-insensitive,
+// trailing dot ignored, a wildcard only as the whole left-most label `*.` over at least two labels,
+// covering exactly one label (one-level, RFC 6125) or any number of labels (multi-level, Exchange).
 // Pure functions; safe from any thread.
 #pragma once
 

@@ -1,5 +1,6 @@
-// The internal transport rule (SPEC §7): when must the internal transport certificate be
-// replaced by a newly generated self-signed one? Pure function; safe from any thread.
+// The internal transport rule: when must the internal transport certificate be replaced by a
+// newly generated self-signed one? (docs/alerts.md, "Internal transport certificate replaced",
+// lists the reasons.) Pure function; safe from any thread.
 #pragma once
 
 #include <optional>

@@ -11,12 +11,12 @@ namespace transportcertd {
 
 // What kind of failure an Error is, so that the edges (D-Bus, exit codes) can name it.
 enum class ErrorCode {
-  kFailed,                // anything else
-  kInvalidArgument,       // malformed input: bad thumbprint, host name, PEM, service, key spec
-  kNoSuchCertificate,     // no certificate with that thumbprint in the store
-  kInternalTransport,     // refused: it is the internal transport certificate
-  kNoCertificate,         // nothing eligible to select
-  kStore,                 // reading or writing the store or state failed
+  kFailed,             // anything else
+  kInvalidArgument,    // malformed input: bad thumbprint, host name, PEM, service, key spec
+  kNoSuchCertificate,  // no certificate with that thumbprint in the store
+  kInternalTransport,  // refused: it is the internal transport certificate
+  kNoCertificate,      // nothing eligible to select
+  kStore,              // reading or writing the store or state failed
 };
 
 struct Error {
@@ -27,8 +27,8 @@ struct Error {
 template <typename T>
 class [[nodiscard]] Result {
  public:
-  Result(T value) : v_(std::move(value)) {}        // NOLINT(google-explicit-constructor)
-  Result(Error error) : v_(std::move(error)) {}    // NOLINT(google-explicit-constructor)
+  Result(T value) : v_(std::move(value)) {}      // NOLINT(google-explicit-constructor)
+  Result(Error error) : v_(std::move(error)) {}  // NOLINT(google-explicit-constructor)
 
   bool ok() const { return std::holds_alternative<T>(v_); }
   explicit operator bool() const { return ok(); }

@@ -24,7 +24,8 @@ struct Candidate {
   bool expired = false;
 };
 
-// ---- Eligibility (SPEC §6 rules 1–7). Each check returns the reason it fails, or nothing. ----
+// ---- Eligibility (docs/selection.md, rules 1–7). ----
+// Each check returns the reason it fails, or nothing.
 
 std::optional<std::string> CheckVersion(const Certificate& cert) {
   if (cert.version == 3) {
@@ -130,7 +131,7 @@ std::optional<std::string> CheckNotBefore(const Certificate& cert, UnixTime now)
   return "not yet valid: valid from " + FormatDate(cert.not_before);
 }
 
-// The first rule the certificate fails, in SPEC order, or nothing when it is eligible.
+// The first rule the certificate fails, in the documented order, or nothing when it is eligible.
 std::optional<std::string> IneligibleBecause(const StoredCertificate& stored, NameMatch match,
                                              const SelectionInput& input) {
   const Certificate& cert = stored.cert();
@@ -172,7 +173,7 @@ std::optional<std::string> UnusableReason(const Certificate& cert) {
 
 namespace {
 
-// ---- Ranking (SPEC §6 preferences 1–4). ----
+// ---- Ranking (docs/selection.md, preferences 1–4). ----
 
 enum class Criterion { kNameMatch, kValidity, kChain, kNotBefore, kNotAfter, kThumbprint, kNone };
 

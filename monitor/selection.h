@@ -1,6 +1,6 @@
-// Selection (SPEC §6): which certificate a service presents for a host name, with a verdict and
-// a one-line reason for every certificate in the store. The daemon publishes from this and the
-// D-Bus Select/Explain calls answer from it, so both always agree.
+// Selection (docs/selection.md): which certificate a service presents for a host name, with a
+// verdict and a one-line reason for every certificate in the store. The daemon publishes from this
+// and the D-Bus Select/Explain calls answer from it, so both always agree.
 // Pure function of its input; safe from any thread.
 #pragma once
 

@@ -23,7 +23,6 @@
 namespace transportcertd {
 namespace {
 
-
 constexpr std::string_view kAcceptedKeySpecs = "rsa:2048, rsa:3072, rsa:4096, ec:P-256 or ec:P-384";
 constexpr std::array<int, 3> kRsaBits = {2048, 3072, 4096};
 // Serial numbers are at most 20 octets and positive (RFC 5280 4.1.2.2): 159 random bits leave

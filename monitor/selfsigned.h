@@ -1,7 +1,7 @@
-// Self-signed certificate generation (SPEC §7): CN=fqdn, SANs fqdn + short host name + extra
-// names, the configured key and validity, keyUsage digitalSignature+keyEncipherment, EKU
-// serverAuth, a random 159-bit serial, SHA-256 signature. CPU-heavy (RSA key generation): the
-// daemon runs it on a worker thread. Safe from any thread.
+// Self-signed certificate generation (docs/configuration.md, [selfsigned]): CN=fqdn, SANs
+// fqdn + short host name + extra names, the configured key and validity, keyUsage
+// digitalSignature+keyEncipherment, EKU serverAuth, a random 159-bit serial, SHA-256 signature.
+// CPU-heavy (RSA key generation): the daemon runs it on a worker thread. Safe from any thread.
 #pragma once
 
 #include <cstdint>
@@ -16,8 +16,8 @@ namespace transportcertd {
 
 struct KeySpec {
   KeyType type = KeyType::kRsa;
-  int bits = 2048;    // RSA modulus bits
-  std::string curve;  // "P-256" or "P-384" for EC
+  int bits = 2048;               // RSA modulus bits
+  std::string curve;             // "P-256" or "P-384" for EC
   std::string ToString() const;  // "rsa:2048", "ec:P-256"
   bool operator==(const KeySpec&) const = default;
 };

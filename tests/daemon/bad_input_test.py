@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Bad files dropped into a live store (SPEC §5: skipped with one clear log line naming the file
+"""Bad files dropped into a live store (docs/alerts.md, Unusable store file: skipped with one clear log line naming the file
 and the reason, never stopping the daemon or hiding the other certificates).
 
 The daemon starts on a store with a few good certificates; then every file of the third-party
@@ -99,7 +99,7 @@ def corpus_certificates(path):
 
 
 class BadFilesInALiveStore(DaemonTest):
-    """SPEC §5: every unusable file is skipped with one log line; nothing good is lost."""
+    """Every unusable file is skipped with one log line; nothing good is lost."""
 
     GOOD_NAMES = ("good1.example.com", "good2.example.com", "good3.example.com",
                   "good4.example.com")

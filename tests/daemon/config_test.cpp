@@ -236,8 +236,8 @@ TEST(AConfig, RejectsARenewalDueAsSoonAsTheCertificateIsMade) {
   EXPECT_TRUE(StartsWith(
       ErrorOf(std::string(kHeader) + "[monitor]\nrenew_before = 1h\n[selfsigned]\nvalidity = 1h\n"),
       "test.conf:6: renew_before (1h)"));
-  const std::string ok = std::string(kHeader) + "[monitor]\nrenew_before = 3599s\n" +
-                         "[selfsigned]\nvalidity = 1h\n";
+  const std::string ok =
+      std::string(kHeader) + "[monitor]\nrenew_before = 3599s\n[selfsigned]\nvalidity = 1h\n";
   EXPECT_TRUE(ParseConfig(ok, "test.conf").ok());
 }
 

@@ -1,5 +1,7 @@
 #!/usr/bin/env python3
-"""Integration tests of the transportcertd binary (SPEC §3, §4, §7, §9, §10).
+"""Integration tests of the transportcertd binary: command line (transportcertd(8)),
+configuration, internal transport certificate, alerts and publishing (docs/configuration.md,
+docs/alerts.md, docs/publishing.md).
 
 Every test runs the real daemon in a fresh temporary directory: its own store, state and
 publish directories, a private dbus-daemon (the daemon serves on it with --bus session), and a
@@ -474,7 +476,7 @@ class DaemonTest(unittest.TestCase):
 
 
 class FreshStart(DaemonTest):
-    """SPEC §7 and §10: an empty store gets an internal transport certificate."""
+    """An empty store gets an internal transport certificate."""
 
     def test_generates_designates_and_publishes_an_internal_transport_certificate(self):
         self.start()
@@ -522,7 +524,7 @@ class FreshStart(DaemonTest):
 
 
 class ExpiryAlerts(DaemonTest):
-    """SPEC §9: one alert per certificate per threshold as it is crossed, one at expiry."""
+    """docs/alerts.md: one alert per certificate per threshold as it is crossed, one at expiry."""
 
     LATENESS = 1.5  # seconds an alert may come after its crossing
 
@@ -588,7 +590,7 @@ class ExpiryAlerts(DaemonTest):
 
 
 class StoreWatching(DaemonTest):
-    """SPEC §5: files added, replaced (also by rename) or removed are picked up promptly."""
+    """Store files added, replaced (also by rename) or removed are picked up promptly."""
 
     OTHER = "other.example.com"
 
@@ -705,7 +707,7 @@ class StoreWatching(DaemonTest):
 
 
 class InternalTransport(DaemonTest):
-    """SPEC §7: the internal transport certificate is replaced whenever it stops working."""
+    """The internal transport certificate is replaced whenever it stops working."""
 
     def stored_path(self, thumbprint):
         return os.path.join(self.store, f"transportcertd-{thumbprint}.pem")
@@ -786,7 +788,7 @@ class InternalTransport(DaemonTest):
 
 
 class Reload(DaemonTest):
-    """SPEC §3: SIGHUP re-reads the configuration and the store."""
+    """SIGHUP re-reads the configuration and the store."""
 
     OTHER = "other.example.com"
 
@@ -851,8 +853,8 @@ class Reload(DaemonTest):
         self.assertIsNone(self.daemon.poll())
 
     def test_sighup_does_not_repeat_expiry_alerts_already_raised(self):
-        """A reload is not a start: an alert already raised does not come again (SPEC §9:
-        one alert per certificate per threshold)."""
+        """A reload is not a start: an alert already raised does not come again
+        (docs/alerts.md: one alert per certificate per threshold)."""
         expiring = self.certs.make("expiring.example.com",
                                    not_after=int(time.time()) + 10 * 86400)
         self.put_in_store("expiring.pem", expiring.pem)
@@ -870,7 +872,7 @@ class Reload(DaemonTest):
 
 
 class NotifyProtocol(DaemonTest):
-    """SPEC §9: sd_notify READY, STATUS, WATCHDOG, RELOADING and STOPPING."""
+    """sd_notify READY, STATUS, WATCHDOG, RELOADING and STOPPING."""
 
     def setUp(self):
         super().setUp()
@@ -966,7 +968,7 @@ class NotifyProtocol(DaemonTest):
 
 
 class CommandLine(DaemonTest):
-    """SPEC §3: exit codes, FILE:LINE errors, --check-config, --version."""
+    """transportcertd(8): exit codes, FILE:LINE errors, --check-config, --version."""
 
     def run_with_config(self, text, *args):
         self.write_config(text=text)
@@ -1061,7 +1063,7 @@ class CommandLine(DaemonTest):
 
 
 class Shutdown(DaemonTest):
-    """SPEC §3: SIGTERM and SIGINT stop cleanly, without temporary files left behind."""
+    """SIGTERM and SIGINT stop cleanly, without temporary files left behind."""
 
     def test_sigterm_stops_cleanly_without_temporary_files(self):
         self.start()
@@ -1113,7 +1115,7 @@ class Shutdown(DaemonTest):
 
 
 class Publishing(DaemonTest):
-    """SPEC §10: modes, group, and the reload command's exit status."""
+    """docs/publishing.md: modes, group, and the reload command's exit status."""
 
     def test_publish_group_makes_published_keys_group_readable(self):
         try:

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Fault tests of the transportcertd binary (SPEC §5, §7, §10): what is left after the daemon
+"""Fault tests of the transportcertd binary (see docs/reliability.md, Faults): what is left after the daemon
 is killed in the middle of a takeover, when a disk fills up under a write, when the store
 directory is replaced behind its back, and when the D-Bus daemon goes away.
 
@@ -46,7 +46,7 @@ def sha256_of(path):
 class KillDuringTakeover(DaemonTest):
     """SIGKILL at random points of takeover after takeover: nothing already in the store is lost
     or half-replaced, the designation always names a whole certificate with its key, and a
-    restart removes what the killed write left behind (SPEC §5, §7)."""
+    restart removes what the killed write left behind."""
 
     ITERATIONS = 50
     # Every start takes over at once, since the designated certificate is due. Half the kills
@@ -203,7 +203,7 @@ class KillDuringTakeover(DaemonTest):
 
 class FullDisk(DaemonTest):
     """A write that fails for lack of space leaves the old files as they were, no temporary
-    file, an alert naming the file, and is retried until it succeeds (SPEC §5, §7, §10)."""
+    file, an alert naming the file, and is retried until it succeeds (docs/alerts.md)."""
 
     def mount_small_tmpfs(self, size="256k"):
         """A fresh tmpfs of `size` under the test directory; skips the test when there is none."""
@@ -329,7 +329,7 @@ class FullDisk(DaemonTest):
 class StoreDirectoryReplaced(DaemonTest):
     """The store directory removed or moved away and a new one made in its place while the
     daemon runs: the daemon watches the new directory, takes its files, replaces the internal
-    transport certificate that went away with the old one, and keeps answering (SPEC §5, §7)."""
+    transport certificate that went away with the old one, and keeps answering."""
 
     def setUp(self):
         super().setUp()
@@ -385,7 +385,7 @@ class StoreDirectoryReplaced(DaemonTest):
 
 class BusLoss(DaemonTest):
     """The D-Bus daemon goes away: transportcertd exits non-zero at once, saying why, so that
-    systemd (Restart=on-failure) starts it again on a working bus (SPEC §3)."""
+    systemd (Restart=on-failure) starts it again on a working bus."""
 
     LOST = r"^stopping: lost the D-Bus connection \(.*\); exiting so that systemd restarts us$"
 

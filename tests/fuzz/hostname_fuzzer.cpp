@@ -1,7 +1,7 @@
 // libFuzzer target for the host-name matcher, MatchHostname (monitor/hostname.h). The input is
 // a certificate name (the pattern), a newline, and the host name to match; inputs without a
 // newline are ignored. Both wildcard modes are tried. Besides never crashing (ASan + UBSan),
-// every result must obey SPEC §6 rule 2:
+// every result must obey docs/selection.md, rule 2:
 //   - the same call gives the same result;
 //   - a valid host name (IsValidHostname) matches itself exactly;
 //   - ASCII case does not matter, on either side;

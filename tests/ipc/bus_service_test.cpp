@@ -1,6 +1,6 @@
 // BusService against a real (private) dbus-daemon: the service runs in a libuv loop on the test
 // thread, clients call it from their own threads (sd-bus) or processes (busctl, as root or as
-// nobody), exactly as SPEC §8 says they may.
+// nobody), exactly as docs/dbus-api.md says they may.
 #include "ipc/bus_service.h"
 
 #include <gtest/gtest.h>
@@ -19,6 +19,7 @@
 #include "tests/ipc/bus_test_support.h"
 #include "tests/ipc/test_backend.h"
 #include "tests/support/assertions.h"
+#include "transportcertd_version.h"
 
 namespace transportcertd {
 namespace {
@@ -285,7 +286,7 @@ class ABusService : public ::testing::Test {
 // ---------------------------------------------------------------------------------------------
 // Reading
 
-TEST_F(ABusService, ListsEveryCertificateWithTheFieldsOfSpec8) {
+TEST_F(ABusService, ListsEveryCertificateWithItsDocumentedFields) {
   CertSpec spec = Named({"mail.example.com", "smtp.example.com"});
   spec.now = std::time(nullptr);
   const std::string internal = backend_.AddCertificate(spec);
@@ -483,12 +484,11 @@ TEST_F(ABusService, ManagerPropertiesDescribeTheDaemon) {
     EXPECT_EQ(testing::GetU32Property(client, path, kManagerInterface, "CertificateCount"), 2U);
     EXPECT_EQ(testing::GetU64Property(client, path, kManagerInterface, "NextExpiry"),
               static_cast<std::uint64_t>(soon.now + 10 * kDay) * 1'000'000U);
-    EXPECT_EQ(testing::GetStringProperty(client, path, kManagerInterface, "Version"),
-              TRANSPORTCERTD_VERSION);
+    EXPECT_EQ(testing::GetStringProperty(client, path, kManagerInterface, "Version"), kVersion);
   });
 }
 
-TEST_F(ABusService, CertificateObjectsCarryEveryPropertyOfSpec8) {
+TEST_F(ABusService, CertificateObjectsCarryEveryDocumentedProperty) {
   CertSpec spec = Named({"mail.example.com", "mx.example.com"});
   spec.key = "rsa:2048";
   spec.now = std::time(nullptr);
@@ -806,7 +806,7 @@ TEST_F(ABusService, AnnouncesChangedServicesOnTheCertificateObject) {
                          " org.transportcertd1.Certificate Services");
 }
 
-TEST_F(ABusService, EmitsTheThreeSignalsOfSpec8) {
+TEST_F(ABusService, EmitsTheThreeDocumentedSignals) {
   const std::vector<std::string> seen = SignalsWhile(
       [&] {
         service_->EmitCertificateExpiring(std::string(40, 'A'), "CN=mail.example.com",

@@ -82,10 +82,10 @@ class TheDaemonOnTheBus : public ::testing::Test {
 
   void TearDown() override { StopDaemon(); }
 
-  // Writes the configuration (SPEC §4) with `extra` appended to [daemon] and `monitor` as the
-  // [monitor] section (the test runner's group as admin_group unless it is root), and starts the
-  // daemon on the private bus as the system bus. Returns when the daemon owns its name and has an
-  // internal transport certificate.
+  // Writes the configuration (docs/configuration.md) with `extra` appended to [daemon] and
+  // `monitor` as the [monitor] section (the test runner's group as admin_group unless it is root),
+  // and starts the daemon on the private bus as the system bus. Returns when the daemon owns its
+  // name and has an internal transport certificate.
   void StartDaemon(std::string extra = "", const std::string& monitor = "") {
     // Root may always change things; anyone else running the tests does so as admin_group.
     if (geteuid() != 0 && extra.find("admin_group") == std::string::npos) {
@@ -627,7 +627,7 @@ TEST_F(TheDaemonGivenBadArguments, AcceptsThumbprintsAndServicesInAnyCase) {
   // A thumbprint of a certificate that is not there, in any case: the named error.
   r = Call("GetCertificate", {Lowercase(removable)});
   EXPECT_EQ(r.error_name, kErrorNoSuchCertificate) << r.error_message;
-  // An empty list of names means the defaults of SPEC §7.
+  // An empty list of names means the defaults (docs/dbus-api.md, NewSelfSignedCertificate).
   r = Call("NewSelfSignedCertificate", {Strings{}});
   EXPECT_TRUE(r.ok()) << r.error_name << ": " << r.error_message;
   ExpectStillAnswering();

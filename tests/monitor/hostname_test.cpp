@@ -1,4 +1,4 @@
-// Host-name matching (SPEC §6 rule 2), in two parts.
+// Host-name matching (docs/selection.md, rule 2), in two parts.
 //
 // 1. Hand-written cases, one rule per test, checked in both wildcard modes where the rule holds
 //    in both.
@@ -6,22 +6,22 @@
 // 2. Upstream test vectors from shared/corpus/hostname-cases.tsv (format and provenance in
 //    hostname-cases.README.md), checked in one-level mode, the mode whose rules the upstream
 //    projects share. Each row is a certificate (its entries) and a reference host name; the
-//    certificate's names are built as SPEC says (the SAN DNS names, or the subject CNs only when
-//    there is no SAN DNS name) and the row matches when any name does.
+//    certificate's names are built as docs/selection.md says (the SAN DNS names, or the subject CNs
+//    only when there is no SAN DNS name) and the row matches when any name does.
 //
 //    Every source in the file is accepted (kAcceptedSources), each with the rules of that source
-//    which SPEC §6 does not have. A row is skipped only when one of those rules applies to it
+//    which our rule does not have. A row is skipped only when one of those rules applies to it
 //    (kPublicSuffixList and the others below, each saying why). Most rules can only move a verdict
 //    one way (a public-suffix list only ever removes matches, matching without syntax checks only
 //    ever adds them), so a rule skips only rows whose expected verdict could come from it; the
 //    other rows of that kind still have to agree with us. What is left:
 //      - x509-limbo: all but the public-suffix, no-CN-fallback and underscore rows. Its emoji row
-//        (raw UTF-8 vs an A-label, no match) stays: SPEC does no IDNA mapping either, and a
+//        (raw UTF-8 vs an A-label, no match) stays: we do no IDNA mapping either, and a
 //        non-ASCII name never matches.
 //      - go-crypto-x509: all but the CN rows (Go ignores CN), "*.com" matches, certificate names
 //        with a trailing dot, and exact matches of reference names that are not host names.
 //      - cpython-ssl: all but the NUL-byte exact match (CPython 3.11 has the same CN-fallback
-//        rule as SPEC).
+//        rule as ours).
 //      - openssl-v3nametest: the rows that do not use OpenSSL's partial wildcards, its leading-dot
 //        "any subdomain" syntax, literal '*' in reference names, or X509_CHECK_FLAG_NO_WILDCARDS.
 //      - curl-hostcheck: all but the matches of reference names that are not host names.
@@ -448,7 +448,8 @@ bool HasEntry(const CorpusRow& row, std::string_view kind) {
   return std::ranges::any_of(row.entries, [&](const auto& entry) { return entry.first == kind; });
 }
 
-// SPEC §6 rule 2: the SAN DNS names, or the subject CNs only when there is no SAN DNS name.
+// docs/selection.md, rule 2: the SAN DNS names, or the subject CNs only when there is no SAN DNS
+// name.
 std::vector<std::string> CertificateNames(const CorpusRow& row) {
   const std::string_view kind = HasEntry(row, "dns") ? "dns" : "cn";
   std::vector<std::string> names;
@@ -508,8 +509,8 @@ bool HasHostNameSyntax(std::string_view name) {
   });
 }
 
-// A rule of an upstream source that SPEC §6 does not have. `applies` says whether a row's
-// expected verdict may come from that rule.
+// A rule of an upstream source that our rule (docs/selection.md, rule 2) does not have. `applies`
+// says whether a row's expected verdict may come from that rule.
 struct ExclusionRule {
   std::string_view name;
   bool (*applies)(const CorpusRow&);
@@ -519,9 +520,9 @@ struct ExclusionRule {
 // PSL-private "s3.amazonaws.com").
 constexpr std::string_view kPublicSuffixesInCorpus[] = {"co.uk", "com.br", "s3.amazonaws.com"};
 
-// x509-limbo and Chromium refuse a wildcard over a public suffix ("*.co.uk"); SPEC has no
-// public-suffix list, so for it "*.co.uk" is an ordinary wildcard over two labels (as for
-// webpki). A list only ever removes matches, and over a single label ("*.com") SPEC's own
+// x509-limbo and Chromium refuse a wildcard over a public suffix ("*.co.uk"); we have no
+// public-suffix list, so for us "*.co.uk" is an ordinary wildcard over two labels (as for
+// webpki). A list only ever removes matches, and over a single label ("*.com") our own
 // two-label rule already says no, so only no-match rows over a multi-label suffix are skipped.
 const ExclusionRule kPublicSuffixList{
     "public-suffix list", [](const CorpusRow& row) {
@@ -532,14 +533,14 @@ const ExclusionRule kPublicSuffixList{
       });
     }};
 
-// x509-limbo (Web PKI) and Go ≥ 1.15 never use the subject CN; SPEC uses it when the certificate
+// x509-limbo (Web PKI) and Go ≥ 1.15 never use the subject CN; we use it when the certificate
 // has no SAN DNS name.
 const ExclusionRule kNoCommonNameFallback{"no CN fallback", [](const CorpusRow& row) {
                                             return !row.expected && NamesFromCommonName(row);
                                           }};
 
 // BoringSSL falls back to the CN only when there is no SAN extension at all, so an email, IP,
-// otherName or undecodable SAN disables it; SPEC only asks for the absence of SAN DNS names.
+// otherName or undecodable SAN disables it; we only ask for the absence of SAN DNS names.
 const ExclusionRule kCommonNameFallbackBlockedByOtherSans{
     "CN fallback blocked by a non-DNS SAN", [](const CorpusRow& row) {
       return !row.expected && NamesFromCommonName(row) &&
@@ -547,7 +548,7 @@ const ExclusionRule kCommonNameFallbackBlockedByOtherSans{
               HasEntry(row, "sanext"));
     }};
 
-// x509-limbo rejects '_' in dNSName (RFC 5280 preferred-name syntax); SPEC allows underscores.
+// x509-limbo rejects '_' in dNSName (RFC 5280 preferred-name syntax); we allow underscores.
 const ExclusionRule kUnderscoreRejected{"underscore rejected", [](const CorpusRow& row) {
                                           return !row.expected &&
                                                  (row.hostname.find('_') != std::string::npos ||
@@ -556,7 +557,7 @@ const ExclusionRule kUnderscoreRejected{"underscore rejected", [](const CorpusRo
                                                   }));
                                         }};
 
-// Go has no minimum label count, so "*.com" matches "example.com"; SPEC needs two labels.
+// Go has no minimum label count, so "*.com" matches "example.com"; we need two labels.
 const ExclusionRule kWildcardOverOneLabel{
     "wildcard over a single label", [](const CorpusRow& row) {
       return row.expected && AnyName(row, [](std::string_view name) {
@@ -566,21 +567,21 @@ const ExclusionRule kWildcardOverOneLabel{
     }};
 
 // webpki never matches a certificate name ending in '.', and Go matches one only against a
-// reference that ends in '.' too; SPEC ignores a trailing dot on both sides.
+// reference that ends in '.' too; we ignore a trailing dot on both sides.
 const ExclusionRule kAbsoluteCertificateName{
     "certificate name with a trailing dot", [](const CorpusRow& row) {
       return !row.expected &&
              AnyName(row, [](std::string_view name) { return name.ends_with('.'); });
     }};
 
-// OpenSSL reads a reference name starting with '.' as "any subdomain of this"; for SPEC it is not
+// OpenSSL reads a reference name starting with '.' as "any subdomain of this"; for us it is not
 // a host name.
 const ExclusionRule kLeadingDotSubdomainSyntax{
     "leading-dot reference syntax",
     [](const CorpusRow& row) { return row.expected && row.hostname.starts_with('.'); }};
 
 // OpenSSL lets a '*' be part of the left-most label ("*www.example.com") and match the empty
-// string; SPEC never matches a partial wildcard.
+// string; we never match a partial wildcard.
 const ExclusionRule kPartialWildcard{
     "partial wildcard", [](const CorpusRow& row) {
       return row.expected && AnyName(row, [](std::string_view name) {
@@ -589,7 +590,7 @@ const ExclusionRule kPartialWildcard{
              });
     }};
 
-// X509_CHECK_FLAG_NO_WILDCARDS turns wildcards off; SPEC has no such mode.
+// X509_CHECK_FLAG_NO_WILDCARDS turns wildcards off; we have no such mode.
 const ExclusionRule kWildcardsDisabled{"X509_CHECK_FLAG_NO_WILDCARDS", [](const CorpusRow& row) {
                                          return !row.expected &&
                                                 row.note.find("NO_WILDCARDS") != std::string::npos;
@@ -597,14 +598,14 @@ const ExclusionRule kWildcardsDisabled{"X509_CHECK_FLAG_NO_WILDCARDS", [](const 
 
 // curl compares bytes without checking host-name syntax, Go compares exact names without it,
 // CPython matched a name with a NUL byte, OpenSSL lets a literal '*' in a reference name match;
-// SPEC never matches a reference that is not a host name. Skipping a check only adds matches.
+// We never match a reference that is not a host name. Skipping a check only adds matches.
 const ExclusionRule kUncheckedReferenceSyntax{
     "reference name not checked for syntax",
     [](const CorpusRow& row) { return row.expected && !HasHostNameSyntax(row.hostname); }};
 
 // Chromium reads a host whose last label is numeric as an IPv4 literal and refuses a malformed
-// one ("1.2.3.4.5") even against the identical name; SPEC compares IP-looking names literally
-// (and already refuses to wildcard-match them, so rows with a wildcard name stay).
+// one ("1.2.3.4.5") even against the identical name; we compare IP-looking names literally
+// (and already refuse to wildcard-match them, so rows with a wildcard name stay).
 const ExclusionRule kIpv4LiteralCanonicalization{
     "IPv4-literal canonicalization", [](const CorpusRow& row) {
       const std::string_view host = row.hostname;
@@ -615,7 +616,7 @@ const ExclusionRule kIpv4LiteralCanonicalization{
              !AnyName(row, [](std::string_view name) { return !WildcardBase(name).empty(); });
     }};
 
-// The sources whose rows are checked, each with its rules that SPEC §6 does not share. A source
+// The sources whose rows are checked, each with its rules that ours do not share. A source
 // missing here is skipped whole.
 const std::map<std::string_view, std::vector<const ExclusionRule*>> kAcceptedSources = {
     {"x509-limbo", {&kPublicSuffixList, &kNoCommonNameFallback, &kUnderscoreRejected}},

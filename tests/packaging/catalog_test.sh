@@ -2,6 +2,7 @@
 # The installed journal catalog parses, and explains every MESSAGE_ID of daemon/alerts.h:
 # `journalctl --root=TMP --update-catalog` builds TMP's catalog database from the installed
 # file, then `--list-catalog` and `--dump-catalog` show each entry.
+# shellcheck source=tests/packaging/lib.sh
 . "$(dirname "$0")/lib.sh"
 require_command journalctl cmake
 

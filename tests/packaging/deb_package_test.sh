@@ -8,6 +8,7 @@
 # Installing for real runs the maintainer scripts on a machine without systemd as PID 1 and
 # without a system bus, which they must survive while still recording the enablement. Needs
 # root; refuses to touch a transportcertd package that is already installed.
+# shellcheck source=tests/packaging/lib.sh
 . "$(dirname "$0")/lib.sh"
 require_command cpack dpkg dpkg-deb dpkg-query dpkg-shlibdeps systemd-analyze journalctl man
 require_daemon
@@ -41,7 +42,7 @@ if ! cpack -G DEB --config "$TRANSPORTCERTD_BUILD_DIR/CPackConfig.cmake" -B "$sc
 	show "$scratch/cpack.log"
 	fail "cpack failed"
 fi
-deb=$(ls "$scratch"/out/transportcertd_*.deb 2>/dev/null | head -n1)
+deb=$(find "$scratch/out" -maxdepth 1 -name 'transportcertd_*.deb' 2>/dev/null | head -n1)
 [ -n "$deb" ] || { show "$scratch/cpack.log"; fail "cpack wrote no transportcertd_*.deb"; }
 ok "built $(basename "$deb")"
 
@@ -84,6 +85,7 @@ dpkg-deb -c "$deb" >"$scratch/contents"
 while read -r path mode; do
 	line=$(awk -v p="$path" '$6 == p' "$scratch/contents")
 	[ -n "$line" ] || { show "$scratch/contents"; fail "the package lacks $path"; }
+	# shellcheck disable=SC2086 # split the line into its fields
 	set -- $line
 	[ "$1" = "$mode" ] || fail "$path has mode $1, expected $mode"
 	[ "$2" = root/root ] || fail "$path is owned by $2, expected root/root"
@@ -175,8 +177,9 @@ if ! dpkg -r transportcertd >"$scratch/remove.log" 2>&1; then
 fi
 [ "$(dpkg-query -W -f='${Status}' transportcertd)" = "deinstall ok config-files" ] ||
 	fail "status after dpkg -r: $(dpkg-query -W -f='${Status}' transportcertd)"
-[ ! -e /usr/sbin/transportcertd ] && [ ! -e "/lib/systemd/system/$unit" ] ||
+if [ -e /usr/sbin/transportcertd ] || [ -e "/lib/systemd/system/$unit" ]; then
 	fail "dpkg -r left the program or the unit"
+fi
 grep -q '^# a local change$' "$conf" || fail "dpkg -r did not keep the changed conffile"
 ok "dpkg -r removed the files and kept the changed $conf"
 
@@ -205,7 +208,7 @@ rm -rf /var/lib/transportcertd
 for left in /etc/transportcertd /var/lib/transportcertd "$wants" "/etc/systemd/system/$unit" \
 	/var/lib/systemd/deb-systemd-helper-enabled/$unit.dsh-also \
 	/var/lib/systemd/deb-systemd-helper-masked/$unit; do
-	[ ! -e "$left" ] && [ ! -L "$left" ] || fail "dpkg -P left $left"
+	if [ -e "$left" ] || [ -L "$left" ]; then fail "dpkg -P left $left"; fi
 done
 if journalctl --list-catalog 2>/dev/null | grep -q ' transportcertd: '; then
 	fail "the journal catalog still lists transportcertd entries after purge"

@@ -1,10 +1,11 @@
+# shellcheck shell=bash
 # Shared by the packaging tests (sourced, not run). Each test prints what it checks and exits
 # 0 (pass), 1 (fail, loudly, with the evidence) or 77 (skip, with the reason).
 #
 # Environment set by tests/packaging/CMakeLists.txt:
 #   TRANSPORTCERTD_SOURCE_DIR  the source tree
 #   TRANSPORTCERTD_BUILD_DIR   the (built) build tree
-#   TRANSPORTCERTD_BIN         the daemon binary, empty while daemon/ builds none
+#   TRANSPORTCERTD_BIN         the daemon binary
 
 set -eu
 
@@ -31,6 +32,7 @@ TRANSPORTCERTD_BIN=${TRANSPORTCERTD_BIN:-}
 scratch=$(mktemp -d "${TMPDIR:-/tmp}/$test_name.XXXXXX")
 cleanup_hooks=""
 on_exit() { cleanup_hooks="$1; $cleanup_hooks"; }
+# shellcheck disable=SC2154 # status is set inside the trap
 trap 'status=$?; eval "$cleanup_hooks"; rm -rf "$scratch"; exit $status' EXIT
 trap 'exit 130' INT TERM
 
@@ -42,7 +44,7 @@ require_command() {
 
 require_daemon() {
 	if [ -z "$TRANSPORTCERTD_BIN" ] || [ ! -x "$TRANSPORTCERTD_BIN" ]; then
-		skip "the daemon binary is not built yet (daemon/ defines no transportcertd target)"
+		fail "no daemon binary at TRANSPORTCERTD_BIN='$TRANSPORTCERTD_BIN' (build the transportcertd target)"
 	fi
 }
 

@@ -2,6 +2,7 @@
 # `systemd-analyze security --offline=yes` of the installed unit: prints the whole assessment
 # and the exposure score (recorded in docs/packaging.md), and fails when the score rises above
 # 2.0 ("OK" in systemd's scale ends at 4.9), so loosening the sandbox is a visible decision.
+# shellcheck source=tests/packaging/lib.sh
 . "$(dirname "$0")/lib.sh"
 require_command systemd-analyze cmake
 

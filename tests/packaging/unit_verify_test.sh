@@ -7,6 +7,7 @@
 # binary instead of /usr/sbin/transportcertd. MANPATH points at the staged man pages, so the
 # Documentation= check of verify finds transportcertd(8) and transportcertd.conf(5) as well.
 # (The .deb test verifies the real /lib/systemd/system/transportcertd.service after dpkg -i.)
+# shellcheck source=tests/packaging/lib.sh
 . "$(dirname "$0")/lib.sh"
 require_command systemd-analyze cmake man
 require_daemon

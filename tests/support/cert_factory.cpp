@@ -16,7 +16,6 @@
 namespace transportcertd::testing {
 namespace {
 
-
 // The factory has no error channel: a certificate it cannot make is a broken test, so it stops
 // the test binary with the reason rather than handing back half a certificate.
 [[noreturn]] void Die(std::string_view what) {
