@@ -55,9 +55,9 @@ int Run(const std::vector<std::string>& arguments) {
     return kExitUsage;
   }
   if (options.help || options.version) {
-    const std::string text = options.help
-                                 ? UsageText()
-                                 : std::string("transportcertctl ") + transportcertd::kVersion + "\n";
+    const std::string text =
+        options.help ? UsageText()
+                     : std::string("transportcertctl ") + transportcertd::kVersion + "\n";
     if (WriteOutput(text)) return 0;
     PrintError(std::string("cannot write the output: ") + std::strerror(errno));
     return kExitFailure;

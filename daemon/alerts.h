@@ -94,11 +94,11 @@ constexpr std::span<const std::string_view> RequiredFields(AlertKind kind) {
 
 // Every alert kind, for tests and tools that go through all of them.
 inline constexpr AlertKind kAllAlertKinds[] = {
-    AlertKind::kCertificateExpiring,       AlertKind::kCertificateExpired,
+    AlertKind::kCertificateExpiring,        AlertKind::kCertificateExpired,
     AlertKind::kExpiredCertificateSelected, AlertKind::kInternalTransportReplaced,
-    AlertKind::kGenerationFailed,          AlertKind::kPublishFailed,
-    AlertKind::kReloadCommandFailed,       AlertKind::kStoreFileUnusable,
-    AlertKind::kNoEligibleCertificate, AlertKind::kTlsaRecordsChanged};
+    AlertKind::kGenerationFailed,           AlertKind::kPublishFailed,
+    AlertKind::kReloadCommandFailed,        AlertKind::kStoreFileUnusable,
+    AlertKind::kNoEligibleCertificate,      AlertKind::kTlsaRecordsChanged};
 
 // Structured fields of an alert; empty ones are left out of the journal entry, except the
 // RequiredFields of its kind, which are written as "(unknown)".

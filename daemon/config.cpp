@@ -458,12 +458,12 @@ Result<Config> ParseConfig(std::string_view text, const std::string& name) {
       const auto seen = state.seen.find(id);
       return seen != state.seen.end() ? seen->second : 0;
     };
-    return Error{name + ":" + std::to_string(std::max(line("monitor.renew_before"),
-                                                      line("selfsigned.validity"))) +
-                 ": renew_before (" + FormatDuration(config.renew_before) +
-                 ") must be shorter than [selfsigned] validity (" +
-                 FormatDuration(config.validity) +
-                 "): every new internal transport certificate would be due for renewal at once"};
+    return Error{
+        name + ":" +
+        std::to_string(std::max(line("monitor.renew_before"), line("selfsigned.validity"))) +
+        ": renew_before (" + FormatDuration(config.renew_before) +
+        ") must be shorter than [selfsigned] validity (" + FormatDuration(config.validity) +
+        "): every new internal transport certificate would be due for renewal at once"};
   }
   // Published copies inside the store would be scanned as store files (and the other way
   // round the publisher would overwrite store files).
@@ -523,17 +523,16 @@ std::string FormatConfig(const Config& c) {
       << "\n\n[store]\nkeep_removed = "
       << (c.keep_removed.count() == 0 ? std::string("0") : FormatDuration(c.keep_removed))
       << "\nretire_superseded = "
-      << (c.retire_superseded.count() == 0 ? std::string("0")
-                                           : FormatDuration(c.retire_superseded))
+      << (c.retire_superseded.count() == 0 ? std::string("0") : FormatDuration(c.retire_superseded))
       << "\n\n[monitor]\nwarn_before = " << join(warn)
       << "\nrenew_before = " << FormatDuration(c.renew_before)
       << "\n\n[selfsigned]\nkey = " << c.key.ToString()
       << "\nvalidity = " << FormatDuration(c.validity) << "\nnames = " << join(c.selfsigned_names)
       << "\n\n[selection]\nwildcard = "
       << (c.wildcard == WildcardMode::kOneLevel ? "one-level" : "multi-level")
-      << "\ntrust = " << c.trust
-      << "\n\n[publish]\ndir = " << c.publish_dir << "\nnames = " << join(c.publish_names)
-      << "\ngroup = " << c.publish_group << "\nreload_command = " << c.reload_command
+      << "\ntrust = " << c.trust << "\n\n[publish]\ndir = " << c.publish_dir
+      << "\nnames = " << join(c.publish_names) << "\ngroup = " << c.publish_group
+      << "\nreload_command = " << c.reload_command
       << "\nreload_timeout = " << FormatDuration(c.reload_timeout)
       << "\nservices = " << join(ServiceNames(c.publish_services));
   out << "\n\n[dane]\nports =";

@@ -34,7 +34,7 @@ struct Config {
   std::string admin_group;
 
   // [store]
-  Milliseconds keep_removed{30 * 86'400'000LL};  // how long removed files are kept; 0: forever
+  Milliseconds keep_removed{30 * 86'400'000LL};      // how long removed files are kept; 0: forever
   Milliseconds retire_superseded{7 * 86'400'000LL};  // superseded this long: removed; 0: never
 
   // [monitor]

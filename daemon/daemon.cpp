@@ -243,8 +243,7 @@ std::string Daemon::Summary() const {
                              ? "none"
                              : bindings_.internal_transport.substr(0, 8) + "…";
   return CountOf(inventory_.certificates.size(), "certificate") + ", " +
-         CountOf(inventory_.problems.size(), "unusable file") + ", internal transport " +
-         internal;
+         CountOf(inventory_.problems.size(), "unusable file") + ", internal transport " + internal;
 }
 
 void Daemon::Shutdown(int exit_code, const std::string& why) {

@@ -143,16 +143,16 @@ class Daemon final : public ManagerBackend {
   NameIndex names_;  // of inventory_, rebuilt with it
   Bindings bindings_;
   ExpiryTracker expiry_;
-  std::map<std::string, std::string> logged_problems_;  // file -> reasons, as last logged
+  std::map<std::string, std::string> logged_problems_;        // file -> reasons, as last logged
   std::unique_ptr<ExpiredSelectionAlerts> expired_selected_;  // bounded; forgotten on rescans
   std::unique_ptr<Publisher> publisher_;
-  std::unique_ptr<Dane> dane_;  // TLSA records and the next key
+  std::unique_ptr<Dane> dane_;                           // TLSA records and the next key
   std::deque<std::unique_ptr<Generation>> generations_;  // front() runs
-  Backoff generation_backoff_{10'000, 3'600'000};  // retries of a failed generation
+  Backoff generation_backoff_{10'000, 3'600'000};        // retries of a failed generation
   std::optional<UnixTime> removed_due_;  // when the oldest kept removed files fall due
   SupersededSince superseded_;
   bool retiring_ = false;
-  bool ready_after_generation_ = false;  // READY=1 waits for the first generation to finish
+  bool ready_after_generation_ = false;    // READY=1 waits for the first generation to finish
   std::uint64_t generation_failures_ = 0;  // since start
   MetricsFile metrics_;
   UvHandle<uv_signal_t> sigterm_, sigint_, sighup_;

@@ -67,8 +67,7 @@ std::optional<std::string> Dane::TlsaFile(const std::vector<DanePublishedName>& 
     fields.tlsa_remove = Joined(change.remove_after_next_renewal, "\n");
     Alert(AlertKind::kTlsaRecordsChanged, spdlog::level::warn, fields,
           "DANE TLSA records changed (" + path + "); add to DNS now: " +
-              Joined(change.add_now, "; ") +
-              "; remove from DNS after the next renewal: " +
+              Joined(change.add_now, "; ") + "; remove from DNS after the next renewal: " +
               Joined(change.remove_after_next_renewal, "; "));
   }
   published_ = std::move(lines);

@@ -54,7 +54,7 @@ class Dane {
   const Config& config_;
   NextKey next_key_;
   std::optional<std::vector<std::string>> published_;  // the records last published
-  std::optional<UnixTimeMs> held_until_;  // set by MayReplaceNow
+  std::optional<UnixTimeMs> held_until_;               // set by MayReplaceNow
 };
 
 }  // namespace transportcertd

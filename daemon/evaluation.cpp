@@ -53,15 +53,15 @@ void Daemon::PruneRemovedFiles(UnixTimeMs now) {
 bool Daemon::RetireSuperseded(UnixTimeMs now) {
   const std::int64_t hold = config_.retire_superseded.count() / 1000;
   if (hold <= 0 || retiring_) return false;
-  const std::vector<std::string> due = superseded_.Update(
-      SupersededCertificates(inventory_, bindings_, config_.default_services, config_.wildcard,
-                             now / 1000, names_),
-      now / 1000, hold);
+  const std::vector<std::string> due =
+      superseded_.Update(SupersededCertificates(inventory_, bindings_, config_.default_services,
+                                                config_.wildcard, now / 1000, names_),
+                         now / 1000, hold);
   if (due.empty()) return false;
   retiring_ = true;
   for (const std::string& thumbprint : due) {
-    const std::string verb = "retired superseded (for " +
-                             FormatDuration(config_.retire_superseded) + ")";
+    const std::string verb =
+        "retired superseded (for " + FormatDuration(config_.retire_superseded) + ")";
     if (Status removed = RemoveFromStore(thumbprint, verb); !removed) {
       spdlog::error("cannot retire superseded certificate {}: {}", thumbprint,
                     removed.error().message);

@@ -3,11 +3,12 @@
 // a time on libuv's thread pool so that D-Bus keeps answering, finished on the loop thread,
 // where the new certificate is designated, announced and published. A failure is alerted and
 // retried with backoff (10 s doubling to 1 h); nothing in the store is touched by a failure.
+#include "daemon/generation.h"
+
 #include <algorithm>
 #include <chrono>
 #include <thread>
 
-#include "daemon/generation.h"
 #include "daemon/logging.h"
 #include "monitor/internal_transport.h"
 #include "monitor/selfsigned.h"

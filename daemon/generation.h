@@ -22,7 +22,7 @@ struct Daemon::Generation {
   std::string reason;
   UnixTime newer_than = 0;  // the newest NotBefore in the store when it was started
   std::vector<GenerationDone> done;
-  bool started = false;  // handed to the thread pool
+  bool started = false;             // handed to the thread pool
   NextKey::Refill next_key_refill;  // DANE: the new next key, made after the certificate
   Result<GeneratedCertificate> generated{Error{}};
   Result<std::string> written{Error{}};

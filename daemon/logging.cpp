@@ -89,10 +89,14 @@ std::string EscapeControlCharacters(std::string_view text) {
 
 std::vector<std::string> JournalFields(AlertKind kind, const AlertFields& f) {
   const std::pair<std::string_view, const std::string*> all[] = {
-      {kFieldThumbprint, &f.thumbprint},  {kFieldSubject, &f.subject},
-      {kFieldNotAfter, &f.not_after},     {kFieldThreshold, &f.threshold},
-      {kFieldFile, &f.file},              {kFieldOldThumbprint, &f.old_thumbprint},
-      {kFieldTlsaAdd, &f.tlsa_add},       {kFieldTlsaRemove, &f.tlsa_remove}};
+      {kFieldThumbprint, &f.thumbprint},
+      {kFieldSubject, &f.subject},
+      {kFieldNotAfter, &f.not_after},
+      {kFieldThreshold, &f.threshold},
+      {kFieldFile, &f.file},
+      {kFieldOldThumbprint, &f.old_thumbprint},
+      {kFieldTlsaAdd, &f.tlsa_add},
+      {kFieldTlsaRemove, &f.tlsa_remove}};
   const auto required = RequiredFields(kind);
   std::vector<std::string> fields;
   for (const auto& [name, value] : all) {
@@ -116,10 +120,9 @@ void Alert(AlertKind kind, spdlog::level::level_enum level, const AlertFields& f
     spdlog::log(level, "{}", message);
     return;
   }
-  std::vector<std::string> owned = {"MESSAGE=" + message,
-                                    "MESSAGE_ID=" + std::string(MessageId(kind)),
-                                    "PRIORITY=" + std::to_string(SyslogPriority(level)),
-                                    "SYSLOG_IDENTIFIER=transportcertd"};
+  std::vector<std::string> owned = {
+      "MESSAGE=" + message, "MESSAGE_ID=" + std::string(MessageId(kind)),
+      "PRIORITY=" + std::to_string(SyslogPriority(level)), "SYSLOG_IDENTIFIER=transportcertd"};
   for (auto& field : JournalFields(kind, f)) owned.push_back(std::move(field));
   std::vector<iovec> iov;
   for (auto& s : owned) iov.push_back({s.data(), s.size()});

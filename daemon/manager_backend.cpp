@@ -48,8 +48,8 @@ std::uint64_t Daemon::NextExpiryUsec() const {
 }
 
 SelectionInput Daemon::SelectionFor(const std::string& fqdn, Service service) const {
-  return {inventory_, bindings_, config_.default_services, fqdn, service, config_.wildcard,
-          clock_.Now() / 1000};
+  return {inventory_, bindings_,        config_.default_services, fqdn,
+          service,    config_.wildcard, clock_.Now() / 1000};
 }
 
 Selection Daemon::Select(const std::string& fqdn, Service service) {
@@ -61,8 +61,7 @@ Selection Daemon::Explain(const std::string& fqdn, Service service) {
 }
 
 Selection Daemon::AlertIfExpired(Selection selection, const std::string& fqdn, Service service) {
-  if (selection.winner != nullptr && selection.winner_expired &&
-      expired_selected_ &&
+  if (selection.winner != nullptr && selection.winner_expired && expired_selected_ &&
       expired_selected_->ShouldAlert(selection.winner->cert().thumbprint, fqdn)) {
     Alert(AlertKind::kExpiredCertificateSelected, spdlog::level::err,
           FieldsOf(selection.winner->cert()),
@@ -184,9 +183,10 @@ Status Daemon::RemoveFromStore(const std::string& thumbprint, std::string_view v
       if (!restored) {
         spdlog::error("{}", restored.error().message);
       } else if (!restored->empty()) {
-        spdlog::warn("a certificate with the same key arrived while {} was being removed; the "
-                     "key was put back as {}",
-                     thumbprint, *restored);
+        spdlog::warn(
+            "a certificate with the same key arrived while {} was being removed; the "
+            "key was put back as {}",
+            thumbprint, *restored);
       }
       another_copy = inventory_.Find(thumbprint) != nullptr;
     }
@@ -195,21 +195,22 @@ Status Daemon::RemoveFromStore(const std::string& thumbprint, std::string_view v
     for (const auto& change : plan->files) {
       (change.rewritten ? rewritten : taken_out).push_back(change.path);
     }
-    spdlog::info("{} certificate {}{}; the original files are kept in {}{}{}", verb, thumbprint,
-                 plan->removes_key ? " and its private key" : "", applied->kept_in,
-                 taken_out.empty() ? "" : fmt::format("; taken out of the store: {}",
-                                                      fmt::join(taken_out, " ")),
-                 rewritten.empty() ? "" : fmt::format("; rewritten without it: {}",
-                                                      fmt::join(rewritten, " ")));
+    spdlog::info(
+        "{} certificate {}{}; the original files are kept in {}{}{}", verb, thumbprint,
+        plan->removes_key ? " and its private key" : "", applied->kept_in,
+        taken_out.empty() ? ""
+                          : fmt::format("; taken out of the store: {}", fmt::join(taken_out, " ")),
+        rewritten.empty() ? ""
+                          : fmt::format("; rewritten without it: {}", fmt::join(rewritten, " ")));
     if (another_copy) continue;
     const Bindings previous = bindings_;
     bindings_.services.erase(thumbprint);
     (void)SaveBindingsOrRevert(previous);
     return {};
   }
-  return Error{"the store kept changing while certificate " + thumbprint +
-                   " was being removed; try again",
-               ErrorCode::kStore};
+  return Error{
+      "the store kept changing while certificate " + thumbprint + " was being removed; try again",
+      ErrorCode::kStore};
 }
 
 void Daemon::NewSelfSignedCertificate(const std::vector<std::string>& names, GenerationDone done) {

@@ -24,8 +24,8 @@ namespace transportcertd {
 class NextKey {
  public:
   struct Key {
-    std::string pem;     // PKCS#8, unencrypted
-    std::string sha256;  // lowercase hex SHA-256 of its SubjectPublicKeyInfo (the 3 1 1 data)
+    std::string pem;       // PKCS#8, unencrypted
+    std::string sha256;    // lowercase hex SHA-256 of its SubjectPublicKeyInfo (the 3 1 1 data)
     UnixTimeMs since = 0;  // when it was made (the file's modification time)
     KeySpec spec;          // its type and size
   };

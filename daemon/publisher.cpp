@@ -9,9 +9,9 @@
 #include <csignal>
 #include <cstdlib>
 #include <cstring>
+#include <ctime>
 #include <iterator>
 #include <set>
-#include <ctime>
 #include <utility>
 #include <vector>
 
@@ -178,8 +178,7 @@ void Publisher::Publish(const std::map<std::string, std::optional<std::string>>&
     ++changed;
   }
   if (manifest != manifest_before) {
-    if (Status saved = WriteFileAtomically(manifest_path, FormatManifest(manifest), 0600);
-        !saved) {
+    if (Status saved = WriteFileAtomically(manifest_path, FormatManifest(manifest), 0600); !saved) {
       spdlog::warn("cannot record which published files are the daemon's own: {}",
                    saved.error().message);
     }
@@ -194,8 +193,7 @@ void Publisher::Publish(const std::map<std::string, std::optional<std::string>>&
     AlertFields fields;
     fields.file = path;
     Alert(AlertKind::kPublishFailed, spdlog::level::err, fields,
-          "cannot publish " + failure + "; retrying in " +
-              FormatDuration(Milliseconds{delay_ms}));
+          "cannot publish " + failure + "; retrying in " + FormatDuration(Milliseconds{delay_ms}));
   }
   if (!retry_) return;  // stopped
   retry_files_ = files;

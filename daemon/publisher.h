@@ -1,4 +1,5 @@
-// Publishing for the mail server (docs/publishing.md): under publish.dir, `internal-transport.pem` and
+// Publishing for the mail server (docs/publishing.md): under publish.dir, `internal-transport.pem`
+// and
 // `<name>.pem` per published name, each holding key, leaf and chain (Postfix
 // smtpd_tls_chain_files order), written atomically with mode 0600 (0640 with publish.group);
 // then `reload_command` once, however many files changed. The command runs in a process group
@@ -110,7 +111,7 @@ class Publisher {
   std::uint64_t reload_failures_ = 0;
   std::int64_t last_reload_success_ = 0;
   std::function<void()> reload_done_;
-  std::vector<LackingName> lacking_;  // alerted already: alerts once per change
+  std::vector<LackingName> lacking_;       // alerted already: alerts once per change
   std::set<std::string> folders_cleaned_;  // folders whose stale temporary files are gone
 };
 

@@ -24,8 +24,8 @@ void WarnAboutSetup(const Config& config, const Inventory& inventory) {
     struct stat st {};
     if (stat(file.c_str(), &st) != 0 || (st.st_mode & 077) == 0) continue;
     const char* who = (st.st_mode & 070) != 0 && (st.st_mode & 07) != 0 ? "group and others"
-                      : (st.st_mode & 070) != 0                          ? "its group"
-                                                                         : "others";
+                      : (st.st_mode & 070) != 0                         ? "its group"
+                                                                        : "others";
     spdlog::warn("{}: holds a private key and is readable by {} (mode {:04o}); chmod 600 it",
                  EscapeControlCharacters(file), who, st.st_mode & 07777);
   }

@@ -41,8 +41,7 @@ inline constexpr const char* kMethodGetTlsaRecords = "GetTlsaRecords";
 // publishes the FQDN only.
 inline constexpr const char* kPropertyFqdn = "Fqdn";
 inline constexpr const char* kPropertyStorePath = "StorePath";
-inline constexpr const char* kPropertyInternalTransportCertificate =
-    "InternalTransportCertificate";
+inline constexpr const char* kPropertyInternalTransportCertificate = "InternalTransportCertificate";
 inline constexpr const char* kPropertyVersion = "Version";
 inline constexpr const char* kPropertyPublishedNames = "PublishedNames";
 

@@ -6,8 +6,8 @@
 #include <unistd.h>
 
 #include <cerrno>
-#include <cstdio>  // renameat2
 #include <cstddef>
+#include <cstdio>  // renameat2
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>

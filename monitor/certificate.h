@@ -33,8 +33,8 @@ struct Certificate {
   int version = 0;         // 1, 2 or 3
   UnixTime not_before = 0;
   UnixTime not_after = 0;
-  std::vector<std::string> dns_names;     // SAN dNSName entries, as written
-  std::vector<std::string> common_names;  // subject CN values
+  std::vector<std::string> dns_names;            // SAN dNSName entries, as written
+  std::vector<std::string> common_names;         // subject CN values
   std::vector<std::string> issuer_common_names;  // issuer CN values
   KeyType key_type = KeyType::kOther;
   std::string key_algorithm;  // "RSA", "EC P-256", "DSA", "ED25519", ...

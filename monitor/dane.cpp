@@ -28,9 +28,8 @@ std::string LowerHex(std::string_view bytes) {
 Result<std::string> Sha256Hex(const unsigned char* data, int length) {
   unsigned char digest[EVP_MAX_MD_SIZE];
   unsigned int size = 0;
-  if (length <= 0 ||
-      EVP_Digest(data, static_cast<std::size_t>(length), digest, &size, EVP_sha256(), nullptr) !=
-          1) {
+  if (length <= 0 || EVP_Digest(data, static_cast<std::size_t>(length), digest, &size, EVP_sha256(),
+                                nullptr) != 1) {
     ERR_clear_error();
     return Error{"cannot compute the SHA-256 of a public key"};
   }
@@ -115,8 +114,7 @@ std::vector<TlsaRecord> ComputeTlsaRecords(const std::vector<DanePublishedName>&
     for (const int port : ports) {
       const std::string owner = "_" + std::to_string(port) + "._tcp." + published.name + ".";
       add({owner, 3, 1, 1, *leaf_digest,
-           (published.internal_transport ? "internal transport certificate "
-                                          : "certificate ") +
+           (published.internal_transport ? "internal transport certificate " : "certificate ") +
                Describe(leaf)});
       if (issuer_digest) {
         add({owner, 2, 1, 1, *issuer_digest,
@@ -180,8 +178,8 @@ UnixTimeMs RoutineRenewalTime(UnixTimeMs renewal_due, UnixTime not_after,
 }
 
 std::optional<UnixTimeMs> InternalTransportRenewalAllowedAt(
-    const Inventory& inventory, const Bindings& bindings, Milliseconds renew_before,
-    UnixTimeMs now, std::optional<UnixTimeMs> next_key_since, Milliseconds hold) {
+    const Inventory& inventory, const Bindings& bindings, Milliseconds renew_before, UnixTimeMs now,
+    std::optional<UnixTimeMs> next_key_since, Milliseconds hold) {
   if (!InternalTransportReplacementReason(inventory, bindings, renew_before, now)) {
     return std::nullopt;
   }

@@ -20,12 +20,12 @@
 namespace transportcertd {
 
 struct TlsaRecord {
-  std::string owner;     // "_25._tcp.mail.example.com."
-  int usage = 3;         // 3 DANE-EE, 2 DANE-TA
-  int selector = 1;      // 1: SubjectPublicKeyInfo
-  int matching = 1;      // 1: SHA-256
-  std::string data;      // lowercase hex
-  std::string comment;   // what the record names, for people ("certificate 3BA4… CN=…")
+  std::string owner;    // "_25._tcp.mail.example.com."
+  int usage = 3;        // 3 DANE-EE, 2 DANE-TA
+  int selector = 1;     // 1: SubjectPublicKeyInfo
+  int matching = 1;     // 1: SHA-256
+  std::string data;     // lowercase hex
+  std::string comment;  // what the record names, for people ("certificate 3BA4… CN=…")
 
   // "_25._tcp.mail.example.com. IN TLSA 3 1 1 <hex>"
   std::string ZoneLine() const;
@@ -39,9 +39,9 @@ Result<std::string> SpkiSha256OfPrivateKey(std::string_view key_pem);
 
 // What is published under one name.
 struct DanePublishedName {
-  std::string name;                          // a host name, without trailing dot
+  std::string name;                                // a host name, without trailing dot
   const StoredCertificate* certificate = nullptr;  // its selection; nullptr: nothing published
-  bool internal_transport = false;           // `certificate` is the internal transport one
+  bool internal_transport = false;                 // `certificate` is the internal transport one
 };
 
 // The records for `names` on `ports`, in order: per name, per port, the leaf's `3 1 1`, the
@@ -82,7 +82,7 @@ UnixTimeMs RoutineRenewalTime(UnixTimeMs renewal_due, UnixTime not_after,
 // yet valid: those never wait), RoutineRenewalTime for a routine one (inside renew_before, still
 // valid). nullopt when no replacement is needed.
 std::optional<UnixTimeMs> InternalTransportRenewalAllowedAt(
-    const Inventory& inventory, const Bindings& bindings, Milliseconds renew_before,
-    UnixTimeMs now, std::optional<UnixTimeMs> next_key_since, Milliseconds hold);
+    const Inventory& inventory, const Bindings& bindings, Milliseconds renew_before, UnixTimeMs now,
+    std::optional<UnixTimeMs> next_key_since, Milliseconds hold);
 
 }  // namespace transportcertd

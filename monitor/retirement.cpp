@@ -18,9 +18,8 @@ std::string CoveredName(const std::string& name) {
 
 std::vector<std::string> SupersededCertificates(const Inventory& inventory,
                                                 const Bindings& bindings,
-                                                ServiceSet default_services,
-                                                WildcardMode wildcard, UnixTime now,
-                                                const NameIndex& index) {
+                                                ServiceSet default_services, WildcardMode wildcard,
+                                                UnixTime now, const NameIndex& index) {
   std::vector<std::string> superseded;
   for (const StoredCertificate& stored : inventory.certificates) {
     const Certificate& cert = stored.cert();

@@ -27,9 +27,8 @@ namespace transportcertd {
 // covers ("transportcertd-probe.example.com"). `index` must be built from `inventory`.
 std::vector<std::string> SupersededCertificates(const Inventory& inventory,
                                                 const Bindings& bindings,
-                                                ServiceSet default_services,
-                                                WildcardMode wildcard, UnixTime now,
-                                                const NameIndex& index);
+                                                ServiceSet default_services, WildcardMode wildcard,
+                                                UnixTime now, const NameIndex& index);
 
 // Remembers since when each certificate has been superseded (in memory: after a restart the
 // hold starts again, which only ever delays a retirement).

@@ -62,11 +62,11 @@ std::vector<Part> PartsOf(std::string_view text) {
 // the store has the same public key.
 bool KeyGoesWith(const Inventory& inventory, const StoredCertificate& stored) {
   if (!stored.HasPrivateKey()) return false;
-  return std::none_of(
-      inventory.certificates.begin(), inventory.certificates.end(), [&](const auto& other) {
-        return other.cert().thumbprint != stored.cert().thumbprint &&
-               other.cert().public_key_id == stored.cert().public_key_id;
-      });
+  return std::none_of(inventory.certificates.begin(), inventory.certificates.end(),
+                      [&](const auto& other) {
+                        return other.cert().thumbprint != stored.cert().thumbprint &&
+                               other.cert().public_key_id == stored.cert().public_key_id;
+                      });
 }
 
 std::vector<std::string> KeyFiles(const Inventory& inventory, const std::string& key_id) {
@@ -348,10 +348,9 @@ Result<ImportPlan> PlanImport(const Inventory& inventory, std::string_view pem,
   const bool certs_stored =
       std::all_of(parsed->certificates.begin(), parsed->certificates.end(),
                   [&](const Certificate& c) { return inventory.Find(c.thumbprint) != nullptr; });
-  const bool keys_stored =
-      std::all_of(parsed->keys.begin(), parsed->keys.end(), [&](const PrivateKey& k) {
-        return !KeyFiles(inventory, k.public_key_id).empty();
-      });
+  const bool keys_stored = std::all_of(
+      parsed->keys.begin(), parsed->keys.end(),
+      [&](const PrivateKey& k) { return !KeyFiles(inventory, k.public_key_id).empty(); });
   plan.already_stored = certs_stored && keys_stored;
   return plan;
 }
@@ -363,8 +362,7 @@ Result<std::string> ApplyImport(const ImportPlan& plan) {
   return written;
 }
 
-PruneResult PruneRemoved(const std::string& removed_root, std::int64_t keep_seconds,
-                         UnixTime now) {
+PruneResult PruneRemoved(const std::string& removed_root, std::int64_t keep_seconds, UnixTime now) {
   PruneResult result;
   if (keep_seconds <= 0) return result;
   std::error_code ec;

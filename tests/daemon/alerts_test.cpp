@@ -1,5 +1,7 @@
 // Every @FIELD@ of a journal catalog entry is present on every alert with that MESSAGE_ID:
 // the catalog file is read as shipped and checked against the fields the logger writes.
+#include "daemon/alerts.h"
+
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -10,7 +12,6 @@
 #include <sstream>
 #include <string>
 
-#include "daemon/alerts.h"
 #include "daemon/logging.h"
 
 namespace transportcertd {

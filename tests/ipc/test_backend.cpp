@@ -86,11 +86,11 @@ Result<std::vector<std::string>> TestBackend::GetTlsaRecords(const std::string& 
   if (!name.empty() && name != fqdn_) return std::vector<std::string>{};
   const Selection selection = Select(fqdn_, Service::kSmtp);
   std::vector<std::string> lines;
-  for (const auto& record : ComputeTlsaRecords(
-           {{fqdn_, selection.winner,
-             selection.winner != nullptr &&
-                 selection.winner->cert().thumbprint == bindings_.internal_transport}},
-           {25}, std::nullopt)) {
+  for (const auto& record :
+       ComputeTlsaRecords({{fqdn_, selection.winner,
+                            selection.winner != nullptr && selection.winner->cert().thumbprint ==
+                                                               bindings_.internal_transport}},
+                          {25}, std::nullopt)) {
     lines.push_back(record.ZoneLine());
   }
   return lines;

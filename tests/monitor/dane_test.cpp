@@ -25,9 +25,8 @@ using testing::TestCert;
 std::string OpenSslSpkiSha256(const std::string& pem, bool is_private_key) {
   TempDir dir;
   const std::string file = dir.Write("input.pem", pem);
-  const std::string extract = is_private_key
-                                  ? "openssl pkey -in '" + file + "' -pubout"
-                                  : "openssl x509 -in '" + file + "' -noout -pubkey";
+  const std::string extract = is_private_key ? "openssl pkey -in '" + file + "' -pubout"
+                                             : "openssl x509 -in '" + file + "' -noout -pubkey";
   const std::string command =
       extract + " | openssl pkey -pubin -outform DER | openssl dgst -sha256 -r";
   FILE* pipe = popen(command.c_str(), "r");
@@ -119,9 +118,8 @@ TEST_F(DaneRecords, GiveTheNextKeyOnlyToTheInternalTransportCertificate) {
       ComputeTlsaRecords({{"mail.example.com", &stored, false}, {"other.example.com", nullptr}},
                          {25}, std::string(64, 'a'));
 
-  EXPECT_EQ(Lines(records), std::vector<std::string>{
-                                "_25._tcp.mail.example.com. IN TLSA 3 1 1 " +
-                                OpenSslSpkiSha256(cert.cert_pem, false)});
+  EXPECT_EQ(Lines(records), std::vector<std::string>{"_25._tcp.mail.example.com. IN TLSA 3 1 1 " +
+                                                     OpenSslSpkiSha256(cert.cert_pem, false)});
 }
 
 TEST_F(DaneRecords, GiveACaIssuedCertificateItsIssuersDaneTaRecord) {
@@ -138,13 +136,12 @@ TEST_F(DaneRecords, GiveACaIssuedCertificateItsIssuersDaneTaRecord) {
 
   const auto records = ComputeTlsaRecords({{"mail.example.com", &stored, false}}, {25}, {});
 
-  EXPECT_EQ(Lines(records),
-            (std::vector<std::string>{
-                "_25._tcp.mail.example.com. IN TLSA 3 1 1 " +
-                    OpenSslSpkiSha256(leaf.cert_pem, false),
-                "_25._tcp.mail.example.com. IN TLSA 2 1 1 " +
-                    OpenSslSpkiSha256(intermediate.cert_pem, false),
-            }));
+  EXPECT_EQ(Lines(records), (std::vector<std::string>{
+                                "_25._tcp.mail.example.com. IN TLSA 3 1 1 " +
+                                    OpenSslSpkiSha256(leaf.cert_pem, false),
+                                "_25._tcp.mail.example.com. IN TLSA 2 1 1 " +
+                                    OpenSslSpkiSha256(intermediate.cert_pem, false),
+                            }));
   EXPECT_NE(records[1].comment.find("Test Intermediate"), std::string::npos) << records[1].comment;
 }
 
@@ -166,8 +163,8 @@ TEST(ATlsaFile, NamesEachRecordsCertificateInACommentAndReadsBackItsRecords) {
                       std::string(64, 'b') + "\n"),
             std::string::npos)
       << text;
-  EXPECT_EQ(ParseTlsaFile(text), (std::vector<std::string>{records[0].ZoneLine(),
-                                                           records[1].ZoneLine()}));
+  EXPECT_EQ(ParseTlsaFile(text),
+            (std::vector<std::string>{records[0].ZoneLine(), records[1].ZoneLine()}));
   EXPECT_EQ(FormatTlsaFile(records), text) << "the same records give the same file";
 }
 
@@ -182,7 +179,7 @@ TEST(ATlsaChange, AddsTheNewNextKeyNowAndRemovesTheReplacedKeyAfterTheNextRenewa
 
 // The rollover hold on explicit times (milliseconds since the epoch).
 constexpr UnixTimeMs kDay = 86'400'000;
-constexpr UnixTime kNotAfter = 1'800'000'000;  // seconds
+constexpr UnixTime kNotAfter = 1'800'000'000;              // seconds
 constexpr UnixTimeMs kDue = kNotAfter * 1000 - 30 * kDay;  // renew_before 30d
 constexpr Milliseconds kHold{2 * kDay};
 
@@ -238,7 +235,7 @@ TEST_F(AnInternalTransportRenewal, IsNotAskedForOutsideRenewBefore) {
 
 TEST_F(AnInternalTransportRenewal, InsideRenewBeforeWaitsForTheHold) {
   const UnixTime now = 1'700'000'000;
-  Designate(now, 10 * 86400);  // inside renew_before 30d
+  Designate(now, 10 * 86400);                      // inside renew_before 30d
   const UnixTimeMs made = now * 1000 - 3'600'000;  // the next key is an hour old
   EXPECT_EQ(AllowedAt(now * 1000, made), made + 2 * kDay);
   EXPECT_EQ(AllowedAt(now * 1000, now * 1000 - 3 * kDay), now * 1000) << "held long enough";

@@ -32,11 +32,10 @@ TEST(PublishedManifest, IgnoresLinesThatNameNoPublishableFileOrHaveNoDigest) {
   const std::string digest = ContentDigest("x");
   const std::string text = "# comment\n" + digest + " ../../etc/passwd\n" + digest +
                            " sub/dir/deeper.pem\n" + digest + " ../x.pem\n" + digest +
-                           " imap/..\n" + digest + " /etc/passwd\n" + digest + " imap/\n" +
-                           digest + " ..\n" + digest + " \n" +
-                           "nothex" + digest.substr(6) + " a.pem\n" + digest.substr(1) +
-                           " short.pem\n" + digest + " .transportcertd-published\n" + digest +
-                           " good.pem";
+                           " imap/..\n" + digest + " /etc/passwd\n" + digest + " imap/\n" + digest +
+                           " ..\n" + digest + " \n" + "nothex" + digest.substr(6) + " a.pem\n" +
+                           digest.substr(1) + " short.pem\n" + digest +
+                           " .transportcertd-published\n" + digest + " good.pem";
   EXPECT_EQ(ParseManifest(text), (PublishedManifest{{"good.pem", digest}}));
 }
 

@@ -548,8 +548,7 @@ TEST(ASelfSignedReplacement, RefusesAnExistingKeyThatIsNotAKey) {
   request.existing_key_pem = "-----BEGIN PRIVATE KEY-----\ngarbage\n-----END PRIVATE KEY-----\n";
   auto generated = GenerateSelfSigned(request);
   ASSERT_FALSE(generated.ok());
-  EXPECT_NE(generated.error().message.find("not an unencrypted PEM private key"),
-            std::string::npos)
+  EXPECT_NE(generated.error().message.find("not an unencrypted PEM private key"), std::string::npos)
       << generated.error().message;
 }
 

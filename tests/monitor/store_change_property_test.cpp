@@ -235,8 +235,7 @@ class Store {
     for (const auto& [key_id, file] : inventory.keys) {
       if (key_id == internal->cert().public_key_id && file == path) return true;
     }
-    return std::find(internal->files.begin(), internal->files.end(), path) !=
-           internal->files.end();
+    return std::find(internal->files.begin(), internal->files.end(), path) != internal->files.end();
   }
   void ExpectNothingLost(const Inventory& before, const Inventory& after,
                          const std::string& removed) {

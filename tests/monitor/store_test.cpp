@@ -297,7 +297,8 @@ class ATrustAnchorPath : public ::testing::Test {
 };
 
 TEST_F(ATrustAnchorPath, IsAFileWithEveryCertificateInIt) {
-  const auto anchors = LoadTrustAnchors(dir_.Write("bundle.crt", root_a_.cert_pem + root_b_.cert_pem));
+  const auto anchors =
+      LoadTrustAnchors(dir_.Write("bundle.crt", root_a_.cert_pem + root_b_.cert_pem));
   ASSERT_TRUE(anchors.ok()) << anchors.error().message;
   std::vector<std::string> expected = {root_a_.der, root_b_.der};
   std::sort(expected.begin(), expected.end());
@@ -307,8 +308,8 @@ TEST_F(ATrustAnchorPath, IsAFileWithEveryCertificateInIt) {
 TEST_F(ATrustAnchorPath, IsADirectoryOfPlainPemFilesThatNeedNoHashedNames) {
   dir_.Write("a.pem", root_a_.cert_pem);
   dir_.Write("b.crt", root_b_.cert_pem);
-  dir_.Write("b-again.crt", root_b_.cert_pem);  // counted once
-  dir_.Write("README", "These are our CAs.\n");   // not a certificate file: not read
+  dir_.Write("b-again.crt", root_b_.cert_pem);   // counted once
+  dir_.Write("README", "These are our CAs.\n");  // not a certificate file: not read
   dir_.Write(".hidden.pem", "garbage");
   std::filesystem::create_directory(dir_ / "old");
   const auto anchors = LoadTrustAnchors(dir_.path());
