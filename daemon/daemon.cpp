@@ -154,7 +154,24 @@ Status Daemon::StartUp() {
   retry_.Init([this](uv_timer_t* t) { return uv_timer_init(&loop_, t); }, this);
   publisher_ = std::make_unique<Publisher>(&loop_, config_);
   expired_selected_ = std::make_unique<ExpiredSelectionAlerts>(&loop_);
-  publisher_->OnReloadDone([this] { WriteMetrics(); });
+  publisher_->OnReloadDone([this] {
+    WriteMetrics();
+    VerifyAfterReload();
+  });
+  // after_reload itself is read at each reload: a configuration reload may change it.
+  if (VerifyAfterReloadWanted(RunningUnderSystemd(), options_.bus == BusKind::kSystem,
+                              Milliseconds{1})) {
+    verify_trigger_ = std::make_unique<VerifyTrigger>(&loop_, [this] {
+      if (!bus_) return;
+      bus_->StartUnit(kVerifyUnit, [](const std::string& error) {
+        if (error.empty()) {
+          spdlog::info("started {} to check what the mail server serves", kVerifyUnit);
+        } else {
+          spdlog::warn("could not start {}: {}", kVerifyUnit, error);
+        }
+      });
+    });
+  }
 
   if (Status dirs = PrepareDirectories(); !dirs) return dirs;
   auto bindings = LoadBindings(config_.BindingsPath());
@@ -818,6 +835,15 @@ std::string Daemon::Summary() const {
          internal;
 }
 
+void Daemon::VerifyAfterReload() {
+  const std::uint64_t successes = publisher_->reload_successes();
+  if (successes == reload_successes_seen_) return;
+  reload_successes_seen_ = successes;
+  if (verify_trigger_ && config_.verify_after_reload.count() > 0) {
+    verify_trigger_->ReloadSucceeded(config_.verify_after_reload);
+  }
+}
+
 void Daemon::WriteMetrics() {
   if (!metrics_.enabled() || exit_code_ != 0 || !sigterm_) return;
   MetricsSnapshot snapshot;
@@ -856,6 +882,7 @@ void Daemon::Shutdown(int exit_code, const std::string& why) {
   if (notifier_) notifier_->Stopping();
   if (bus_) bus_->Stop();
   if (publisher_) publisher_->Stop();
+  if (verify_trigger_) verify_trigger_->Stop();
   if (expired_selected_) expired_selected_->Stop();
   for (auto* signal : {&sigterm_, &sigint_, &sighup_}) signal->Close();
   watcher_.Close();

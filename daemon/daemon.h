@@ -20,6 +20,7 @@
 #include "daemon/metrics_file.h"
 #include "daemon/notify.h"
 #include "daemon/publisher.h"
+#include "daemon/verify_trigger.h"
 #include "daemon/uv_handle.h"
 #include "ipc/backend.h"
 #include "ipc/bus_service.h"
@@ -49,6 +50,8 @@ class Daemon final : public ManagerBackend {
   // ManagerBackend (see ipc/backend.h).
   std::string Fqdn() const override { return config_.fqdn; }
   std::string StorePath() const override { return config_.store; }
+  std::vector<std::string> PublishedNames() const override { return config_.publish_names; }
+  std::vector<std::string> VerifyEndpoints() const override { return config_.verify_endpoints; }
   const Inventory& CurrentInventory() const override { return inventory_; }
   const Bindings& CurrentBindings() const override { return bindings_; }
   ServiceSet ServicesOf(const std::string& thumbprint) const override;
@@ -99,6 +102,7 @@ class Daemon final : public ManagerBackend {
   Selection AlertIfExpired(Selection selection, const std::string& fqdn, Service service);
   void SendReady();  // READY=1 with the summary as STATUS=
   std::string Summary() const;
+  void VerifyAfterReload();  // a reload_command run succeeded: start the verify unit later
   void WriteMetrics();  // the metrics file, when configured and what it shows changed
   void Shutdown(int exit_code, const std::string& why);
 
@@ -116,6 +120,8 @@ class Daemon final : public ManagerBackend {
   std::map<std::string, std::string> logged_problems_;  // file -> reasons, as last logged
   std::unique_ptr<ExpiredSelectionAlerts> expired_selected_;  // bounded; forgotten on rescans
   std::unique_ptr<Publisher> publisher_;
+  std::unique_ptr<VerifyTrigger> verify_trigger_;  // under systemd on the system bus only
+  std::uint64_t reload_successes_seen_ = 0;
   std::deque<std::unique_ptr<Generation>> generations_;  // front() runs
   std::int64_t retry_backoff_ms_ = 0;
   std::optional<UnixTime> removed_due_;  // when the oldest kept removed files fall due

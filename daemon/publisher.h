@@ -59,6 +59,7 @@ class Publisher {
   // start), and when one last succeeded (seconds since the Unix epoch; 0: none yet).
   std::uint64_t reload_failures() const { return reload_failures_; }
   std::int64_t last_reload_success() const { return last_reload_success_; }
+  std::uint64_t reload_successes() const { return reload_successes_; }
   // `done` is called on the loop thread whenever a run of reload_command has ended or could
   // not start, after the figures above were updated.
   void OnReloadDone(std::function<void()> done) { reload_done_ = std::move(done); }
@@ -90,6 +91,7 @@ class Publisher {
   std::uint64_t retry_ms_ = 0;                                     // 0: the last call succeeded
   std::uint64_t reload_failures_ = 0;
   std::int64_t last_reload_success_ = 0;
+  std::uint64_t reload_successes_ = 0;
   std::function<void()> reload_done_;
 };
 

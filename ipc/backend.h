@@ -36,6 +36,10 @@ class ManagerBackend {
   virtual Selection Explain(const std::string& fqdn, Service service) = 0;
   // The admin group's gid, or -1 when none is configured (root may always mutate).
   virtual long AdminGroupId() const = 0;
+  // The names published for the mail server besides the FQDN ([publish] names), and the
+  // endpoints `transportcertctl verify` checks ([verify] endpoints, "25/smtp" ...).
+  virtual std::vector<std::string> PublishedNames() const { return {}; }
+  virtual std::vector<std::string> VerifyEndpoints() const { return {}; }
 
   // --- changing (callers are authorized by the bus service before these are called) ---
   virtual Status EnableCertificate(const std::string& thumbprint, ServiceSet services,
