@@ -3,10 +3,14 @@
 #include <systemd/sd-journal.h>
 #include <sys/uio.h>
 
+#include <fcntl.h>
+#include <sys/stat.h>
 #include <syslog.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cctype>
+#include <cerrno>
 #include <cstring>
 #include <map>
 #include <utility>
@@ -31,8 +35,8 @@ std::vector<std::string> StringsProperty(const Properties& properties, const cha
   return {};
 }
 
-std::string FqdnOf(const Properties& properties) {
-  if (auto found = properties.find(transportcertd::kPropertyFqdn); found != properties.end()) {
+std::string StringProperty(const Properties& properties, const char* name) {
+  if (auto found = properties.find(name); found != properties.end()) {
     if (const auto* text = std::get_if<std::string>(&found->second.value)) return *text;
   }
   return "";
@@ -77,6 +81,39 @@ void LogToJournal(const std::vector<VerifyRow>& rows) {
   }
 }
 
+// Writes `text` to `path` atomically: a hidden temporary file in the same directory, mode
+// 0644, synced, renamed over `path`, and the directory synced. Returns "" or why not.
+std::string WriteAtomically(const std::string& path, const std::string& text) {
+  const std::size_t slash = path.rfind('/');
+  const std::string dir = slash == std::string::npos ? "." : path.substr(0, slash);
+  const std::string base = slash == std::string::npos ? path : path.substr(slash + 1);
+  std::string temporary = dir + "/." + base + ".XXXXXX";
+  const int fd = mkostemp(temporary.data(), O_CLOEXEC);
+  if (fd < 0) return std::strerror(errno);
+  std::string_view rest = text;
+  bool ok = fchmod(fd, 0644) == 0;
+  while (ok && !rest.empty()) {
+    const ssize_t n = write(fd, rest.data(), rest.size());
+    if (n < 0 && errno == EINTR) continue;
+    ok = n > 0;
+    if (ok) rest.remove_prefix(static_cast<std::size_t>(n));
+  }
+  ok = ok && fsync(fd) == 0;
+  const int error = errno;
+  ok = close(fd) == 0 && ok;
+  if (!ok || rename(temporary.c_str(), path.c_str()) != 0) {
+    const std::string why = std::strerror(ok ? errno : error);
+    (void)unlink(temporary.c_str());
+    return why;
+  }
+  const int dir_fd = open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dir_fd >= 0) {
+    (void)fsync(dir_fd);
+    (void)close(dir_fd);
+  }
+  return "";
+}
+
 }  // namespace
 
 CommandOutput Verify(const Options& options, ManagerClient& client, const Context& context) {
@@ -85,7 +122,7 @@ CommandOutput Verify(const Options& options, ManagerClient& client, const Contex
   if (!options.args.empty()) {
     for (const std::string& name : options.args) AddUnique(names, name);
   } else {
-    AddUnique(names, FqdnOf(properties));
+    AddUnique(names, StringProperty(properties, transportcertd::kPropertyFqdn));
     bool present = false;
     for (const std::string& name :
          StringsProperty(properties, transportcertd::kPropertyPublishedNames, present)) {
@@ -140,7 +177,19 @@ CommandOutput Verify(const Options& options, ManagerClient& client, const Contex
     }
   }
   if (options.journal) LogToJournal(rows);
-  return RenderVerify(options, context, rows);
+  CommandOutput output = RenderVerify(options, context, rows);
+  // With [metrics] textfile set, the served_match series go next to it (on this machine only:
+  // with -H the file would be another host's). The one file transportcertctl ever writes.
+  const std::string textfile = StringProperty(properties, transportcertd::kPropertyMetricsTextfile);
+  if (!textfile.empty() && options.host.empty()) {
+    const std::string path =
+        textfile.substr(0, textfile.rfind('/') + 1) + kVerifyMetricsFileName;
+    if (const std::string error = WriteAtomically(path, ServedMatchMetrics(rows));
+        !error.empty()) {
+      output.warning = "cannot write " + OneLine(path) + ": " + error;
+    }
+  }
+  return output;
 }
 
 }  // namespace transportcertctl

@@ -124,6 +124,40 @@ CommandOutput RenderVerify(const Options& options, const Context& context,
   return output;
 }
 
+namespace {
+
+// A Prometheus label value: backslash, double quote and newline escaped.
+std::string LabelValue(std::string_view text) {
+  std::string out;
+  for (const char c : text) {
+    if (c == '\\' || c == '"') {
+      out += '\\';
+      out += c;
+    } else if (c == '\n') {
+      out += "\\n";
+    } else {
+      out += c;
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
+std::string ServedMatchMetrics(const std::vector<VerifyRow>& rows) {
+  std::string text =
+      "# HELP transportcertd_served_match Whether the local port serves the certificate "
+      "transportcertd selects for the name (1) or not (0), from the last transportcertctl "
+      "verify.\n# TYPE transportcertd_served_match gauge\n";
+  for (const VerifyRow& row : rows) {
+    if (row.verdict == Verdict::kNotListening) continue;
+    text += "transportcertd_served_match{port=\"" + std::to_string(row.endpoint.port) +
+            "\",name=\"" + LabelValue(row.name) + "\",service=\"" + LabelValue(row.service) +
+            "\"} " + (row.verdict == Verdict::kMatch ? "1" : "0") + "\n";
+  }
+  return text;
+}
+
 std::vector<std::string> ServedDiffersJournalFields(const VerifyRow& row) {
   namespace ids = transportcertd;
   const std::string expected = row.expected.empty() ? "(none)" : row.expected;

@@ -36,6 +36,13 @@ Verdict Judge(const Served& served, const std::string& expected);
 CommandOutput RenderVerify(const Options& options, const Context& context,
                            const std::vector<VerifyRow>& rows);
 
+// The metrics file for node_exporter's textfile collector: transportcertd_served_match
+// {port,name,service} 1 when the port serves the selection, 0 when it differs or fails TLS;
+// ports that are not listening are left out.
+std::string ServedMatchMetrics(const std::vector<VerifyRow>& rows);
+// Its name, next to the daemon's [metrics] textfile.
+inline constexpr const char* kVerifyMetricsFileName = "transportcertd-verify.prom";
+
 // The journal entry of a row that differs: MESSAGE=, MESSAGE_ID=, PRIORITY= and the fields
 // its catalog entry shows (daemon/alerts.h, kServedDiffersFields), as "NAME=value".
 std::vector<std::string> ServedDiffersJournalFields(const VerifyRow& row);

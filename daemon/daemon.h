@@ -52,6 +52,7 @@ class Daemon final : public ManagerBackend {
   std::string StorePath() const override { return config_.store; }
   std::vector<std::string> PublishedNames() const override { return config_.publish_names; }
   std::vector<std::string> VerifyEndpoints() const override { return config_.verify_endpoints; }
+  std::string MetricsTextfile() const override { return config_.metrics_textfile; }
   const Inventory& CurrentInventory() const override { return inventory_; }
   const Bindings& CurrentBindings() const override { return bindings_; }
   ServiceSet ServicesOf(const std::string& thumbprint) const override;

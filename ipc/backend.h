@@ -40,6 +40,8 @@ class ManagerBackend {
   // endpoints `transportcertctl verify` checks ([verify] endpoints, "25/smtp" ...).
   virtual std::vector<std::string> PublishedNames() const { return {}; }
   virtual std::vector<std::string> VerifyEndpoints() const { return {}; }
+  // The metrics file ([metrics] textfile), "" when off.
+  virtual std::string MetricsTextfile() const { return {}; }
 
   // --- changing (callers are authorized by the bus service before these are called) ---
   virtual Status EnableCertificate(const std::string& thumbprint, ServiceSet services,

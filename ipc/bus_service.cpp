@@ -150,6 +150,7 @@ BusServiceImpl::ManagerState BusServiceImpl::CurrentManagerState() const {
   state.next_expiry = backend_.NextExpiryUsec();
   state.published_names = backend_.PublishedNames();
   state.verify_endpoints = backend_.VerifyEndpoints();
+  state.metrics_textfile = backend_.MetricsTextfile();
   return state;
 }
 
@@ -216,6 +217,9 @@ void BusServiceImpl::InventoryChanged() {
   }
   if (manager.verify_endpoints != announced_manager_.verify_endpoints) {
     changed.push_back(kPropertyVerifyEndpoints);
+  }
+  if (manager.metrics_textfile != announced_manager_.metrics_textfile) {
+    changed.push_back(kPropertyMetricsTextfile);
   }
   EmitPropertiesChanged(bus, kManagerPath, kManagerInterface, std::move(changed));
   announced_manager_ = manager;

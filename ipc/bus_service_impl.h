@@ -62,6 +62,7 @@ class BusServiceImpl final : public BusService {
   int GetFqdn(sd_bus_message* reply, sd_bus_error* error);
   int GetPublishedNames(sd_bus_message* reply, sd_bus_error* error);
   int GetVerifyEndpoints(sd_bus_message* reply, sd_bus_error* error);
+  int GetMetricsTextfile(sd_bus_message* reply, sd_bus_error* error);
   int GetStorePath(sd_bus_message* reply, sd_bus_error* error);
   int GetInternalTransportCertificate(sd_bus_message* reply, sd_bus_error* error);
   int GetCertificateCount(sd_bus_message* reply, sd_bus_error* error);
@@ -86,6 +87,7 @@ class BusServiceImpl final : public BusService {
     std::uint32_t certificate_count = 0;
     std::uint64_t next_expiry = 0;
     std::vector<std::string> published_names, verify_endpoints;
+    std::string metrics_textfile;
   };
   struct CertificateState {
     std::vector<std::string> services;

@@ -51,6 +51,8 @@ const sd_bus_vtable BusServiceImpl::kManagerVtable[] = {
                     kChanges),
     SD_BUS_PROPERTY(kPropertyVerifyEndpoints, "as", PropertyCallback<&Impl::GetVerifyEndpoints>, 0,
                     kChanges),
+    SD_BUS_PROPERTY(kPropertyMetricsTextfile, "s", PropertyCallback<&Impl::GetMetricsTextfile>, 0,
+                    kChanges),
 
     // Reading.
     SD_BUS_METHOD_WITH_ARGS(kMethodListCertificates,
@@ -435,6 +437,10 @@ int BusServiceImpl::GetPublishedNames(sd_bus_message* reply, sd_bus_error* /*err
 
 int BusServiceImpl::GetVerifyEndpoints(sd_bus_message* reply, sd_bus_error* /*error*/) {
   return MessageWriter(reply).Strings(backend_.VerifyEndpoints()).result();
+}
+
+int BusServiceImpl::GetMetricsTextfile(sd_bus_message* reply, sd_bus_error* /*error*/) {
+  return MessageWriter(reply).String(backend_.MetricsTextfile()).result();
 }
 
 int BusServiceImpl::GetStorePath(sd_bus_message* reply, sd_bus_error* /*error*/) {

@@ -663,12 +663,17 @@ class Verify(CtlTest):
                           (closed[0], "smtp", "smtp.example.com", "SMTP", "not-listening"),
                           (closed[1], "imaps", FQDN, "IMAP", "not-listening"),
                           (closed[1], "imaps", "smtp.example.com", "IMAP", "not-listening")])
+        self.assertFalse(os.path.exists(os.path.join(self.tmp, "transportcertd-verify.prom")))
         out = self.ctl_ok("verify", "--endpoint", f"{closed[0]}/pop3", "other.example.com")
         self.assertRegex(out, r"^PORT +NAME +SERVICE +EXPECTED +SERVED +VERDICT\n"
                               rf"{closed[0]}/pop3 +other\.example\.com +POP +- +- +"
                               r"not-listening\n\n1 check: 1 not-listening\.\n$")
 
     def test_a_port_without_tls_fails_with_exit_1(self):
+        metrics_dir = os.path.join(self.tmp, "node-exporter")
+        os.mkdir(metrics_dir)
+        self.write_config({"metrics": {"textfile": f"{metrics_dir}/transportcertd.prom"}})
+        self.ctl_ok("reload")
         with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as server:
             server.bind(("127.0.0.1", 0))
             server.listen(4)
@@ -697,6 +702,16 @@ class Verify(CtlTest):
             self.assertEqual(row["verdict"], "tls-failed")
             self.assertIsNone(row["served"])
             thread.join(10)
+        # The served_match series next to the daemon's metrics file: 0 for the failure.
+        with open(os.path.join(metrics_dir, "transportcertd-verify.prom"), encoding="utf-8") as f:
+            metrics = f.read()
+        self.assertIn("# TYPE transportcertd_served_match gauge\n", metrics)
+        self.assertIn(f'transportcertd_served_match{{port="{port}",name="{FQDN}",'
+                      'service="SMTP"} 0\n', metrics)
+        self.assertEqual(os.stat(os.path.join(metrics_dir, "transportcertd-verify.prom"))
+                         .st_mode & 0o777, 0o644)
+        self.assertEqual(sorted(os.listdir(metrics_dir)),
+                         ["transportcertd-verify.prom", "transportcertd.prom"])
 
     def test_a_bad_endpoint_is_a_usage_error(self):
         for bad in ("25", "25/http", "70000/smtp"):

@@ -85,5 +85,20 @@ TEST(ServedDiffersJournalFields, CarryTheIdAndEveryFieldOfTheCatalogEntry) {
                                 " for SMTP");
 }
 
+TEST(ServedMatchMetrics, OneForAMatchZeroForAFailureNothingForAClosedPort) {
+  VerifyRow odd = Row(465, Protocol::kSmtps, "", Verdict::kTlsFailed);
+  odd.name = "a\"b\\c";
+  EXPECT_EQ(ServedMatchMetrics({Row(25, Protocol::kSmtp, kSelected, Verdict::kMatch),
+                                Row(993, Protocol::kImaps, kOld, Verdict::kDiffers), odd,
+                                Row(110, Protocol::kPop3, "", Verdict::kNotListening)}),
+            "# HELP transportcertd_served_match Whether the local port serves the certificate "
+            "transportcertd selects for the name (1) or not (0), from the last transportcertctl "
+            "verify.\n"
+            "# TYPE transportcertd_served_match gauge\n"
+            "transportcertd_served_match{port=\"25\",name=\"mail.example.test\",service=\"SMTP\"} 1\n"
+            "transportcertd_served_match{port=\"993\",name=\"mail.example.test\",service=\"IMAP\"} 0\n"
+            "transportcertd_served_match{port=\"465\",name=\"a\\\"b\\\\c\",service=\"SMTP\"} 0\n");
+}
+
 }  // namespace
 }  // namespace transportcertctl

@@ -693,6 +693,20 @@ class PostfixVerifyTest(PostfixTest):
             raise unittest.SkipTest("TRANSPORTCERTCTL_BIN does not name transportcertctl")
         super().setUpClass()
 
+    @classmethod
+    def before_daemon(cls):
+        cls.metrics_dir = os.path.join(cls.root, "node-exporter")
+        os.mkdir(cls.metrics_dir)
+        cls.extra_config = f"[metrics]\ntextfile = {cls.metrics_dir}/transportcertd.prom\n"
+
+    def served_match(self):
+        """transportcertd_served_match by (port, name) from the last verify run."""
+        with open(os.path.join(self.metrics_dir, "transportcertd-verify.prom"),
+                  encoding="utf-8") as f:
+            found = re.findall(r'^transportcertd_served_match\{port="(\d+)",name="([^"]+)",'
+                               r'service="SMTP"\} ([01])$', f.read(), re.M)
+        return {(int(port), name): int(value) for port, name, value in found}
+
     def verify(self, *args):
         """verify --json on the Postfix port and on a port where nothing listens; returns the
         exit status and the rows by (port, name)."""
@@ -731,6 +745,7 @@ class PostfixVerifyTest(PostfixTest):
         self.assertRegex(table, r"(?m)^PORT +NAME +SERVICE +EXPECTED +SERVED +VERDICT$")
         self.assertRegex(table, rf"(?m)^{self.port}/smtp +{re.escape(FQDN)} +SMTP +{new[:12]} "
                                 rf"+{new[:12]} +match$")
+        self.assertEqual(self.served_match(), {(self.port, FQDN): 1, (self.port, CA_NAME): 1})
         # Names on the command line narrow the check.
         _, only, _ = self.verify(CA_NAME)
         self.assertEqual({name for _, name in only}, {CA_NAME})
@@ -762,6 +777,7 @@ class PostfixVerifyTest(PostfixTest):
         self.assertEqual(leaf_presented(self.port, FQDN), old)  # what s_client sees too
         self.assertEqual(ca["verdict"], "match", table)
         self.assertIn(f"{self.port}/smtp {FQDN}: serves {old}, the daemon selects {new}", table)
+        self.assertEqual(self.served_match(), {(self.port, FQDN): 0, (self.port, CA_NAME): 1})
 
 
 class PostfixAcmeTest(PostfixTest):
