@@ -114,8 +114,10 @@ Options ParseCommandLine(const std::vector<std::string>& arguments) {
     } else if (name == "--endpoint") {
       const std::string value = OptionValue(arguments, i, "--endpoint");
       if (!ParseEndpoint(value)) {
-        throw UsageError("--endpoint must be PORT/PROTOCOL (protocol smtp, smtps, imap, imaps, "
-                         "pop3 or pop3s), not '" + OneLine(value) + "'");
+        throw UsageError(
+            "--endpoint must be PORT/PROTOCOL (protocol smtp, smtps, imap, imaps, "
+            "pop3 or pop3s), not '" +
+            OneLine(value) + "'");
       }
       options.endpoints.push_back(value);
     } else if (argument == "--journal") {
@@ -146,6 +148,9 @@ Options ParseCommandLine(const std::vector<std::string>& arguments) {
   if ((!options.endpoints.empty() || options.journal) && options.command != "verify") {
     throw UsageError(std::string(options.journal ? "--journal" : "--endpoint") +
                      " belongs to the verify command");
+  }
+  if (options.command == "verify" && !options.host.empty()) {
+    throw UsageError("verify connects to the mail ports of this machine; it does not go with -H");
   }
   if (services_given && options.command != "import") {
     throw UsageError("--services belongs to the import command");

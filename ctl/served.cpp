@@ -315,8 +315,8 @@ std::string Handshake(int fd, const std::string& server_name) {
     if (what.empty()) {
       what = reason == SSL_ERROR_SYSCALL && (saved == EAGAIN || saved == EWOULDBLOCK)
                  ? "the server did not answer in time"
-                 : reason == SSL_ERROR_SYSCALL && saved != 0 ? ErrnoText(saved)
-                                                             : "the server closed the connection";
+             : reason == SSL_ERROR_SYSCALL && saved != 0 ? ErrnoText(saved)
+                                                         : "the server closed the connection";
     }
     throw ExchangeError("TLS handshake failed: " + what);
   }

@@ -1,11 +1,10 @@
 #include "ctl/verify.h"
 
-#include <systemd/sd-journal.h>
-#include <sys/uio.h>
-
 #include <fcntl.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <syslog.h>
+#include <systemd/sd-journal.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -137,8 +136,8 @@ CommandOutput Verify(const Options& options, ManagerClient& client, const Contex
     bool present = false;
     const std::vector<std::string> configured =
         StringsProperty(properties, transportcertd::kPropertyVerifyEndpoints, present);
-    endpoints = present ? ParseEndpoints(configured, "the daemon's VerifyEndpoints")
-                        : DefaultEndpoints();
+    endpoints =
+        present ? ParseEndpoints(configured, "the daemon's VerifyEndpoints") : DefaultEndpoints();
   }
 
   // One selection per (name, service), asked once.
@@ -160,7 +159,9 @@ CommandOutput Verify(const Options& options, ManagerClient& client, const Contex
         }
       }
       row.expected = selections[key].first;
-      for (char& c : row.expected) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+      for (char& c : row.expected) {  // the daemon answers in upper case; be sure of it
+        c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+      }
       row.expected_error = selections[key].second;
       // A port that refused the connection refuses it for every name.
       Served served;
@@ -178,14 +179,12 @@ CommandOutput Verify(const Options& options, ManagerClient& client, const Contex
   }
   if (options.journal) LogToJournal(rows);
   CommandOutput output = RenderVerify(options, context, rows);
-  // With [metrics] textfile set, the served_match series go next to it (on this machine only:
-  // with -H the file would be another host's). The one file transportcertctl ever writes.
+  // With [metrics] textfile set, the served_match series go next to it: the one file
+  // transportcertctl ever writes (verify runs only against this machine's daemon, never -H).
   const std::string textfile = StringProperty(properties, transportcertd::kPropertyMetricsTextfile);
-  if (!textfile.empty() && options.host.empty()) {
-    const std::string path =
-        textfile.substr(0, textfile.rfind('/') + 1) + kVerifyMetricsFileName;
-    if (const std::string error = WriteAtomically(path, ServedMatchMetrics(rows));
-        !error.empty()) {
+  if (!textfile.empty()) {
+    const std::string path = textfile.substr(0, textfile.rfind('/') + 1) + kVerifyMetricsFileName;
+    if (const std::string error = WriteAtomically(path, ServedMatchMetrics(rows)); !error.empty()) {
       output.warning = "cannot write " + OneLine(path) + ": " + error;
     }
   }

@@ -99,10 +99,10 @@ CommandOutput RenderVerify(const Options& options, const Context& context,
     if (row.verdict == Verdict::kTlsFailed) {
       notes += where + OneLine(row.served_error) + "\n";
     } else if (row.verdict == Verdict::kDiffers) {
-      notes += where + "serves " + row.served + ", the daemon selects " +
-               (row.expected.empty() ? "nothing (" + OneLine(row.expected_error) + ")"
-                                     : row.expected) +
-               "\n";
+      notes +=
+          where + "serves " + row.served + ", the daemon selects " +
+          (row.expected.empty() ? "nothing (" + OneLine(row.expected_error) + ")" : row.expected) +
+          "\n";
     }
   }
   output.text = table.Render(options.legend, context.colour);

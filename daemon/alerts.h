@@ -90,8 +90,8 @@ inline constexpr std::string_view kFieldName = "TRANSPORTCERTD_NAME";  // sent a
 inline constexpr std::string_view kFieldService = "TRANSPORTCERTD_SERVICE";
 inline constexpr std::string_view kFieldExpected = "TRANSPORTCERTD_EXPECTED";
 inline constexpr std::string_view kFieldServed = "TRANSPORTCERTD_SERVED";
-inline constexpr std::string_view kServedDiffersFields[] = {
-    kFieldPort, kFieldName, kFieldService, kFieldExpected, kFieldServed};
+inline constexpr std::string_view kServedDiffersFields[] = {kFieldPort, kFieldName, kFieldService,
+                                                            kFieldExpected, kFieldServed};
 
 // Every alert kind, for tests and tools that go through all of them.
 inline constexpr AlertKind kAllAlertKinds[] = {

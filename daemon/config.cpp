@@ -121,12 +121,11 @@ bool IsVerifyEndpoint(std::string_view text) {
     if (c < '0' || c > '9') return false;
     port = port * 10 + (c - '0');
   }
-  static constexpr std::string_view kProtocols[] = {"smtp", "smtps", "imap",
-                                                    "imaps", "pop3", "pop3s"};
+  static constexpr std::string_view kProtocols[] = {"smtp",  "smtps", "imap",
+                                                    "imaps", "pop3",  "pop3s"};
   const std::string_view protocol = text.substr(slash + 1);
   return port >= 1 && port <= 65535 &&
-         std::find(std::begin(kProtocols), std::end(kProtocols), protocol) !=
-             std::end(kProtocols);
+         std::find(std::begin(kProtocols), std::end(kProtocols), protocol) != std::end(kProtocols);
 }
 
 // Every key of every section, with how to apply its value.
@@ -523,17 +522,16 @@ std::string FormatConfig(const Config& c) {
       << "\n\n[store]\nkeep_removed = "
       << (c.keep_removed.count() == 0 ? std::string("0") : FormatDuration(c.keep_removed))
       << "\nretire_superseded = "
-      << (c.retire_superseded.count() == 0 ? std::string("0")
-                                           : FormatDuration(c.retire_superseded))
+      << (c.retire_superseded.count() == 0 ? std::string("0") : FormatDuration(c.retire_superseded))
       << "\n\n[monitor]\nwarn_before = " << join(warn)
       << "\nrenew_before = " << FormatDuration(c.renew_before)
       << "\n\n[selfsigned]\nkey = " << c.key.ToString()
       << "\nvalidity = " << FormatDuration(c.validity) << "\nnames = " << join(c.selfsigned_names)
       << "\n\n[selection]\nwildcard = "
       << (c.wildcard == WildcardMode::kOneLevel ? "one-level" : "multi-level")
-      << "\ntrust = " << c.trust
-      << "\n\n[publish]\ndir = " << c.publish_dir << "\nnames = " << join(c.publish_names)
-      << "\ngroup = " << c.publish_group << "\nreload_command = " << c.reload_command
+      << "\ntrust = " << c.trust << "\n\n[publish]\ndir = " << c.publish_dir
+      << "\nnames = " << join(c.publish_names) << "\ngroup = " << c.publish_group
+      << "\nreload_command = " << c.reload_command
       << "\nreload_timeout = " << FormatDuration(c.reload_timeout)
       << "\n\n[metrics]\ntextfile = " << c.metrics_textfile
       << "\n\n[verify]\nendpoints = " << join(c.verify_endpoints) << "\nafter_reload = "

@@ -66,7 +66,7 @@ struct Config {
   // [verify]
   // What `transportcertctl verify` connects to on loopback: PORT/PROTOCOL, protocol one of
   // smtp imap pop3 (STARTTLS) and smtps imaps pop3s (TLS at once).
-  std::vector<std::string> verify_endpoints = {"25/smtp",  "587/smtp", "465/smtps", "143/imap",
+  std::vector<std::string> verify_endpoints = {"25/smtp",   "587/smtp", "465/smtps", "143/imap",
                                                "993/imaps", "110/pop3", "995/pop3s"};
   Milliseconds verify_after_reload{10'000};  // start the verify service this long after a reload
 

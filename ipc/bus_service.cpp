@@ -117,7 +117,7 @@ void BusServiceImpl::StartUnit(const std::string& unit, std::function<void(std::
         const std::unique_ptr<std::function<void(std::string)>> owned(
             static_cast<std::function<void(std::string)>*>(data));
         const sd_bus_error* e = sd_bus_message_get_error(reply);
-        (*owned)(e == nullptr ? ""
+        (*owned)(e == nullptr            ? ""
                  : e->message != nullptr ? std::string(e->message)
                                          : std::string(e->name != nullptr ? e->name : "error"));
         return 0;

@@ -720,6 +720,9 @@ class Verify(CtlTest):
             self.assertIn("--endpoint must be PORT/PROTOCOL", run.err)
         run = self.ctl("list", "--endpoint", "25/smtp")
         self.assertEqual(run.rc, 2, run)
+        run = self.ctl("-H", "mail.example.com", "verify")
+        self.assertEqual(run.rc, 2, run)
+        self.assertIn("does not go with -H", run.err)
 
 
 def free_port():

@@ -75,8 +75,7 @@ TEST(ServedDiffersJournalFields, CarryTheIdAndEveryFieldOfTheCatalogEntry) {
   EXPECT_NE(std::find(fields.begin(), fields.end(),
                       "MESSAGE_ID=" + std::string(transportcertd::kServedDiffersMessageId)),
             fields.end());
-  EXPECT_NE(std::find(fields.begin(), fields.end(), "TRANSPORTCERTD_PORT=465/smtps"),
-            fields.end());
+  EXPECT_NE(std::find(fields.begin(), fields.end(), "TRANSPORTCERTD_PORT=465/smtps"), fields.end());
   EXPECT_NE(std::find(fields.begin(), fields.end(), "TRANSPORTCERTD_SERVED=" + kOld), fields.end());
   EXPECT_NE(std::find(fields.begin(), fields.end(), "TRANSPORTCERTD_EXPECTED=" + kSelected),
             fields.end());
@@ -88,16 +87,17 @@ TEST(ServedDiffersJournalFields, CarryTheIdAndEveryFieldOfTheCatalogEntry) {
 TEST(ServedMatchMetrics, OneForAMatchZeroForAFailureNothingForAClosedPort) {
   VerifyRow odd = Row(465, Protocol::kSmtps, "", Verdict::kTlsFailed);
   odd.name = "a\"b\\c";
-  EXPECT_EQ(ServedMatchMetrics({Row(25, Protocol::kSmtp, kSelected, Verdict::kMatch),
-                                Row(993, Protocol::kImaps, kOld, Verdict::kDiffers), odd,
-                                Row(110, Protocol::kPop3, "", Verdict::kNotListening)}),
-            "# HELP transportcertd_served_match Whether the local port serves the certificate "
-            "transportcertd selects for the name (1) or not (0), from the last transportcertctl "
-            "verify.\n"
-            "# TYPE transportcertd_served_match gauge\n"
-            "transportcertd_served_match{port=\"25\",name=\"mail.example.test\",service=\"SMTP\"} 1\n"
-            "transportcertd_served_match{port=\"993\",name=\"mail.example.test\",service=\"IMAP\"} 0\n"
-            "transportcertd_served_match{port=\"465\",name=\"a\\\"b\\\\c\",service=\"SMTP\"} 0\n");
+  EXPECT_EQ(
+      ServedMatchMetrics({Row(25, Protocol::kSmtp, kSelected, Verdict::kMatch),
+                          Row(993, Protocol::kImaps, kOld, Verdict::kDiffers), odd,
+                          Row(110, Protocol::kPop3, "", Verdict::kNotListening)}),
+      "# HELP transportcertd_served_match Whether the local port serves the certificate "
+      "transportcertd selects for the name (1) or not (0), from the last transportcertctl "
+      "verify.\n"
+      "# TYPE transportcertd_served_match gauge\n"
+      "transportcertd_served_match{port=\"25\",name=\"mail.example.test\",service=\"SMTP\"} 1\n"
+      "transportcertd_served_match{port=\"993\",name=\"mail.example.test\",service=\"IMAP\"} 0\n"
+      "transportcertd_served_match{port=\"465\",name=\"a\\\"b\\\\c\",service=\"SMTP\"} 0\n");
 }
 
 }  // namespace

@@ -67,8 +67,8 @@ TEST(Alerts, EveryCatalogFieldOfTheVerifyEntryIsOneTransportcertctlWrites) {
                                       std::end(kServedDiffersFields));
   EXPECT_FALSE(entry->second.empty());
   for (const auto& name : entry->second) {
-    EXPECT_EQ(written.count(name), 1u) << "the verify catalog entry shows @" << name
-                                       << "@, which transportcertctl does not write";
+    EXPECT_EQ(written.count(name), 1u)
+        << "the verify catalog entry shows @" << name << "@, which transportcertctl does not write";
   }
 }
 

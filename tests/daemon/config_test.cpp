@@ -524,11 +524,11 @@ TEST(VerifySettings, TakeEndpointsAndADelayAndPrintThemBack) {
 
 TEST(VerifySettings, RejectBadEndpointsWithFileAndLine) {
   const std::string section = std::string(kHeader) + "[verify]\n";
-  for (const char* bad : {"25", "smtp", "25/SMTP", "25/http", "0/smtp", "65536/smtp", "x/smtp",
-                          "/smtp", "25/"}) {
-    EXPECT_TRUE(StartsWith(ErrorOf(section + "endpoints = 993/imaps " + bad + "\n"),
-                           std::string("test.conf:4: endpoints: \"") + bad +
-                               "\" is not PORT/PROTOCOL"))
+  for (const char* bad :
+       {"25", "smtp", "25/SMTP", "25/http", "0/smtp", "65536/smtp", "x/smtp", "/smtp", "25/"}) {
+    EXPECT_TRUE(
+        StartsWith(ErrorOf(section + "endpoints = 993/imaps " + bad + "\n"),
+                   std::string("test.conf:4: endpoints: \"") + bad + "\" is not PORT/PROTOCOL"))
         << bad << ": " << ErrorOf(section + "endpoints = " + bad + "\n");
   }
   EXPECT_TRUE(StartsWith(ErrorOf(section + "endpoints =\n"),

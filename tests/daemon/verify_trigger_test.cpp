@@ -24,7 +24,7 @@ TEST(VerifyTrigger, StartsOnceAfterABurstOfReloads) {
     trigger.ReloadSucceeded(Milliseconds{20});
     trigger.ReloadSucceeded(Milliseconds{20});
     trigger.ReloadSucceeded(Milliseconds{1});
-    EXPECT_EQ(started, 0);  // nothing before the loop runs
+    EXPECT_EQ(started, 0);          // nothing before the loop runs
     uv_run(&loop, UV_RUN_DEFAULT);  // the one timer fires, then nothing is left
     EXPECT_EQ(started, 1);
     trigger.ReloadSucceeded(Milliseconds{1});
