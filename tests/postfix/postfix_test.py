@@ -20,7 +20,10 @@ and then looks at what Postfix presents with `openssl s_client -starttls smtp`:
 5. (PostfixAcmeTest, its own ctest entry because pebble and certbot double the run time) for a
    name whose certificate comes from a real ACME CA (pebble) through certbot and the deploy
    hook, that certificate and its chain, and after `certbot renew` the renewed one, with
-   nothing done by hand.
+   nothing done by hand;
+6. (PostfixVerifyTest) `transportcertctl verify` says `match` for every name after a renewal
+   was reloaded, and `differs` (exit status 1) once reload_command is `true`, with what it saw
+   served confirmed by `openssl s_client` and the transportcertd_served_match metrics written.
 
 Postfix is installed from Debian when it is missing (this needs root and a package mirror).
 A private instance is started with `postfix -c DIR`, which Postfix only allows for a DIR listed
