@@ -14,6 +14,7 @@
 #include "ctl/format.h"
 #include "ctl/json_writer.h"
 #include "ctl/table.h"
+#include "ctl/verify.h"
 #include "ipc/bus_names.h"
 
 namespace transportcertctl {
@@ -653,6 +654,7 @@ CommandOutput RunCommand(const Options& options, ManagerClient& client, const Co
     return {};
   }
   if (command == "tlsa") return Tlsa(options, client);
+  if (command == "verify") return Verify(options, client, context);
   throw UsageError("unknown command '" + OneLine(command) + "'");
 }
 

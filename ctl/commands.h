@@ -27,6 +27,8 @@ struct Context {
 struct CommandOutput {
   std::string text;
   bool page = false;  // long output a person reads: through the pager on a terminal
+  int exit_status = 0;       // 1 when the command found something wrong (verify)
+  std::string warning = {};  // printed on standard error after the output; the status stays
 };
 
 // Runs options.command. Throws UsageError, CommandError or BusCallError.

@@ -76,7 +76,8 @@ int Run(const std::vector<std::string>& arguments) {
       PrintError(std::string("cannot write the output: ") + std::strerror(errno));
       return kExitFailure;
     }
-    return 0;
+    if (!output.warning.empty()) PrintError(output.warning);
+    return output.exit_status;
   } catch (const UsageError& e) {
     PrintError(e.what());
     return kExitUsage;

@@ -5,6 +5,7 @@
 #include <string_view>
 
 #include "ctl/format.h"
+#include "ctl/served.h"
 
 namespace transportcertctl {
 namespace {
@@ -32,6 +33,7 @@ constexpr CommandShape kCommands[] = {
     {"new-self-signed", 0, kMany, "new-self-signed [NAME...]"},
     {"reload", 0, 0, "reload"},
     {"tlsa", 0, 1, "tlsa [NAME]"},
+    {"verify", 0, kMany, "verify [NAME...] [--endpoint PORT/PROTO]... [--journal]"},
 };
 
 const CommandShape* FindCommand(std::string_view name) {
@@ -109,6 +111,17 @@ Options ParseCommandLine(const std::vector<std::string>& arguments) {
       for (const std::string& service : SplitCommas(OptionValue(arguments, i, "--services"))) {
         options.services.push_back(service);
       }
+    } else if (name == "--endpoint") {
+      const std::string value = OptionValue(arguments, i, "--endpoint");
+      if (!ParseEndpoint(value)) {
+        throw UsageError(
+            "--endpoint must be PORT/PROTOCOL (protocol smtp, smtps, imap, imaps, "
+            "pop3 or pop3s), not '" +
+            OneLine(value) + "'");
+      }
+      options.endpoints.push_back(value);
+    } else if (argument == "--journal") {
+      options.journal = true;
     } else {
       throw UsageError("unknown option " + OneLine(argument));
     }
@@ -131,6 +144,13 @@ Options ParseCommandLine(const std::vector<std::string>& arguments) {
   }
   if (options.internal_transport && options.command != "enable") {
     throw UsageError("--internal-transport belongs to the enable command");
+  }
+  if ((!options.endpoints.empty() || options.journal) && options.command != "verify") {
+    throw UsageError(std::string(options.journal ? "--journal" : "--endpoint") +
+                     " belongs to the verify command");
+  }
+  if (options.command == "verify" && !options.host.empty()) {
+    throw UsageError("verify connects to the mail ports of this machine; it does not go with -H");
   }
   if (services_given && options.command != "import") {
     throw UsageError("--services belongs to the import command");
@@ -171,6 +191,9 @@ Commands:
                              transport certificate
   reload                     Re-read configuration and store
   tlsa [NAME]                DANE TLSA records for NAME, or for every published name
+  verify [NAME...] [--endpoint PORT/PROTO]... [--journal]
+                             Connect to the local mail ports and compare the certificate each
+                             presents with the one selected (exit 1 when one differs)
 
 CERT is a thumbprint or a unique prefix of at least 6 hex digits, in any case.
 

@@ -35,6 +35,8 @@ struct Options {
   // Options of one command.
   bool internal_transport = false;    // enable --internal-transport
   std::vector<std::string> services;  // import --services SERVICE,...
+  std::vector<std::string> endpoints;  // verify --endpoint PORT/PROTO (repeatable)
+  bool journal = false;                // verify --journal
 };
 
 // Parses argv[1..argc-1]. Options may come before or after the command; "--" ends them, and a

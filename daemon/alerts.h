@@ -92,6 +92,19 @@ constexpr std::span<const std::string_view> RequiredFields(AlertKind kind) {
   return {};
 }
 
+// Logged by `transportcertctl verify --journal`, not by the daemon: a local mail port presents
+// another certificate than the one the daemon selects for the name (the server was not
+// reloaded, or refused the reload). Its catalog entry ships with the daemon's; every such entry
+// carries kServedDiffersFields (ctl/verify_report.cpp writes them, a test checks the catalog).
+inline constexpr std::string_view kServedDiffersMessageId = "0f6f28cf9ecb488cb069e0c8578f4862";
+inline constexpr std::string_view kFieldPort = "TRANSPORTCERTD_PORT";  // "25/smtp"
+inline constexpr std::string_view kFieldName = "TRANSPORTCERTD_NAME";  // sent as SNI
+inline constexpr std::string_view kFieldService = "TRANSPORTCERTD_SERVICE";
+inline constexpr std::string_view kFieldExpected = "TRANSPORTCERTD_EXPECTED";
+inline constexpr std::string_view kFieldServed = "TRANSPORTCERTD_SERVED";
+inline constexpr std::string_view kServedDiffersFields[] = {kFieldPort, kFieldName, kFieldService,
+                                                            kFieldExpected, kFieldServed};
+
 // Every alert kind, for tests and tools that go through all of them.
 inline constexpr AlertKind kAllAlertKinds[] = {
     AlertKind::kCertificateExpiring,        AlertKind::kCertificateExpired,

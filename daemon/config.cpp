@@ -112,6 +112,22 @@ Setter Duration(Milliseconds Config::*member) {
   };
 }
 
+// "25/smtp": a port from 1 to 65535 and a protocol verify speaks.
+bool IsVerifyEndpoint(std::string_view text) {
+  const std::size_t slash = text.find('/');
+  if (slash == std::string_view::npos || slash == 0 || slash > 5) return false;
+  int port = 0;
+  for (const char c : text.substr(0, slash)) {
+    if (c < '0' || c > '9') return false;
+    port = port * 10 + (c - '0');
+  }
+  static constexpr std::string_view kProtocols[] = {"smtp",  "smtps", "imap",
+                                                    "imaps", "pop3",  "pop3s"};
+  const std::string_view protocol = text.substr(slash + 1);
+  return port >= 1 && port <= 65535 &&
+         std::find(std::begin(kProtocols), std::end(kProtocols), protocol) != std::end(kProtocols);
+}
+
 // Every key of every section, with how to apply its value.
 const std::map<std::string, std::map<std::string, Setter>>& Keys() {
   static const std::map<std::string, std::map<std::string, Setter>> keys = {
@@ -296,6 +312,29 @@ const std::map<std::string, std::map<std::string, Setter>>& Keys() {
               return {};
             }},
            {"rollover_hold", DurationOrZero(&Config::rollover_hold)},
+       }},
+      {"verify",
+       {
+           {"endpoints",
+            [](Config& c, std::string_view v) -> Status {
+              c.verify_endpoints.clear();
+              for (const auto& word : SplitWords(v)) {
+                if (!IsVerifyEndpoint(word)) {
+                  return Error{"\"" + std::string(word) +
+                               "\" is not PORT/PROTOCOL (protocol smtp, smtps, imap, imaps, pop3 "
+                               "or pop3s)"};
+                }
+                if (std::find(c.verify_endpoints.begin(), c.verify_endpoints.end(), word) ==
+                    c.verify_endpoints.end()) {
+                  c.verify_endpoints.emplace_back(word);
+                }
+              }
+              if (c.verify_endpoints.empty()) {
+                return Error{"needs at least one endpoint, e.g. 25/smtp 993/imaps"};
+              }
+              return {};
+            }},
+           {"after_reload", DurationOrZero(&Config::verify_after_reload)},
        }},
   };
   return keys;
@@ -539,7 +578,11 @@ std::string FormatConfig(const Config& c) {
   for (const int port : c.dane_ports) out << " " << port;
   out << "\nnext_key = " << (c.dane_next_key ? "yes" : "no") << "\nrollover_hold = "
       << (c.rollover_hold.count() == 0 ? std::string("0") : FormatDuration(c.rollover_hold))
-      << "\n\n[metrics]\ntextfile = " << c.metrics_textfile << "\n";
+      << "\n\n[metrics]\ntextfile = " << c.metrics_textfile
+      << "\n\n[verify]\nendpoints = " << join(c.verify_endpoints) << "\nafter_reload = "
+      << (c.verify_after_reload.count() == 0 ? std::string("0")
+                                             : FormatDuration(c.verify_after_reload))
+      << "\n";
   return out.str();
 }
 

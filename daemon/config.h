@@ -71,6 +71,13 @@ struct Config {
   bool dane_next_key = true;           // keep a pre-generated next key in <state>/next-key.pem
   Milliseconds rollover_hold{2 * 86'400'000LL};  // a routine renewal waits this long for it
 
+  // [verify]
+  // What `transportcertctl verify` connects to on loopback: PORT/PROTOCOL, protocol one of
+  // smtp imap pop3 (STARTTLS) and smtps imaps pop3s (TLS at once).
+  std::vector<std::string> verify_endpoints = {"25/smtp",   "587/smtp", "465/smtps", "143/imap",
+                                               "993/imaps", "110/pop3", "995/pop3s"};
+  Milliseconds verify_after_reload{10'000};  // start the verify service this long after a reload
+
   std::string BindingsPath() const { return state + "/bindings"; }
   // Where removed store files are kept (never scanned): docs/configuration.md, [store].
   std::string RemovedPath() const { return state + "/removed"; }

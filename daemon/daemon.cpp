@@ -97,7 +97,24 @@ Status Daemon::StartUp() {
   publisher_ = std::make_unique<Publisher>(&loop_, config_);
   dane_ = std::make_unique<Dane>(&loop_, config_, [this] { Evaluate(); });
   expired_selected_ = std::make_unique<ExpiredSelectionAlerts>(&loop_);
-  publisher_->OnReloadDone([this] { WriteMetrics(); });
+  publisher_->OnReloadDone([this] {
+    WriteMetrics();
+    VerifyAfterReload();
+  });
+  // after_reload itself is read at each reload: a configuration reload may change it.
+  if (VerifyAfterReloadWanted(RunningUnderSystemd(), options_.bus == BusKind::kSystem,
+                              Milliseconds{1})) {
+    verify_trigger_ = std::make_unique<VerifyTrigger>(&loop_, [this] {
+      if (!bus_) return;
+      bus_->StartUnit(kVerifyUnit, [](const std::string& error) {
+        if (error.empty()) {
+          spdlog::info("started {} to check what the mail server serves", kVerifyUnit);
+        } else {
+          spdlog::warn("could not start {}: {}", kVerifyUnit, error);
+        }
+      });
+    });
+  }
 
   if (Status dirs = PrepareDirectories(); !dirs) return dirs;
   auto bindings = LoadBindings(config_.BindingsPath());
@@ -246,6 +263,15 @@ std::string Daemon::Summary() const {
          CountOf(inventory_.problems.size(), "unusable file") + ", internal transport " + internal;
 }
 
+void Daemon::VerifyAfterReload() {
+  const std::uint64_t successes = publisher_->reload_successes();
+  if (successes == reload_successes_seen_) return;
+  reload_successes_seen_ = successes;
+  if (verify_trigger_ && config_.verify_after_reload.count() > 0) {
+    verify_trigger_->ReloadSucceeded(config_.verify_after_reload);
+  }
+}
+
 void Daemon::Shutdown(int exit_code, const std::string& why) {
   if (!sigterm_) return;  // already shutting down
   if (!why.empty()) {
@@ -255,6 +281,7 @@ void Daemon::Shutdown(int exit_code, const std::string& why) {
   if (notifier_) notifier_->Stopping();
   if (bus_) bus_->Stop();
   if (publisher_) publisher_->Stop();
+  if (verify_trigger_) verify_trigger_->Stop();
   if (dane_) dane_->Stop();
   if (expired_selected_) expired_selected_->Stop();
   for (auto* signal : {&sigterm_, &sigint_, &sighup_}) signal->Close();

@@ -32,6 +32,7 @@
 #include "daemon/notify.h"
 #include "daemon/publisher.h"
 #include "daemon/uv_handle.h"
+#include "daemon/verify_trigger.h"
 #include "ipc/backend.h"
 #include "ipc/bus_service.h"
 #include "monitor/clock.h"
@@ -63,6 +64,9 @@ class Daemon final : public ManagerBackend {
   // ManagerBackend (see ipc/backend.h).
   std::string Fqdn() const override { return config_.fqdn; }
   std::string StorePath() const override { return config_.store; }
+  std::vector<std::string> PublishedNames() const override { return config_.publish_names; }
+  std::vector<std::string> VerifyEndpoints() const override { return config_.verify_endpoints; }
+  std::string MetricsTextfile() const override { return config_.metrics_textfile; }
   const Inventory& CurrentInventory() const override { return inventory_; }
   const Bindings& CurrentBindings() const override { return bindings_; }
   ServiceSet ServicesOf(const std::string& thumbprint) const override;
@@ -94,6 +98,7 @@ class Daemon final : public ManagerBackend {
   void SendReady();  // READY=1 with the summary as STATUS=
   std::string Summary() const;
   void Shutdown(int exit_code, const std::string& why);
+  void VerifyAfterReload();  // a reload_command run succeeded: start the verify unit later
 
   // store_watch.cpp
   void StartWatching();
@@ -146,6 +151,8 @@ class Daemon final : public ManagerBackend {
   std::map<std::string, std::string> logged_problems_;        // file -> reasons, as last logged
   std::unique_ptr<ExpiredSelectionAlerts> expired_selected_;  // bounded; forgotten on rescans
   std::unique_ptr<Publisher> publisher_;
+  std::unique_ptr<VerifyTrigger> verify_trigger_;  // under systemd on the system bus only
+  std::uint64_t reload_successes_seen_ = 0;
   std::unique_ptr<Dane> dane_;                           // TLSA records and the next key
   std::deque<std::unique_ptr<Generation>> generations_;  // front() runs
   Backoff generation_backoff_{10'000, 3'600'000};        // retries of a failed generation

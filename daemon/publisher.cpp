@@ -436,6 +436,7 @@ void Publisher::OnReloadExit(int64_t exit_status, int term_signal) {
   }
   if (exit_status == 0 && term_signal == 0) {
     last_reload_success_ = static_cast<std::int64_t>(time(nullptr));
+    ++reload_successes_;
     spdlog::info("reload command finished: exit status 0");
   } else {
     ++reload_failures_;

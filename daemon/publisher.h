@@ -77,6 +77,7 @@ class Publisher {
   // start), and when one last succeeded (seconds since the Unix epoch; 0: none yet).
   std::uint64_t reload_failures() const { return reload_failures_; }
   std::int64_t last_reload_success() const { return last_reload_success_; }
+  std::uint64_t reload_successes() const { return reload_successes_; }
   // `done` is called on the loop thread whenever a run of reload_command has ended or could
   // not start, after the figures above were updated.
   void OnReloadDone(std::function<void()> done) { reload_done_ = std::move(done); }
@@ -110,6 +111,7 @@ class Publisher {
   Backoff retry_backoff_{kPublishRetryFirstMs, kPublishRetryMaxMs};
   std::uint64_t reload_failures_ = 0;
   std::int64_t last_reload_success_ = 0;
+  std::uint64_t reload_successes_ = 0;
   std::function<void()> reload_done_;
   std::vector<LackingName> lacking_;       // alerted already: alerts once per change
   std::set<std::string> folders_cleaned_;  // folders whose stale temporary files are gone

@@ -40,6 +40,12 @@ class ManagerBackend {
   virtual Result<std::vector<std::string>> GetTlsaRecords(const std::string& name) = 0;
   // The admin group's gid, or -1 when none is configured (root may always mutate).
   virtual long AdminGroupId() const = 0;
+  // The names published for the mail server besides the FQDN ([publish] names), and the
+  // endpoints `transportcertctl verify` checks ([verify] endpoints, "25/smtp" ...).
+  virtual std::vector<std::string> PublishedNames() const { return {}; }
+  virtual std::vector<std::string> VerifyEndpoints() const { return {}; }
+  // The metrics file ([metrics] textfile), "" when off.
+  virtual std::string MetricsTextfile() const { return {}; }
 
   // --- changing ---
   // The bus service has validated the arguments (a `thumbprint` is 40 uppercase hex digits,

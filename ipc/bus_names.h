@@ -44,6 +44,10 @@ inline constexpr const char* kPropertyStorePath = "StorePath";
 inline constexpr const char* kPropertyInternalTransportCertificate = "InternalTransportCertificate";
 inline constexpr const char* kPropertyVersion = "Version";
 inline constexpr const char* kPropertyPublishedNames = "PublishedNames";
+// The endpoints (port/protocol) `transportcertctl verify` checks; optional like PublishedNames.
+inline constexpr const char* kPropertyVerifyEndpoints = "VerifyEndpoints";
+// The [metrics] textfile path ("" when off): verify writes its series next to it.
+inline constexpr const char* kPropertyMetricsTextfile = "MetricsTextfile";
 
 // One ListCertificates row: thumbprint, subject, issuer, domains, not_before, not_after,
 // services, status, self_signed, has_private_key, internal_transport, object path.

@@ -102,6 +102,33 @@ void BusServiceImpl::OnLost(const std::string& reason) {
   if (on_lost) on_lost(reason);
 }
 
+void BusServiceImpl::StartUnit(const std::string& unit, std::function<void(std::string)> done) {
+  if (!bus_ || lost_) {
+    done("not connected to the bus");
+    return;
+  }
+  // Freed by the reply handler, which sd-bus calls exactly once (with an error reply when the
+  // call fails or the connection goes away).
+  auto* callback = new std::function<void(std::string)>(std::move(done));
+  const int r = sd_bus_call_method_async(
+      bus_.get(), nullptr, "org.freedesktop.systemd1", "/org/freedesktop/systemd1",
+      "org.freedesktop.systemd1.Manager", "StartUnit",
+      [](sd_bus_message* reply, void* data, sd_bus_error* /*error*/) -> int {
+        const std::unique_ptr<std::function<void(std::string)>> owned(
+            static_cast<std::function<void(std::string)>*>(data));
+        const sd_bus_error* e = sd_bus_message_get_error(reply);
+        (*owned)(e == nullptr            ? ""
+                 : e->message != nullptr ? std::string(e->message)
+                                         : std::string(e->name != nullptr ? e->name : "error"));
+        return 0;
+      },
+      callback, "ss", unit.c_str(), "replace");
+  if (r < 0) {
+    const std::unique_ptr<std::function<void(std::string)>> owned(callback);
+    (*owned)(std::strerror(-r));
+  }
+}
+
 void BusServiceImpl::Stop() {
   if (!bus_) return;
   adapter_.reset();  // no more processing; its libuv handles close on the next loop turn
@@ -121,6 +148,9 @@ BusServiceImpl::ManagerState BusServiceImpl::CurrentManagerState() const {
   state.certificate_count =
       static_cast<std::uint32_t>(backend_.CurrentInventory().certificates.size());
   state.next_expiry = backend_.NextExpiryUsec();
+  state.published_names = backend_.PublishedNames();
+  state.verify_endpoints = backend_.VerifyEndpoints();
+  state.metrics_textfile = backend_.MetricsTextfile();
   return state;
 }
 
@@ -182,6 +212,15 @@ void BusServiceImpl::InventoryChanged() {
     changed.push_back("CertificateCount");
   }
   if (manager.next_expiry != announced_manager_.next_expiry) changed.push_back("NextExpiry");
+  if (manager.published_names != announced_manager_.published_names) {
+    changed.push_back(kPropertyPublishedNames);
+  }
+  if (manager.verify_endpoints != announced_manager_.verify_endpoints) {
+    changed.push_back(kPropertyVerifyEndpoints);
+  }
+  if (manager.metrics_textfile != announced_manager_.metrics_textfile) {
+    changed.push_back(kPropertyMetricsTextfile);
+  }
   EmitPropertiesChanged(bus, kManagerPath, kManagerInterface, std::move(changed));
   announced_manager_ = manager;
 }

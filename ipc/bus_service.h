@@ -42,6 +42,13 @@ class BusService {
                                       std::uint64_t not_after_usec) = 0;
   virtual void EmitInternalTransportCertificateChanged(const std::string& old_thumbprint,
                                                        const std::string& new_thumbprint) = 0;
+  // Asks systemd (org.freedesktop.systemd1, on this connection) to start `unit` with mode
+  // "replace", without waiting. `done` is called on the loop thread with "" once systemd has
+  // queued the start, or with why not.
+  virtual void StartUnit(const std::string& unit, std::function<void(std::string)> done) {
+    (void)unit;
+    done("not connected to a bus");
+  }
   // Releases the name, flushes and closes the connection, and closes its libuv handles; call
   // before the loop is run dry at shutdown.
   virtual void Stop() = 0;

@@ -41,6 +41,7 @@ class BusServiceImpl final : public BusService {
                               std::uint64_t not_after_usec) override;
   void EmitInternalTransportCertificateChanged(const std::string& old_thumbprint,
                                                const std::string& new_thumbprint) override;
+  void StartUnit(const std::string& unit, std::function<void(std::string)> done) override;
   void Stop() override;
 
   ManagerBackend& backend() { return backend_; }
@@ -60,6 +61,9 @@ class BusServiceImpl final : public BusService {
   int RenewInternalTransportCertificate(sd_bus_message* call, sd_bus_error* error);
   int Reload(sd_bus_message* call, sd_bus_error* error);
   int GetFqdn(sd_bus_message* reply, sd_bus_error* error);
+  int GetPublishedNames(sd_bus_message* reply, sd_bus_error* error);
+  int GetVerifyEndpoints(sd_bus_message* reply, sd_bus_error* error);
+  int GetMetricsTextfile(sd_bus_message* reply, sd_bus_error* error);
   int GetStorePath(sd_bus_message* reply, sd_bus_error* error);
   int GetInternalTransportCertificate(sd_bus_message* reply, sd_bus_error* error);
   int GetCertificateCount(sd_bus_message* reply, sd_bus_error* error);
@@ -83,6 +87,8 @@ class BusServiceImpl final : public BusService {
     std::string fqdn, store_path, internal_transport;
     std::uint32_t certificate_count = 0;
     std::uint64_t next_expiry = 0;
+    std::vector<std::string> published_names, verify_endpoints;
+    std::string metrics_textfile;
   };
   struct CertificateState {
     std::vector<std::string> services;

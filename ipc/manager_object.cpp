@@ -45,6 +45,12 @@ const sd_bus_vtable BusServiceImpl::kManagerVtable[] = {
                     kChanges),
     SD_BUS_PROPERTY("NextExpiry", "t", PropertyCallback<&Impl::GetNextExpiry>, 0, kChanges),
     SD_BUS_PROPERTY(kPropertyVersion, "s", PropertyCallback<&Impl::GetVersion>, 0, kConst),
+    SD_BUS_PROPERTY(kPropertyPublishedNames, "as", PropertyCallback<&Impl::GetPublishedNames>, 0,
+                    kChanges),
+    SD_BUS_PROPERTY(kPropertyVerifyEndpoints, "as", PropertyCallback<&Impl::GetVerifyEndpoints>, 0,
+                    kChanges),
+    SD_BUS_PROPERTY(kPropertyMetricsTextfile, "s", PropertyCallback<&Impl::GetMetricsTextfile>, 0,
+                    kChanges),
 
     // Reading.
     SD_BUS_METHOD_WITH_ARGS(kMethodListCertificates,
@@ -444,6 +450,18 @@ int BusServiceImpl::Reload(sd_bus_message* call, sd_bus_error* error) {
 
 int BusServiceImpl::GetFqdn(sd_bus_message* reply, sd_bus_error* /*error*/) {
   return MessageWriter(reply).String(backend_.Fqdn()).result();
+}
+
+int BusServiceImpl::GetPublishedNames(sd_bus_message* reply, sd_bus_error* /*error*/) {
+  return MessageWriter(reply).Strings(backend_.PublishedNames()).result();
+}
+
+int BusServiceImpl::GetVerifyEndpoints(sd_bus_message* reply, sd_bus_error* /*error*/) {
+  return MessageWriter(reply).Strings(backend_.VerifyEndpoints()).result();
+}
+
+int BusServiceImpl::GetMetricsTextfile(sd_bus_message* reply, sd_bus_error* /*error*/) {
+  return MessageWriter(reply).String(backend_.MetricsTextfile()).result();
 }
 
 int BusServiceImpl::GetStorePath(sd_bus_message* reply, sd_bus_error* /*error*/) {

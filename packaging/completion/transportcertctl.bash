@@ -17,7 +17,7 @@ _transportcertctl() {
 	local cur=${COMP_WORDS[COMP_CWORD]}
 	local prev=${COMP_WORDS[COMP_CWORD-1]}
 	local commands="status list show select explain enable disable import remove renew
-		new-self-signed reload tlsa"
+		new-self-signed reload tlsa verify"
 	local services="SMTP IMAP POP HTTP"
 	local options="--help --version --bus= --host= -H --json= --no-legend --no-pager"
 	COMPREPLY=()
@@ -26,6 +26,9 @@ _transportcertctl() {
 	--bus) _transportcertctl_reply -W "system session" -- "$cur"; return ;;
 	--json) _transportcertctl_reply -W "pretty short" -- "$cur"; return ;;
 	-H | --host) _transportcertctl_reply -A hostname -- "$cur"; return ;;
+	--endpoint)
+		_transportcertctl_reply -W "25/smtp 587/smtp 465/smtps 143/imap 993/imaps 110/pop3 995/pop3s" -- "$cur"
+		return ;;
 	--services)
 		local done=${cur%"${cur##*,}"}
 		_transportcertctl_reply -P "$done" -W "$services" -- "${cur##*,}"
@@ -44,7 +47,7 @@ _transportcertctl() {
 		case $word in
 		--bus | -H | --host) bus+=("$word" "${COMP_WORDS[i+1]}"); ((i++)) ;;
 		--bus=* | --host=* | -H?*) bus+=("$word") ;;
-		--services) ((i++)) ;;
+		--services | --endpoint) ((i++)) ;;
 		-*) ;;
 		*) if [[ -z $command ]]; then command=$word; else args+=("$word"); fi ;;
 		esac
@@ -54,6 +57,7 @@ _transportcertctl() {
 		case $command in
 		enable) options+=" --internal-transport" ;;
 		import) options+=" --services" ;;
+		verify) options+=" --endpoint --journal" ;;
 		esac
 		_transportcertctl_reply -W "$options" -- "$cur"
 		[[ ${COMPREPLY[0]} == *= ]] && compopt -o nospace 2>/dev/null

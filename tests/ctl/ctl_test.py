@@ -19,8 +19,10 @@ import os
 import pwd
 import re
 import shutil
+import socket
 import subprocess
 import sys
+import threading
 import time
 import unittest
 
@@ -209,6 +211,16 @@ class Reading(CtlTest):
                               rf"\n +{expiring.thumbprint} smtp\.example\.com \+1$")
         self.assertRegex(out, rf"(?m)^ +Published name: {re.escape(FQDN)} -> {self.internal}$")
         self.assertRegex(out, r"(?m)^ +Version: \d+\.\d+\.\d+$")
+
+    def test_status_lists_every_published_name(self):
+        self.write_config({"publish": {"names": "smtp.example.com imap.example.com"}})
+        self.ctl_ok("reload")
+        out = self.ctl_ok("--no-pager", "status")
+        self.assertRegex(out, rf"(?m)^ +Published names: {re.escape(FQDN)} -> {self.internal}\n"
+                              r" +smtp\.example\.com -> [0-9A-F]{40}\n"
+                              r" +imap\.example\.com -> ")
+        names = [p["name"] for p in json.loads(self.ctl_ok("--json=short", "status"))["published"]]
+        self.assertEqual(names, [FQDN, "smtp.example.com", "imap.example.com"])
 
     def test_status_json_is_one_object(self):
         status = json.loads(self.ctl_ok("--json=pretty", "status"))
@@ -631,6 +643,95 @@ class Terminal(CtlTest):
         self.assertEqual(run.out.strip(), "FRSXMK")
 
 
+class Verify(CtlTest):
+    """verify without a mail server: ports that refuse are not failures, a port that speaks no
+    TLS is; the endpoints and names come from the daemon. (tests/postfix checks a real one.)"""
+
+    def setUp(self):
+        super().setUp()
+        self.store_certs = self.start_with_store()
+
+    def test_refusing_ports_are_not_listening_and_exit_0(self):
+        closed = [free_port(), free_port()]
+        self.write_config({"publish": {"names": "smtp.example.com"},
+                           "verify": {"endpoints": f"{closed[0]}/smtp {closed[1]}/imaps"}})
+        self.ctl_ok("reload")
+        rows = json.loads(self.ctl_ok("--json=short", "verify"))
+        self.assertEqual([(r["port"], r["protocol"], r["name"], r["service"], r["verdict"])
+                          for r in rows],
+                         [(closed[0], "smtp", FQDN, "SMTP", "not-listening"),
+                          (closed[0], "smtp", "smtp.example.com", "SMTP", "not-listening"),
+                          (closed[1], "imaps", FQDN, "IMAP", "not-listening"),
+                          (closed[1], "imaps", "smtp.example.com", "IMAP", "not-listening")])
+        self.assertFalse(os.path.exists(os.path.join(self.tmp, "transportcertd-verify.prom")))
+        out = self.ctl_ok("verify", "--endpoint", f"{closed[0]}/pop3", "other.example.com")
+        self.assertRegex(out, r"^PORT +NAME +SERVICE +EXPECTED +SERVED +VERDICT\n"
+                              rf"{closed[0]}/pop3 +other\.example\.com +POP +- +- +"
+                              r"not-listening\n\n1 check: 1 not-listening\.\n$")
+
+    def test_a_port_without_tls_fails_with_exit_1(self):
+        metrics_dir = os.path.join(self.tmp, "node-exporter")
+        os.mkdir(metrics_dir)
+        self.write_config({"metrics": {"textfile": f"{metrics_dir}/transportcertd.prom"}})
+        self.ctl_ok("reload")
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as server:
+            server.bind(("127.0.0.1", 0))
+            server.listen(4)
+            port = server.getsockname()[1]
+
+            def serve():
+                for _ in range(2):  # the text run, then the --json run
+                    connection, _ = server.accept()
+                    with connection:
+                        connection.sendall(b"220 mail.example.test ESMTP\r\n")
+                        connection.recv(100)
+                        connection.sendall(b"250 mail.example.test\r\n")  # no STARTTLS
+                        connection.recv(100)
+                        connection.sendall(b"502 5.5.1 not implemented\r\n")
+            thread = threading.Thread(target=serve, daemon=True)
+            thread.start()
+            run = self.ctl("verify", "--endpoint", f"{port}/smtp")
+            self.assertEqual(run.rc, 1, run)
+            self.assertRegex(run.out, rf"(?m)^{port}/smtp +{re.escape(FQDN)} +SMTP +"
+                                      r"[0-9A-F]{12} +- +tls-failed$")
+            self.assertIn(f"{port}/smtp {FQDN}: STARTTLS was answered '502 5.5.1 not "
+                          "implemented'", run.out)
+            run = self.ctl("--json=short", "verify", "--endpoint", f"{port}/smtp")
+            self.assertEqual(run.rc, 1, run)
+            [row] = json.loads(run.out)
+            self.assertEqual(row["verdict"], "tls-failed")
+            self.assertIsNone(row["served"])
+            thread.join(10)
+        # The served_match series next to the daemon's metrics file: 0 for the failure.
+        with open(os.path.join(metrics_dir, "transportcertd-verify.prom"), encoding="utf-8") as f:
+            metrics = f.read()
+        self.assertIn("# TYPE transportcertd_served_match gauge\n", metrics)
+        self.assertIn(f'transportcertd_served_match{{port="{port}",name="{FQDN}",'
+                      'service="SMTP"} 0\n', metrics)
+        self.assertEqual(os.stat(os.path.join(metrics_dir, "transportcertd-verify.prom"))
+                         .st_mode & 0o777, 0o644)
+        self.assertEqual(sorted(os.listdir(metrics_dir)),
+                         ["transportcertd-verify.prom", "transportcertd.prom"])
+
+    def test_a_bad_endpoint_is_a_usage_error(self):
+        for bad in ("25", "25/http", "70000/smtp"):
+            run = self.ctl("verify", "--endpoint", bad)
+            self.assertEqual(run.rc, 2, run)
+            self.assertIn("--endpoint must be PORT/PROTOCOL", run.err)
+        run = self.ctl("list", "--endpoint", "25/smtp")
+        self.assertEqual(run.rc, 2, run)
+        run = self.ctl("-H", "mail.example.com", "verify")
+        self.assertEqual(run.rc, 2, run)
+        self.assertIn("does not go with -H", run.err)
+
+
+def free_port():
+    """A loopback port nothing listens on (bound, then closed)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
 class Usage(CtlTest):
     """Usage errors exit 2 before anything is asked; help and version exit 0."""
 
@@ -647,7 +748,7 @@ class Usage(CtlTest):
         out = self.ctl_ok("--help")
         for command in ("status", "list", "show CERT", "select NAME", "explain NAME", "enable",
                         "disable", "import FILE", "remove CERT", "renew", "new-self-signed",
-                        "reload", "tlsa"):
+                        "reload", "tlsa", "verify"):
             self.assertIn(command, out)
         self.assertRegex(self.ctl_ok("--version"), r"^transportcertctl \d+\.\d+\.\d+\n$")
 

@@ -511,4 +511,42 @@ TEST(AMetricsTextfile, RejectsWhatNodeExporterWouldNeverRead) {
 }
 
 }  // namespace
+TEST(VerifySettings, DefaultToTheMailPortsAndTenSeconds) {
+  auto config = Parse(kHeader);
+  ASSERT_TRUE(config) << config.error().message;
+  EXPECT_EQ(config->verify_endpoints,
+            (std::vector<std::string>{"25/smtp", "587/smtp", "465/smtps", "143/imap", "993/imaps",
+                                      "110/pop3", "995/pop3s"}));
+  EXPECT_EQ(config->verify_after_reload, Milliseconds{10'000});
+}
+
+TEST(VerifySettings, TakeEndpointsAndADelayAndPrintThemBack) {
+  auto config = Parse(std::string(kHeader) +
+                      "[verify]\nendpoints = 2525/smtp 993/imaps 993/imaps\nafter_reload = 0\n");
+  ASSERT_TRUE(config) << config.error().message;
+  EXPECT_EQ(config->verify_endpoints, (std::vector<std::string>{"2525/smtp", "993/imaps"}));
+  EXPECT_EQ(config->verify_after_reload, Milliseconds{0});
+  auto again = ParseConfig(FormatConfig(*config), "printed");
+  ASSERT_TRUE(again) << again.error().message;
+  EXPECT_EQ(again->verify_endpoints, config->verify_endpoints);
+  EXPECT_EQ(again->verify_after_reload, config->verify_after_reload);
+  auto later = Parse(std::string(kHeader) + "[verify]\nafter_reload = 1min\n");
+  ASSERT_TRUE(later) << later.error().message;
+  EXPECT_EQ(later->verify_after_reload, Milliseconds{60'000});
+}
+
+TEST(VerifySettings, RejectBadEndpointsWithFileAndLine) {
+  const std::string section = std::string(kHeader) + "[verify]\n";
+  for (const char* bad :
+       {"25", "smtp", "25/SMTP", "25/http", "0/smtp", "65536/smtp", "x/smtp", "/smtp", "25/"}) {
+    EXPECT_TRUE(
+        StartsWith(ErrorOf(section + "endpoints = 993/imaps " + bad + "\n"),
+                   std::string("test.conf:4: endpoints: \"") + bad + "\" is not PORT/PROTOCOL"))
+        << bad << ": " << ErrorOf(section + "endpoints = " + bad + "\n");
+  }
+  EXPECT_TRUE(StartsWith(ErrorOf(section + "endpoints =\n"),
+                         "test.conf:4: endpoints: needs at least one endpoint"));
+  EXPECT_TRUE(StartsWith(ErrorOf(section + "after_reload = soon\n"), "test.conf:4: after_reload"));
+}
+
 }  // namespace transportcertd

@@ -15,6 +15,8 @@
 #include <cctype>
 #include <chrono>
 #include <cstdlib>
+#include <fstream>
+#include <sstream>
 #include <string>
 #include <thread>
 #include <variant>
@@ -755,6 +757,35 @@ TEST_F(TheDaemonOnTheBus, AnnouncesANewInternalTransportCertificate) {
        "InternalTransportCertificateChanged /org/transportcertd1 " + old_one + " " + new_one,
        "PropertiesChanged /org/transportcertd1 " + std::string(kManager) +
            " InternalTransportCertificate"});
+}
+
+TEST_F(TheDaemonOnTheBus, ListsPublishedNamesAndVerifyEndpointsAndFollowsReload) {
+  StartDaemon();
+  EXPECT_EQ(BusctlGet(kManagerPath, kManager, "PublishedNames").out, "as 0\n");
+  EXPECT_EQ(BusctlGet(kManagerPath, kManager, "MetricsTextfile").out, "s \"\"\n");
+  EXPECT_EQ(BusctlGet(kManagerPath, kManager, "VerifyEndpoints").out,
+            "as 7 \"25/smtp\" \"587/smtp\" \"465/smtps\" \"143/imap\" \"993/imaps\" "
+            "\"110/pop3\" \"995/pop3s\"\n");
+
+  std::ifstream in(dir_ / "transportcertd.conf");
+  std::stringstream text;
+  text << in.rdbuf();
+  dir_.Write("transportcertd.conf", text.str() +
+                                        "names = smtp.example.com imap.example.com\n\n"
+                                        "[verify]\nendpoints = 25/smtp 993/imaps\n\n"
+                                        "[metrics]\ntextfile = " +
+                                        (dir_ / "transportcertd.prom") + "\n");
+  Subscribe();
+  const CommandResult r = BusctlCall("Reload");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  SignalsUntilSeen({"PropertiesChanged /org/transportcertd1 " + std::string(kManager) +
+                    " PublishedNames VerifyEndpoints MetricsTextfile"});
+  EXPECT_EQ(BusctlGet(kManagerPath, kManager, "PublishedNames").out,
+            "as 2 \"smtp.example.com\" \"imap.example.com\"\n");
+  EXPECT_EQ(BusctlGet(kManagerPath, kManager, "VerifyEndpoints").out,
+            "as 2 \"25/smtp\" \"993/imaps\"\n");
+  EXPECT_EQ(BusctlGet(kManagerPath, kManager, "MetricsTextfile").out,
+            "s \"" + (dir_ / "transportcertd.prom") + "\"\n");
 }
 
 TEST_F(TheDaemonOnTheBus, SignalsACertificateExpiringAndThenExpired) {

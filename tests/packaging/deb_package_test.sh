@@ -27,6 +27,8 @@ expected="\
 ./usr/bin/transportcertctl -rwxr-xr-x
 ./usr/share/bash-completion/completions/transportcertctl -rw-r--r--
 ./lib/systemd/system/transportcertd.service -rw-r--r--
+./lib/systemd/system/transportcertd-verify.service -rw-r--r--
+./lib/systemd/system/transportcertd-verify.timer -rw-r--r--
 ./usr/share/dbus-1/system.d/org.transportcertd1.conf -rw-r--r--
 ./usr/share/dbus-1/system-services/org.transportcertd1.service -rw-r--r--
 ./usr/lib/systemd/catalog/transportcertd.catalog -rw-r--r--

@@ -185,6 +185,9 @@ fqdn = $fqdn
 
 [publish]
 reload_command = $postfix_reload
+
+[verify]
+after_reload = 2s
 EOF
 mark before-reload
 ct systemctl reload "$unit" || fail "systemctl reload with a good configuration"
@@ -228,6 +231,44 @@ fi
 ok "journalctl -x: the expiry alert, the unusable file and the renewal, explained, every field filled in"
 wait_for 10 "$fqdn.pem published" ct test -s "$published/$fqdn.pem"
 ok "the renewed certificate, made for the new fqdn, is published as $fqdn.pem"
+
+# --- the renewal was published and Postfix reloaded: the daemon starts the verify unit ---
+verify_unit=transportcertd-verify.service
+wait_for 30 "$verify_unit to find the renewal served" sh -c "nsenter -t $pid1 -a journalctl -q \
+	-u $verify_unit --after-cursor='$(cat "$scratch/before-alerts")' | grep -qE ' 25/smtp +$fqdn +SMTP +${renewed:0:12} +${renewed:0:12} +match$'"
+journal_since before-alerts -u "$verify_unit" >"$scratch/verify.journal"
+journal_since before-alerts -u "$unit" >"$scratch/renewal.journal"
+grep -q "started $verify_unit" "$scratch/renewal.journal" ||
+	{ show "$scratch/renewal.journal"; fail "the daemon did not say it started $verify_unit"; }
+wait_for 10 "$verify_unit to finish" sh -c \
+	"[ \"\$(nsenter -t $pid1 -a systemctl show -P ActiveState $verify_unit)\" = inactive ]"
+[ "$(ct systemctl show -P Result "$verify_unit")" = success ] ||
+	{ show "$scratch/verify.journal"; fail "$verify_unit did not succeed"; }
+ok "$verify_unit started by the daemon after the reload, in its sandbox: 25/smtp $fqdn ${renewed:0:12} match"
+
+# A name Postfix has no SNI entry for and the daemon selects nothing for: it differs, and
+# --journal logs it with the verify MESSAGE_ID, explained by its catalog entry.
+mark before-verify
+if ct transportcertctl --no-pager verify --journal --endpoint 25/smtp other.example.com \
+	>"$scratch/verify.out" 2>&1; then
+	show "$scratch/verify.out"
+	fail "verify of a name served differently exited 0"
+fi
+grep -qE "^25/smtp +other.example.com +SMTP +- +[0-9A-F]{12} +differs$" "$scratch/verify.out" ||
+	{ show "$scratch/verify.out"; fail "verify did not report the difference"; }
+# (journalctl finds nothing with --after-cursor and a match together: the match is grep's.)
+wait_for 10 "the verify journal entry" sh -c "nsenter -t $pid1 -a journalctl -q -o verbose \
+	--after-cursor='$(cat "$scratch/before-verify")' | grep -q MESSAGE_ID=0f6f28cf9ecb488cb069e0c8578f4862"
+journal_since before-verify -x >"$scratch/verify.x"
+count=$(journal_since before-verify -o verbose | grep -c MESSAGE_ID=0f6f28cf9ecb488cb069e0c8578f4862 || true)
+[ "$count" = 1 ] || fail "the difference was logged $count times, not once"
+grep -qF "25/smtp serves another certificate than the one selected for other.example.com" \
+	"$scratch/verify.x" || { show "$scratch/verify.x"; fail "journalctl -x does not explain the difference"; }
+if grep -q '@TRANSPORTCERTD_' "$scratch/verify.x"; then
+	show "$scratch/verify.x"
+	fail "journalctl -x shows a verify field the entry does not have"
+fi
+ok "verify --journal: the difference logged once, explained by journalctl -x"
 
 # Every alert so far, against the shipped catalog: each @FIELD@ of its entry is present.
 ct journalctl -q -u "$unit" -o json >"$scratch/journal.json"

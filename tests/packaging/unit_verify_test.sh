@@ -48,3 +48,36 @@ if [ -s "$scratch/verify.log" ]; then
 	fail "systemd-analyze verify printed warnings"
 fi
 ok "systemd-analyze verify is silent"
+
+# --- transportcertd-verify.service and .timer ---
+vunit="$stage/lib/systemd/system/transportcertd-verify.service"
+vtimer="$stage/lib/systemd/system/transportcertd-verify.timer"
+[ -f "$vunit" ] && [ -f "$vtimer" ] ||
+	fail "transportcertd-verify.service and .timer are not installed in /lib/systemd/system"
+ok "transportcertd-verify.service and .timer installed in /lib/systemd/system"
+for setting in Type=oneshot 'ExecStart=/usr/bin/transportcertctl --no-pager verify --journal' \
+	IPAddressAllow=localhost IPAddressDeny=any NoNewPrivileges=yes \
+	ProtectSystem=strict 'CapabilityBoundingSet=' ReadWritePaths=-/var/lib/prometheus/node-exporter; do
+	grep -qx -- "$setting" "$vunit" || fail "transportcertd-verify.service lacks '$setting'"
+done
+grep -qx 'OnCalendar=daily' "$vtimer" || fail "the timer does not run daily"
+grep -qx 'WantedBy=timers.target' "$vtimer" || fail "the timer is not wanted by timers.target"
+ok "oneshot, loopback only, no capabilities; the timer runs it daily"
+
+mkdir "$scratch/verify-units"
+vcopy="$scratch/verify-units/transportcertd-verify.service"
+sed "s|^ExecStart=/usr/bin/transportcertctl|ExecStart=$stage/usr/bin/transportcertctl|" "$vunit" >"$vcopy"
+cp "$vtimer" "$scratch/verify-units/"
+changed=$(diff "$vunit" "$vcopy" | grep -c '^>' || true)
+[ "$changed" = 1 ] || fail "rewriting ExecStart= of the verify unit changed $changed lines, expected 1"
+say "systemd-analyze verify transportcertd-verify.service and .timer"
+if ! MANPATH="$stage/usr/share/man" systemd-analyze verify "$vcopy" \
+	"$scratch/verify-units/transportcertd-verify.timer" >"$scratch/verify-units.log" 2>&1; then
+	show "$scratch/verify-units.log"
+	fail "systemd-analyze verify reported errors for the verify units"
+fi
+if [ -s "$scratch/verify-units.log" ]; then
+	show "$scratch/verify-units.log"
+	fail "systemd-analyze verify printed warnings for the verify units"
+fi
+ok "systemd-analyze verify of the verify service and timer is silent"

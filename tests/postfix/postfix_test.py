@@ -20,7 +20,10 @@ and then looks at what Postfix presents with `openssl s_client -starttls smtp`:
 5. (PostfixAcmeTest, its own ctest entry because pebble and certbot double the run time) for a
    name whose certificate comes from a real ACME CA (pebble) through certbot and the deploy
    hook, that certificate and its chain, and after `certbot renew` the renewed one, with
-   nothing done by hand.
+   nothing done by hand;
+6. (PostfixVerifyTest) `transportcertctl verify` says `match` for every name after a renewal
+   was reloaded, and `differs` (exit status 1) once reload_command is `true`, with what it saw
+   served confirmed by `openssl s_client` and the transportcertd_served_match metrics written.
 
 Postfix is installed from Debian when it is missing (this needs root and a package mirror).
 A private instance is started with `postfix -c DIR`, which Postfix only allows for a DIR listed
@@ -55,6 +58,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 import acme_support  # noqa: E402  pylint: disable=wrong-import-position
 
 BIN = os.environ.get("TRANSPORTCERTD_BIN", "")
+CTL = os.environ.get("TRANSPORTCERTCTL_BIN", "")
 DEPLOY_HOOK = os.environ.get(
     "TRANSPORTCERTD_DEPLOY_HOOK",
     os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "packaging",
@@ -469,6 +473,7 @@ postmap -F hash:{cls.publish_dir}/sni-map && postfix -c {CONFIG_DIR} reload || e
 echo finished >> {cls.reload_marker}
 """)
         reload_command = f"/bin/sh {script}"
+        cls.config, cls.reload_command = config, reload_command
         with open(config, "w", encoding="utf-8") as f:
             f.write(f"""\
 [daemon]
@@ -679,6 +684,105 @@ class PostfixIntegrationTest(PostfixTest):
         self.assertLess(elapsed, 60.0)
 
 
+class PostfixVerifyTest(PostfixTest):
+    """`transportcertctl verify` against the real Postfix: it reports `match` for every name
+    after a renewal was reloaded, and `differs` (exit status 1) once the reload command does
+    nothing, while Postfix keeps presenting the old certificate. What verify says was served
+    is checked against `openssl s_client`."""
+
+    @classmethod
+    def setUpClass(cls):
+        if not CTL or not os.access(CTL, os.X_OK):
+            raise unittest.SkipTest("TRANSPORTCERTCTL_BIN does not name transportcertctl")
+        super().setUpClass()
+
+    @classmethod
+    def before_daemon(cls):
+        cls.metrics_dir = os.path.join(cls.root, "node-exporter")
+        os.mkdir(cls.metrics_dir)
+        cls.extra_config = f"[metrics]\ntextfile = {cls.metrics_dir}/transportcertd.prom\n"
+
+    def served_match(self):
+        """transportcertd_served_match by (port, name) from the last verify run."""
+        with open(os.path.join(self.metrics_dir, "transportcertd-verify.prom"),
+                  encoding="utf-8") as f:
+            found = re.findall(r'^transportcertd_served_match\{port="(\d+)",name="([^"]+)",'
+                               r'service="SMTP"\} ([01])$', f.read(), re.M)
+        return {(int(port), name): int(value) for port, name, value in found}
+
+    def verify(self, *args):
+        """verify --json on the Postfix port and on a port where nothing listens; returns the
+        exit status and the rows by (port, name)."""
+        env = dict(os.environ, DBUS_SESSION_BUS_ADDRESS=self.bus_address)
+        closed = free_loopback_port()
+        common = [CTL, "--bus", "session", "--no-pager", "verify",
+                  "--endpoint", f"{self.port}/smtp", "--endpoint", f"{closed}/smtps", *args]
+        table = run(common, check=False, env=env)
+        log(f"transportcertctl verify (exit status {table.returncode}):\n{table.stdout}"
+            f"{table.stderr}")
+        result = run([*common, "--json=short"], check=False, env=env)
+        self.assertEqual(result.returncode, table.returncode, result.stderr)
+        rows = {(row["port"], row["name"]): row for row in json.loads(result.stdout)}
+        closed_rows = [row for (port, _), row in rows.items() if port == closed]
+        self.assertTrue(closed_rows, rows)
+        for row in closed_rows:
+            self.assertEqual(row["verdict"], "not-listening", rows)
+        return result.returncode, rows, table.stdout
+
+    def test_1_match_after_a_renewal_was_reloaded(self):
+        old = self.internal_transport().upper()
+        self.wait_for_presented(old)
+        self.wait_for_reloads_to_finish()
+        new = self.busctl("call", BUS_NAME, BUS_PATH, BUS_INTERFACE,
+                          "RenewInternalTransportCertificate")[0].upper()
+        self.wait_for_presented(new, FQDN)
+        self.wait_for_reloads_to_finish()
+        status, rows, table = self.verify()
+        self.assertEqual(status, 0, table)
+        fqdn, ca = rows[(self.port, FQDN)], rows[(self.port, CA_NAME)]
+        self.assertEqual((fqdn["expected"], fqdn["served"], fqdn["verdict"]),
+                         (new, new, "match"), table)
+        self.assertEqual((ca["expected"], ca["served"], ca["verdict"]),
+                         (self.ca_issued, self.ca_issued, "match"), table)
+        self.assertEqual(fqdn["service"], "SMTP")
+        self.assertRegex(table, r"(?m)^PORT +NAME +SERVICE +EXPECTED +SERVED +VERDICT$")
+        self.assertRegex(table, rf"(?m)^{self.port}/smtp +{re.escape(FQDN)} +SMTP +{new[:12]} "
+                                rf"+{new[:12]} +match$")
+        self.assertEqual(self.served_match(), {(self.port, FQDN): 1, (self.port, CA_NAME): 1})
+        # Names on the command line narrow the check.
+        _, only, _ = self.verify(CA_NAME)
+        self.assertEqual({name for _, name in only}, {CA_NAME})
+
+    def test_2_differs_when_the_reload_command_does_nothing(self):
+        old = self.internal_transport().upper()
+        self.wait_for_presented(old, FQDN)
+        self.wait_for_reloads_to_finish()
+        with open(self.config, encoding="utf-8") as f:
+            text = f.read()
+        with open(self.config, "w", encoding="utf-8") as f:
+            f.write(text.replace(f"reload_command = {self.reload_command}",
+                                 "reload_command = true"))
+        run(["busctl", f"--address={self.bus_address}", "call", BUS_NAME, BUS_PATH,
+             BUS_INTERFACE, "Reload"], timeout=30)
+        new = self.busctl("call", BUS_NAME, BUS_PATH, BUS_INTERFACE,
+                          "RenewInternalTransportCertificate")[0].upper()
+        published = os.path.join(self.publish_dir, "internal-transport.pem")
+
+        def published_new():
+            with open(published, encoding="utf-8") as f:
+                return new in thumbprints_of_pem(f.read())
+        wait_for(published_new, PRESENT_TIMEOUT, f"{new} to be published", self.details)
+        status, rows, table = self.verify()
+        self.assertEqual(status, 1, table)
+        fqdn, ca = rows[(self.port, FQDN)], rows[(self.port, CA_NAME)]
+        self.assertEqual((fqdn["expected"], fqdn["served"], fqdn["verdict"]),
+                         (new, old, "differs"), table)
+        self.assertEqual(leaf_presented(self.port, FQDN), old)  # what s_client sees too
+        self.assertEqual(ca["verdict"], "match", table)
+        self.assertIn(f"{self.port}/smtp {FQDN}: serves {old}, the daemon selects {new}", table)
+        self.assertEqual(self.served_match(), {(self.port, FQDN): 0, (self.port, CA_NAME): 1})
+
+
 class PostfixAcmeTest(PostfixTest):
     """A certificate from a real ACME CA reaches Postfix with no manual step: pebble issues it,
     certbot runs the deploy hook (enabled as docs/acme.md says), the daemon selects it for
@@ -788,7 +892,7 @@ def main():
         program = unittest.main(argv=[sys.argv[0], *sys.argv[1:]], exit=False, verbosity=2,
                                 failfast=True)
     finally:
-        for test_class in (PostfixIntegrationTest, PostfixAcmeTest):
+        for test_class in (PostfixIntegrationTest, PostfixVerifyTest, PostfixAcmeTest):
             test_class.tear_down()  # unittest skips tearDownClass on an interrupt
     return 0 if program.result.wasSuccessful() else 1
 
