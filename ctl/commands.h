@@ -26,7 +26,7 @@ struct Context {
 
 struct CommandOutput {
   std::string text;
-  bool page = false;  // long output a person reads: through the pager on a terminal
+  bool page = false;         // long output a person reads: through the pager on a terminal
   int exit_status = 0;       // 1 when the command found something wrong (verify)
   std::string warning = {};  // printed on standard error after the output; the status stays
 };

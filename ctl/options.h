@@ -33,8 +33,8 @@ struct Options {
   std::vector<std::string> args;
 
   // Options of one command.
-  bool internal_transport = false;    // enable --internal-transport
-  std::vector<std::string> services;  // import --services SERVICE,...
+  bool internal_transport = false;     // enable --internal-transport
+  std::vector<std::string> services;   // import --services SERVICE,...
   std::vector<std::string> endpoints;  // verify --endpoint PORT/PROTO (repeatable)
   bool journal = false;                // verify --journal
 };

@@ -3,6 +3,7 @@
 # /usr/libexec/transportcertd/certbot-deploy-hook, is plain POSIX sh that shellcheck finds
 # nothing in, and fails with one line when certbot's RENEWED_LINEAGE is missing. What it does
 # against the daemon is tested in tests/acme/acme_test.py.
+# shellcheck source=tests/packaging/lib.sh
 . "$(dirname "$0")/lib.sh"
 require_command cmake shellcheck
 

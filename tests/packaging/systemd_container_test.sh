@@ -13,6 +13,7 @@
 # Nothing on this machine changes: everything happens in the overlay's upper layer, which is
 # unmounted and removed at the end, pass or fail. Skips (77) only where nspawn cannot run: not
 # root, no overlay mount, or no systemd boots in the container.
+# shellcheck source=tests/packaging/lib.sh
 . "$(dirname "$0")/lib.sh"
 require_command cpack systemd-nspawn nsenter mount umount setpriv python3 openssl
 require_daemon
@@ -33,7 +34,7 @@ if ! cpack -G DEB --config "$TRANSPORTCERTD_BUILD_DIR/CPackConfig.cmake" -B "$sc
 	show "$scratch/cpack.log"
 	fail "cpack failed"
 fi
-deb=$(ls "$scratch"/out/transportcertd_*.deb 2>/dev/null | head -n1)
+deb=$(find "$scratch/out" -name 'transportcertd_*.deb' 2>/dev/null | head -n1)
 [ -n "$deb" ] || { show "$scratch/cpack.log"; fail "cpack wrote no transportcertd_*.deb"; }
 ok "built $(basename "$deb")"
 
@@ -65,6 +66,7 @@ if ! mount -t overlay overlay -o "lowerdir=/,upperdir=$ct_dir/upper,workdir=$ct_
 	skip "cannot mount an overlay of / here ($(cat "$scratch/mount.log")); nspawn cannot run"
 fi
 mounted=yes
+# shellcheck disable=SC2016  # ${Status} is dpkg-query's, not the shell's
 if chroot "$root" dpkg-query -W -f='${Status}' transportcertd 2>/dev/null | grep -q 'ok installed'; then
 	skip "a transportcertd package is installed on this machine; the container would inherit it"
 fi
@@ -345,6 +347,7 @@ mark before-bad-reload
 if ct systemctl reload "$unit" 2>"$scratch/bad-reload.err"; then
 	fail "systemctl reload with a bad configuration succeeded"
 fi
+# shellcheck disable=SC2015  # fail when either test is false
 [ "$(ct systemctl is-active "$unit")" = active ] && [ "$(prop MainPID)" = "$pid_before" ] ||
 	fail "a bad reload stopped the daemon"
 journal_since before-bad-reload -u "$unit" | grep -q "reload failed, keeping the running configuration: $conf:$line:" ||
@@ -368,13 +371,14 @@ if ct systemctl restart "$unit" 2>/dev/null; then
 fi
 sleep 1  # a restart loop would show as activating (auto-restart) by now
 props ActiveState SubState Result ExecMainStatus >"$scratch/failed.props"
+# shellcheck disable=SC2015  # fail when either test is false
 grep -qx ActiveState=failed "$scratch/failed.props" && grep -qx ExecMainStatus=78 "$scratch/failed.props" ||
 	{ show "$scratch/failed.props"; fail "a bad configuration does not leave the unit failed with 78"; }
 ct systemctl status "$unit" >"$scratch/status.txt" 2>&1 || true
 grep -q "$conf:$line: " "$scratch/status.txt" ||
 	{ show "$scratch/status.txt"; fail "systemctl status does not show $conf:$line"; }
 ok "bad config at start: $(tr '\n' ' ' <"$scratch/failed.props")and systemctl status shows $conf:$line"
-sed -n "/$(echo "$conf" | sed 's|/|\\/|g'):$line/p" "$scratch/status.txt" | sed 's/^/    | /'
+sed -n "/${conf//\//\\/}:$line/p" "$scratch/status.txt" | sed 's/^/    | /'
 ct cp /root/good.conf "$conf"
 ct systemctl reset-failed "$unit"
 ct systemctl start "$unit" || fail "the fixed configuration does not start"

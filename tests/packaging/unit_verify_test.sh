@@ -52,6 +52,7 @@ ok "systemd-analyze verify is silent"
 # --- transportcertd-verify.service and .timer ---
 vunit="$stage/lib/systemd/system/transportcertd-verify.service"
 vtimer="$stage/lib/systemd/system/transportcertd-verify.timer"
+# shellcheck disable=SC2015  # fail when either test is false
 [ -f "$vunit" ] && [ -f "$vtimer" ] ||
 	fail "transportcertd-verify.service and .timer are not installed in /lib/systemd/system"
 ok "transportcertd-verify.service and .timer installed in /lib/systemd/system"
