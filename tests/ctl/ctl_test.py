@@ -374,14 +374,16 @@ class Reading(CtlTest):
         self.assertIn("Nothing is selected for IMAP on imap.example.com; "
                       "0 eligible but outranked, 5 ineligible.", out)
 
-    def test_tlsa_says_this_daemon_does_not_support_it(self):
-        for args in (("tlsa",), ("tlsa", FQDN), ("--json=short", "tlsa")):
-            run = self.ctl(*args)
-            self.assertEqual(run.rc, 1, run)
-            self.assertEqual(run.out, "")
-            self.assertIn("not supported by this daemon", run.err)
-            self.assertIn("org.freedesktop.DBus.Error.UnknownMethod", run.err)
-            self.assertEqual(len(run.err.splitlines()), 1, run)
+    def test_tlsa_prints_the_records_get_tlsa_records_gives(self):
+        for name in ("", FQDN):
+            records = self.busctl_json("call", *MANAGER, "GetTlsaRecords", "s", name)["data"][0]
+            self.assertTrue(records, "the daemon gives DANE records for its FQDN")
+            args = ("tlsa", name) if name else ("tlsa",)
+            self.assertEqual(self.ctl_ok(*args), "".join(r + "\n" for r in records))
+            self.assertEqual(json.loads(self.ctl_ok("--json=short", *args)), records)
+        run = self.ctl("tlsa", "not a host name")
+        self.assertEqual(run.rc, 1, run)
+        self.assertIn("org.freedesktop.DBus.Error.InvalidArgs", run.err)
 
 
 def colliding_certificates(prefix_digits=6):

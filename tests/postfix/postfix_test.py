@@ -16,7 +16,8 @@ and then looks at what Postfix presents with `openssl s_client -starttls smtp`:
 3. for a published name whose only certificate is issued by a throw-away CA made here, that
    certificate and its chain, which is what SelectCertificate answers for the name;
 4. after RenewInternalTransportCertificate, reload_command runs (once) and a new connection
-   presents the new certificate, with nothing done by hand;
+   presents the new certificate, with nothing done by hand; the DANE TLSA records read before
+   the renewal authenticate Postfix before and after it (`openssl s_client -dane_tlsa_rrdata`);
 5. (PostfixAcmeTest, its own ctest entry because pebble and certbot double the run time) for a
    name whose certificate comes from a real ACME CA (pebble) through certbot and the deploy
    hook, that certificate and its chain, and after `certbot renew` the renewed one, with
@@ -546,6 +547,25 @@ reload_command = {reload_command}
                           "InternalTransportCertificate", check=False)
 
     @classmethod
+    def tlsa_rrdata(cls, name):
+        """The `3 1 1 HEX` data of the DANE-EE records GetTlsaRecords gives for `name`."""
+        records = cls.busctl("call", BUS_NAME, BUS_PATH, BUS_INTERFACE, "GetTlsaRecords", "s",
+                             name)[0]
+        return [r.split(" IN TLSA ", 1)[1] for r in records if " IN TLSA 3 1 1 " in r]
+
+    def assert_dane_authenticates(self, rrdata, name):
+        """OpenSSL's DANE verifier accepts what Postfix presents for `name` over STARTTLS,
+        given only the TLSA records `rrdata` (no CA)."""
+        args = ["openssl", "s_client", "-starttls", "smtp", "-connect", f"127.0.0.1:{self.port}",
+                "-name", "client.example.test", "-servername", name, "-dane_tlsa_domain", name]
+        for data in rrdata:
+            args += ["-dane_tlsa_rrdata", data]
+        result = subprocess.run(args, input="QUIT\n", capture_output=True, text=True,
+                                timeout=15, check=False)
+        self.assertIn("Verification: OK", result.stdout, f"DANE with {rrdata}:\n{result.stdout}")
+        self.assertRegex(result.stdout, r"DANE TLSA 3 1 1 .* matched EE certificate")
+
+    @classmethod
     def select_certificate(cls, name):
         thumbprint, reason = cls.busctl("call", BUS_NAME, BUS_PATH, BUS_INTERFACE,
                                         "SelectCertificate", "ss", name, "SMTP")
@@ -647,6 +667,12 @@ class PostfixIntegrationTest(PostfixTest):
     def test_3_renewal_reaches_new_connections_without_a_manual_step(self):
         old = self.internal_transport().upper()
         self.wait_for_presented(old)
+        # DANE (docs/dane.md): the records published before the renewal, the current key's
+        # `3 1 1` and the next key's, must still authenticate Postfix after it.
+        wait_for(lambda: len(self.tlsa_rrdata(FQDN)) == 2, PRESENT_TIMEOUT,
+                 "the current and the next key's TLSA records", self.details)
+        records_before = self.tlsa_rrdata(FQDN)
+        self.assert_dane_authenticates(records_before, FQDN)
         runs_before = self.wait_for_reloads_to_finish()
         # Renewed at once: the daemon makes the new certificate's NotBefore newer than any in
         # the store even when the previous one was made in this same second.
@@ -666,6 +692,7 @@ class PostfixIntegrationTest(PostfixTest):
         self.assertEqual(selected, new, reason)
         self.wait_for_presented(new, FQDN)  # the SNI map was rebuilt too
         self.assertEqual(self.wait_for_presented(self.ca_issued, CA_NAME).leaf, self.ca_issued)
+        self.assert_dane_authenticates(records_before, FQDN)
 
         # One change, one run of reload_command, which reloaded Postfix successfully.
         after = self.wait_for_reloads_to_finish()
