@@ -359,8 +359,11 @@ class KillMidWrite(DaemonTest):
                                for n in self.textfile_dir_listing())
             code, output = promtool_check(self.metrics_text())
             self.assertEqual((code, output), (0, ""), "the file is whole after kill -9")
+        # The log goes on across restarts: wait for this start's "ready:" line, not an earlier
+        # one, or SIGTERM may come before the daemon handles it.
+        readies = len(self.logged(r"^ready: "))
         self.start()
-        self.wait_for_log(r"^ready: ", timeout=GENERATION_TIMEOUT)
+        self.wait_for_log(r"^ready: ", timeout=GENERATION_TIMEOUT, count=readies + 1)
         self.assertEqual(self.stop(), 0)
         print(f"KillMidWrite: {left_behind} of {self.ITERATIONS} kills left a temporary file",
               file=sys.stderr)
