@@ -9,7 +9,8 @@
 //     under the removed area (`<state>/removed/<UTC yyyymmddThhmmssZ>-<thumbprint>/`), from
 //     which moving them back into the store restores them;
 //   - a file is only touched while it still holds exactly what the plan was made from; when it
-//     changed meanwhile the change reports `kStale` and the caller scans and plans again;
+//     changed meanwhile the plan says it is stale (or the apply that it changed) and the caller
+//     scans and plans again;
 //   - an import or a generated certificate goes to a new file, never over an existing one.
 // Planning (PlanRemoval, PlanImport) is pure; applying (ApplyRemoval, ApplyImport) does the file
 // work. Safe to call from any thread, one change at a time per store.
@@ -38,8 +39,8 @@ struct FileChange {
 struct RemovalPlan {
   std::string thumbprint;
   bool removes_key = false;  // its private key goes too (no other certificate has that key)
-  // The files the inventory or the files' contents disagree on (a file changed since the
-  // scan): nothing may be done; scan again and plan again.
+  // The inventory and the files' contents disagree (a file changed since the scan): nothing
+  // may be done; scan again and plan again.
   bool stale = false;
   std::vector<FileChange> files;  // sorted by path
 };
