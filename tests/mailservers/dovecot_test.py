@@ -15,6 +15,9 @@ systemd here, so it is `doveadm -c CONF reload`). Then, with `openssl s_client -
 4. and why that matters: with a local_name file removed by hand, Dovecot refuses the reload
    (`doveadm reload` exits 0) and keeps presenting the old certificate.
 
+`transportcertctl verify` (its $TRANSPORTCERTCTL_BIN) agrees with s_client: `match` for each
+name in 1, `differs` with exit status 1 for the frozen Dovecot of 4.
+
 Dovecot is /usr/sbin/dovecot when dovecot-imapd is installed (scripts/deps installs it).
 Otherwise the test runs Dovecot from its unpacked Debian packages, without installing them:
 `apt-get download dovecot-core dovecot-imapd`, `dpkg -x` into $TRANSPORTCERTD_DOVECOT_ROOT
@@ -25,6 +28,7 @@ is laid over /usr (unshare, overlayfs). Either way it needs root. Exit status 77
     TRANSPORTCERTD_BIN=build/daemon/transportcertd tests/mailservers/dovecot_test.py -v
 """
 
+import json
 import os
 import re
 import shlex
@@ -49,6 +53,7 @@ NAME = "imap.example.com"  # the snippet's publish.names entry
 MANAGER = ("org.transportcertd1", "/org/transportcertd1", "org.transportcertd1.Manager")
 PRESENT_TIMEOUT = 15.0  # a published change reaches what a new IMAP connection is presented
 UNPACKED = os.environ.get("TRANSPORTCERTD_DOVECOT_ROOT", "")
+CTL = os.environ.get("TRANSPORTCERTCTL_BIN", "")
 
 
 def dovecot_prefix():
@@ -188,6 +193,16 @@ class DovecotIntegration(DaemonTest):
         return self.call("ImportCertificate", "sas", pem, str(len(services)),
                          *services).split('"')[1]
 
+    def verify(self):
+        """`transportcertctl verify --json` on Dovecot's IMAP port: (exit status, rows by name)."""
+        self.assertTrue(CTL and os.access(CTL, os.X_OK), "TRANSPORTCERTCTL_BIN names the command")
+        result = subprocess.run(
+            [CTL, "--bus", "session", "--json=short", "verify", "--endpoint",
+             f"{self.dovecot.port}/imap"], capture_output=True, text=True, timeout=60,
+            check=False, env=dict(os.environ, DBUS_SESSION_BUS_ADDRESS=self.bus_address))
+        rows = {row["name"]: row for row in json.loads(result.stdout or "[]")}
+        return result.returncode, rows
+
     def wait_presented(self, name, thumbprint, what):
         self.wait_until(lambda: self.dovecot.presented(name) == thumbprint, PRESENT_TIMEOUT,
                         f"Dovecot to present {what} for {name}",
@@ -215,6 +230,12 @@ class DovecotIntegration(DaemonTest):
         self.assertEqual(self.published_thumbprint(f"{NAME}.pem"), smtp,
                          "the SMTP selection stays in the top-level file")
         self.assertEqual(self.call("SelectCertificate", "ss", NAME, "SMTP").split('"')[1], smtp)
+        # transportcertctl verify sees the same on the wire: each name's IMAP selection.
+        code, rows = self.verify()
+        self.assertEqual(code, 0, rows)
+        self.assertEqual({name: (row["service"], row["verdict"], row["served"])
+                          for name, row in rows.items()},
+                         {NAME: ("IMAP", "match", imap), FQDN: ("IMAP", "match", internal)})
 
         # A renewal of the IMAP certificate reaches the wire through the reload command.
         renewed = self.import_for(self.certs.make(NAME, not_before=time.time() - 60).pem, "IMAP")
@@ -257,6 +278,11 @@ class DovecotIntegration(DaemonTest):
                         on_timeout=self.dovecot.log)
         self.assertEqual(self.dovecot.presented(FQDN), internal,
                          "a frozen Dovecot keeps presenting the old certificate")
+        # What transportcertctl verify is for: it catches the frozen server.
+        code, rows = self.verify()
+        self.assertEqual(code, 1, rows)
+        self.assertEqual((rows[FQDN]["verdict"], rows[FQDN]["served"], rows[FQDN]["expected"]),
+                         ("differs", internal, new_internal), rows)
 
 
 def main():
