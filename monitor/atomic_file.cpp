@@ -80,16 +80,23 @@ int FsyncDirectory(const std::string& dir) {
   return guard.Close();
 }
 
-}  // namespace
-
-Status WriteFileAtomically(const std::string& path, std::string_view data, mode_t mode,
-                           gid_t group) {
+std::string DirectoryOf(const std::string& path) {
   std::string dir;
   std::string base;
   SplitPath(path, &dir, &base);
-  auto failed = [&path](int err) {
-    return Status(Error{path + ": could not write: " + ErrnoText(err)});
-  };
+  return dir;
+}
+
+// The first half of an atomic write: a hidden temporary file next to `path` (".name.tmp-XXXXXX")
+// holding `data`, with `mode` and `group` (-1: the caller's) settled while it is still empty,
+// synced and closed. Returns its path; on failure nothing is left behind and the error is
+// "PATH: could not write: reason".
+Result<std::string> WriteTemporaryFor(const std::string& path, std::string_view data, mode_t mode,
+                                      gid_t group) {
+  std::string dir;
+  std::string base;
+  SplitPath(path, &dir, &base);
+  auto failed = [&path](int err) { return Error{path + ": could not write: " + ErrnoText(err)}; };
   if (base.empty()) return failed(EISDIR);
 
   std::string temp = dir + "/." + base + std::string(kTempFileMarker) + "XXXXXX";
@@ -100,7 +107,7 @@ Status WriteFileAtomically(const std::string& path, std::string_view data, mode_
   temp.assign(name.data());
   FdGuard guard(fd);
 
-  // Everything before the rename fails the same way: the temporary goes, the target stays.
+  // Every failure from here on is the same: the temporary goes.
   auto abandon = [&](int err) {
     if (guard.get() >= 0) guard.Close();
     ::unlink(temp.c_str());
@@ -116,10 +123,22 @@ Status WriteFileAtomically(const std::string& path, std::string_view data, mode_
   if (const int err = WriteAll(fd, data); err != 0) return abandon(err);
   if (::fsync(fd) != 0) return abandon(errno);
   if (const int err = guard.Close(); err != 0) return abandon(err);
-  if (::rename(temp.c_str(), path.c_str()) != 0) return abandon(errno);
+  return temp;
+}
 
+}  // namespace
+
+Status WriteFileAtomically(const std::string& path, std::string_view data, mode_t mode,
+                           gid_t group) {
+  auto temp = WriteTemporaryFor(path, data, mode, group);
+  if (!temp) return temp.error();
+  if (::rename(temp->c_str(), path.c_str()) != 0) {
+    const int err = errno;
+    ::unlink(temp->c_str());
+    return Status(Error{path + ": could not write: " + ErrnoText(err)});
+  }
   // The new contents are in place; only their durability across a crash is in question now.
-  if (const int err = FsyncDirectory(dir); err != 0) {
+  if (const int err = FsyncDirectory(DirectoryOf(path)); err != 0) {
     return Status(Error{path + ": written, but could not sync its directory: " + ErrnoText(err)});
   }
   return Status::Ok();
@@ -204,35 +223,14 @@ int RemoveStaleTempFilesOf(const std::string& path) {
 }
 
 Result<std::string> WriteNewFile(const std::string& path, std::string_view data, mode_t mode) {
-  std::string dir;
-  std::string base;
-  SplitPath(path, &dir, &base);
-  auto failed = [&path](int err) { return Error{path + ": could not write: " + ErrnoText(err)}; };
-  if (base.empty()) return failed(EISDIR);
-
-  std::string temp = dir + "/." + base + std::string(kTempFileMarker) + "XXXXXX";
-  std::vector<char> name(temp.begin(), temp.end());
-  name.push_back('\0');
-  const int fd = ::mkostemp(name.data(), O_CLOEXEC);
-  if (fd < 0) return failed(errno);
-  temp.assign(name.data());
-  FdGuard guard(fd);
-  auto abandon = [&](int err) {
-    if (guard.get() >= 0) guard.Close();
-    ::unlink(temp.c_str());
-    return failed(err);
-  };
-  if (::fchmod(fd, mode) != 0) return abandon(errno);
-  if (const int err = WriteAll(fd, data); err != 0) return abandon(err);
-  if (::fsync(fd) != 0) return abandon(errno);
-  if (const int err = guard.Close(); err != 0) return abandon(err);
-
-  auto renamed = RenameToFreeName(temp, path);
+  auto temp = WriteTemporaryFor(path, data, mode, static_cast<gid_t>(-1));
+  if (!temp) return temp.error();
+  auto renamed = RenameToFreeName(*temp, path);
   if (!renamed) {
-    ::unlink(temp.c_str());
+    ::unlink(temp->c_str());
     return renamed.error();
   }
-  if (const int err = FsyncDirectory(dir); err != 0) {
+  if (const int err = FsyncDirectory(DirectoryOf(path)); err != 0) {
     return Error{*renamed + ": written, but could not sync its directory: " + ErrnoText(err)};
   }
   return renamed;
