@@ -89,15 +89,7 @@ class CtlTest(DaemonTest):
         config = os.path.join(self.tmp, "bus.conf")
         with open(config, "w", encoding="ascii") as f:
             f.write(OPEN_BUS_CONFIG)
-        socket_path = os.path.join(self.tmp, "bus")
-        result = subprocess.run(
-            ["dbus-daemon", f"--config-file={config}", "--fork", "--print-address=1",
-             "--print-pid=1", f"--address=unix:path={socket_path}"],
-            capture_output=True, text=True, timeout=10, check=True)
-        address, pid = result.stdout.split("\n")[:2]
-        self.bus_pid = int(pid)
-        self.addCleanup(self.stop_pid, self.bus_pid)
-        return address
+        return super().start_private_bus(config)
 
     def ctl_environment(self, extra=None):
         env = {k: v for k, v in os.environ.items()

@@ -197,10 +197,12 @@ class DaemonTest(unittest.TestCase):
 
     # --- the bus -------------------------------------------------------------------------
 
-    def start_private_bus(self):
+    def start_private_bus(self, config_file=None):
+        """A dbus-daemon of this test's own: a session bus, or one with `config_file`."""
         socket_path = os.path.join(self.tmp, "bus")
+        config = f"--config-file={config_file}" if config_file else "--session"
         result = subprocess.run(
-            ["dbus-daemon", "--session", "--fork", "--print-address=1", "--print-pid=1",
+            ["dbus-daemon", config, "--fork", "--print-address=1", "--print-pid=1",
              f"--address=unix:path={socket_path}"],
             capture_output=True, text=True, timeout=10, check=True)
         address, pid = result.stdout.split("\n")[:2]

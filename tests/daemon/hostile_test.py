@@ -63,15 +63,7 @@ class ExpiredSelectionFlood(DaemonTest):
         if os.geteuid() != 0:
             self.skipTest("calling as nobody needs root")
         os.chmod(self.tmp, 0o755)  # nobody must reach the socket
-        socket_path = os.path.join(self.tmp, "bus")
-        result = subprocess.run(
-            ["dbus-daemon", f"--config-file={OPEN_BUS_CONFIG}", "--fork", "--print-address=1",
-             "--print-pid=1", f"--address=unix:path={socket_path}"],
-            capture_output=True, text=True, timeout=10, check=True)
-        address, pid = result.stdout.split("\n")[:2]
-        self.bus_pid = int(pid)
-        self.addCleanup(self.stop_pid, self.bus_pid)
-        return address
+        return super().start_private_bus(OPEN_BUS_CONFIG)
 
     def flood(self, count, pattern):
         result = subprocess.run([*AS_NOBODY, sys.executable, FLOOD_CLIENT, self.bus_address,
