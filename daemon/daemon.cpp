@@ -55,23 +55,34 @@ Daemon::~Daemon() {
 }
 
 int Daemon::Run() {
-  if (uv_loop_init(&loop_) != 0) {
-    spdlog::critical("cannot create the event loop");
-    return 1;
-  }
-  loop_ready_ = true;
-  if (Status started = StartUp(); !started) {
+  if (Status started = Start(); !started) {
     spdlog::critical("{}", started.error().message);
+    if (!loop_ready_) return 1;
     Shutdown(1, "");
-  } else if (generations_.empty()) {
+  }
+  uv_run(&loop_, UV_RUN_DEFAULT);
+  // Shutdown closed every handle; run the loop dry so close callbacks and pending work finish.
+  uv_run(&loop_, UV_RUN_DEFAULT);
+  return exit_code_;
+}
+
+Status Daemon::Start() {
+  if (uv_loop_init(&loop_) != 0) return Error{"cannot create the event loop"};
+  loop_ready_ = true;
+  if (Status started = StartUp(); !started) return started;
+  if (generations_.empty()) {
     SendReady();
   } else {
     // No usable internal transport certificate yet: READY=1 once the first one is published
     // (or its generation failed and was alerted), so a mail server started after us finds it.
     ready_after_generation_ = true;
   }
-  uv_run(&loop_, UV_RUN_DEFAULT);
-  // Shutdown closed every handle; run the loop dry so close callbacks and pending work finish.
+  return {};
+}
+
+int Daemon::Stop() {
+  if (!loop_ready_) return 1;
+  Shutdown(0, "stopped");
   uv_run(&loop_, UV_RUN_DEFAULT);
   return exit_code_;
 }
@@ -205,6 +216,7 @@ void Daemon::ArmDeadline(UnixTimeMs now) {
   for (const auto& stored : inventory_.certificates) {
     consider(stored.cert().not_before * 1000);  // a certificate becoming valid changes selection
   }
+  next_deadline_ = next;
   if (!next) {
     uv_timer_stop(deadline_.get());
     return;
@@ -247,6 +259,11 @@ Status Daemon::Reload() {
   WarnAboutSetup(config_, inventory_);
   notifier_->Ready(Summary());
   return {};
+}
+
+void Daemon::ClockSet() {
+  spdlog::info("the system clock was set; re-checking every deadline");
+  Evaluate();
 }
 
 void Daemon::SendReady() {

@@ -61,6 +61,22 @@ class Daemon final : public ManagerBackend {
   // Start-up, then the loop until SIGTERM/SIGINT or a fatal error. Returns the exit code.
   int Run();
 
+  // Run() in parts, for tests that drive the loop themselves on a clock of their own: Start()
+  // is all that Run() does before its loop; the caller then runs loop() as it likes; Stop()
+  // shuts down as SIGTERM does and runs the loop dry, returning the exit code.
+  Status Start();
+  uv_loop_t* loop() { return &loop_; }
+  int Stop();
+  // The central step (see daemon.cpp). The daemon calls it itself; a test on a clock of its
+  // own calls it when that clock reaches NextDeadline(), as the deadline timer would.
+  void Evaluate();
+  // The wall clock was set: every deadline is checked again (the clock-change watch calls
+  // this; a test calls it after moving its clock).
+  void ClockSet();
+  // When the deadline timer fires next (wall-clock milliseconds since the epoch); nullopt
+  // when nothing is due.
+  std::optional<UnixTimeMs> NextDeadline() const { return next_deadline_; }
+
   // ManagerBackend (see ipc/backend.h).
   std::string Fqdn() const override { return config_.fqdn; }
   std::string StorePath() const override { return config_.store; }
@@ -93,7 +109,6 @@ class Daemon final : public ManagerBackend {
   Status StartUp();
   Status PrepareDirectories();
   void Refresh();  // rescan, then evaluate
-  void Evaluate();
   void ArmDeadline(UnixTimeMs now);
   void SendReady();  // READY=1 with the summary as STATUS=
   std::string Summary() const;
@@ -166,6 +181,7 @@ class Daemon final : public ManagerBackend {
   UvHandle<uv_fs_event_t> watcher_;
   int store_fd_ = -1;  // the directory watcher_ watches, held open (see StartWatching)
   UvHandle<uv_timer_t> debounce_, deadline_, retry_;
+  std::optional<UnixTimeMs> next_deadline_;  // what deadline_ is armed for
   UvHandle<uv_poll_t> clock_change_;
   int clock_fd_ = -1;
   std::unique_ptr<BusService> bus_;

@@ -64,8 +64,11 @@ void Daemon::StartNextGeneration() {
       [](uv_work_t* work) {  // on a pool thread: nothing here touches the daemon
         auto& g = *static_cast<Generation*>(work->data);
         const Clock& clock = g.daemon->clock_;
-        while (clock.Now() / 1000 <= g.newer_than && clock.Now() / 1000 + 2 > g.newer_than) {
-          std::this_thread::sleep_for(std::chrono::milliseconds(50));  // at most one second
+        // At most one second (20 naps of 50 ms), even on a clock that does not move.
+        for (int naps = 0; naps < 20 && clock.Now() / 1000 <= g.newer_than &&
+                           clock.Now() / 1000 + 2 > g.newer_than;
+             ++naps) {
+          std::this_thread::sleep_for(std::chrono::milliseconds(50));
         }
         g.request.now = clock.Now() / 1000;
         g.generated = GenerateSelfSigned(g.request);

@@ -82,8 +82,7 @@ void Daemon::StartClockChangeWatch() {
     itimerspec far{};
     far.it_value.tv_sec = INT_MAX;
     timerfd_settime(self->clock_fd_, TFD_TIMER_ABSTIME | TFD_TIMER_CANCEL_ON_SET, &far, nullptr);
-    spdlog::info("the system clock was set; re-checking every deadline");
-    self->Evaluate();
+    self->ClockSet();
   });
 }
 

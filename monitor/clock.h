@@ -5,6 +5,8 @@
 // thread pool asks for the time too).
 #pragma once
 
+#include <atomic>
+
 #include "monitor/expiry.h"
 
 namespace transportcertd {
@@ -33,7 +35,7 @@ class ManualClock final : public Clock {
   void Advance(UnixTimeMs ms) { now_ += ms; }
 
  private:
-  UnixTimeMs now_;
+  std::atomic<UnixTimeMs> now_;  // read from the thread pool too
 };
 
 }  // namespace transportcertd

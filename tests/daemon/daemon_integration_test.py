@@ -526,7 +526,9 @@ class FreshStart(DaemonTest):
 
 
 class ExpiryAlerts(DaemonTest):
-    """docs/alerts.md: one alert per certificate per threshold as it is crossed, one at expiry."""
+    """docs/alerts.md: one alert per certificate per threshold as it is crossed, one at expiry.
+    On real time, through the real deadline timer; simulated_time_test.cpp checks every
+    threshold to the millisecond on a simulated clock."""
 
     LATENESS = 1.5  # seconds an alert may come after its crossing
 
@@ -763,7 +765,8 @@ class InternalTransport(DaemonTest):
         self.write_file(os.path.join(self.state, "bindings"),
                         f"internal-transport {current.thumbprint}\n"
                         f"services {current.thumbprint} SMTP\n")
-        # Without DANE (dane_test.py has its rollover hold): renewed exactly at renew_before.
+        # Without DANE (dane_test.py has its rollover hold): renewed at renew_before (to the
+        # millisecond on simulated time: simulated_time_test.cpp).
         self.write_config({"monitor": {"renew_before": "5s", "warn_before": "1s"},
                            "dane": {"ports": ""}})
         self.start()
