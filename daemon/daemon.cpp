@@ -105,9 +105,9 @@ Status Daemon::StartUp() {
   debounce_.Init([this](uv_timer_t* t) { return uv_timer_init(&loop_, t); }, this);
   deadline_.Init([this](uv_timer_t* t) { return uv_timer_init(&loop_, t); }, this);
   retry_.Init([this](uv_timer_t* t) { return uv_timer_init(&loop_, t); }, this);
-  publisher_ = std::make_unique<Publisher>(&loop_, config_);
+  publisher_ = std::make_unique<Publisher>(&loop_, config_, clock_);
   dane_ = std::make_unique<Dane>(&loop_, config_, [this] { Evaluate(); });
-  expired_selected_ = std::make_unique<ExpiredSelectionAlerts>(&loop_);
+  expired_selected_ = std::make_unique<ExpiredSelectionAlerts>(&loop_, clock_);
   publisher_->OnReloadDone([this] {
     WriteMetrics();
     VerifyAfterReload();

@@ -1,27 +1,17 @@
 #include "daemon/expired_selection_alerts.h"
 
 #include <algorithm>
-#include <chrono>
 
 #include "daemon/logging.h"
 
 namespace transportcertd {
-namespace {
-
-UnixTimeMs NowMs() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
-
-}  // namespace
-
-ExpiredSelectionAlerts::ExpiredSelectionAlerts(uv_loop_t* loop) {
+ExpiredSelectionAlerts::ExpiredSelectionAlerts(uv_loop_t* loop, const Clock& clock)
+    : clock_(clock) {
   summary_.Init([loop](uv_timer_t* t) { return uv_timer_init(loop, t); }, this);
 }
 
 bool ExpiredSelectionAlerts::ShouldAlert(const std::string& thumbprint, const std::string& name) {
-  const UnixTimeMs now = NowMs();
+  const UnixTimeMs now = clock_.Now();
   LogSummary(limiter_.TakeSummary(now));
   const AlertLimiter::Verdict verdict = limiter_.Admit(thumbprint + " " + name, now);
   if (verdict == AlertLimiter::Verdict::kCounted) ArmSummary(now);
@@ -35,7 +25,7 @@ void ExpiredSelectionAlerts::ArmSummary(UnixTimeMs now) {
       summary_.get(),
       [](uv_timer_t* t) {
         auto* self = static_cast<ExpiredSelectionAlerts*>(t->data);
-        const UnixTimeMs at = NowMs();
+        const UnixTimeMs at = self->clock_.Now();
         self->LogSummary(self->limiter_.TakeSummary(at));
         self->ArmSummary(at);  // the loop's clock may run ahead of the wall clock
       },

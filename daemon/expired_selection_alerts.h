@@ -10,13 +10,14 @@
 
 #include "daemon/uv_handle.h"
 #include "monitor/alert_limiter.h"
+#include "monitor/clock.h"
 
 namespace transportcertd {
 
 class ExpiredSelectionAlerts {
  public:
-  // `loop` must outlive this object.
-  explicit ExpiredSelectionAlerts(uv_loop_t* loop);
+  // `loop` and `clock` must outlive this object.
+  ExpiredSelectionAlerts(uv_loop_t* loop, const Clock& clock);
   ExpiredSelectionAlerts(const ExpiredSelectionAlerts&) = delete;
   ExpiredSelectionAlerts& operator=(const ExpiredSelectionAlerts&) = delete;
 
@@ -32,6 +33,7 @@ class ExpiredSelectionAlerts {
   void ArmSummary(UnixTimeMs now);  // the timer, for the end of a window with counted alerts
   void LogSummary(std::uint64_t counted);
 
+  const Clock& clock_;
   AlertLimiter limiter_;
   UvHandle<uv_timer_t> summary_;
 };

@@ -56,7 +56,8 @@ std::set<std::string> PublishedFileNames(const Config& config) {
   return names;
 }
 
-Publisher::Publisher(uv_loop_t* loop, const Config& config) : loop_(loop), config_(config) {
+Publisher::Publisher(uv_loop_t* loop, const Config& config, const Clock& clock)
+    : loop_(loop), config_(config), clock_(clock) {
   retry_.Init([loop](uv_timer_t* t) { return uv_timer_init(loop, t); }, this);
   reload_timer_.Init([loop](uv_timer_t* t) { return uv_timer_init(loop, t); }, this);
 }
@@ -435,7 +436,7 @@ void Publisher::OnReloadExit(int64_t exit_status, int term_signal) {
     return;
   }
   if (exit_status == 0 && term_signal == 0) {
-    last_reload_success_ = static_cast<std::int64_t>(time(nullptr));
+    last_reload_success_ = clock_.Now() / 1000;
     ++reload_successes_;
     spdlog::info("reload command finished: exit status 0");
   } else {

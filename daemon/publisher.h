@@ -24,6 +24,7 @@
 #include "daemon/backoff.h"
 #include "daemon/config.h"
 #include "daemon/uv_handle.h"
+#include "monitor/clock.h"
 #include "monitor/publish_plan.h"
 #include "monitor/store.h"
 
@@ -44,8 +45,8 @@ using PublishSelect = std::function<const StoredCertificate*(const std::string&,
 
 class Publisher {
  public:
-  // `loop` and `config` must outlive the publisher.
-  Publisher(uv_loop_t* loop, const Config& config);
+  // `loop`, `config` and `clock` must outlive the publisher.
+  Publisher(uv_loop_t* loop, const Config& config, const Clock& clock);
   Publisher(const Publisher&) = delete;
   Publisher& operator=(const Publisher&) = delete;
 
@@ -104,6 +105,7 @@ class Publisher {
 
   uv_loop_t* loop_;
   const Config& config_;
+  const Clock& clock_;
   UvHandle<uv_process_t> child_;
   bool reload_pending_ = false;
   UvHandle<uv_timer_t> retry_;
