@@ -101,7 +101,7 @@ std::string WriteAtomically(const std::string& path, const std::string& text) {
   const int error = errno;
   ok = close(fd) == 0 && ok;
   if (!ok || rename(temporary.c_str(), path.c_str()) != 0) {
-    const std::string why = std::strerror(ok ? errno : error);
+    std::string why = std::strerror(ok ? errno : error);
     (void)unlink(temporary.c_str());
     return why;
   }

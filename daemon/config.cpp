@@ -136,8 +136,9 @@ const std::map<std::string, std::map<std::string, Setter>>& Keys() {
            {"fqdn",
             [](Config& c, std::string_view v) -> Status {
               if (v.empty()) return {};  // keep this host's FQDN
-              if (!IsValidHostname(v))
+              if (!IsValidHostname(v)) {
                 return Error{"\"" + std::string(v) + "\" is not a valid host name"};
+              }
               c.fqdn = NormalizeHostname(v);
               if (Status ok = CheckPublishable(c.fqdn); !ok) return ok;
               return {};

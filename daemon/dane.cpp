@@ -9,15 +9,6 @@
 namespace transportcertd {
 namespace {
 
-std::string FormatMs(UnixTimeMs t) {
-  const auto tt = static_cast<time_t>(t / 1000);
-  struct tm tm {};
-  char buf[40] = {};
-  gmtime_r(&tt, &tm);
-  strftime(buf, sizeof buf, "%Y-%m-%d %H:%M:%S UTC", &tm);
-  return buf;
-}
-
 std::string Joined(const std::vector<std::string>& lines, const std::string& separator) {
   if (lines.empty()) return "none";
   std::string out;
@@ -56,7 +47,7 @@ std::optional<std::string> Dane::TlsaFile(const std::vector<DanePublishedName>& 
 
   const std::string path = config_.publish_dir + "/" + kTlsaFileName;
   if (!published_) {
-    auto text = ReadFile(path, 1024 * 1024);
+    auto text = ReadFile(path, std::uint64_t{1024} * 1024);
     published_ = text ? ParseTlsaFile(*text) : std::vector<std::string>{};
   }
   const TlsaChange change = DiffTlsaRecords(*published_, lines);
@@ -92,7 +83,7 @@ bool Dane::MayReplaceNow(const Inventory& inventory, const Bindings& bindings, U
     spdlog::info(
         "the internal transport certificate's renewal waits until {} so that the next key's TLSA "
         "record had [dane] rollover_hold ({}) to reach DNS",
-        FormatMs(*allowed), FormatDuration(config_.rollover_hold));
+        FormatTime(*allowed / 1000), FormatDuration(config_.rollover_hold));
   }
   held_until_ = allowed;
   return false;

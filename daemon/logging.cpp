@@ -134,7 +134,7 @@ std::string FormatTime(std::int64_t t) {
   struct tm tm {};
   char buf[40] = {};
   gmtime_r(&tt, &tm);
-  strftime(buf, sizeof buf, "%Y-%m-%d %H:%M:%S UTC", &tm);
+  if (strftime(buf, sizeof buf, "%Y-%m-%d %H:%M:%S UTC", &tm) == 0) return "";
   return buf;
 }
 

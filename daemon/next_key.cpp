@@ -63,7 +63,7 @@ NextKey::~NextKey() {
 bool NextKey::Load() {
   const std::string path = config_.NextKeyPath();
   key_.reset();
-  auto text = ReadFile(path, 64 * 1024);
+  auto text = ReadFile(path, std::uint64_t{64} * 1024);
   if (!text) {
     struct stat st {};
     if (lstat(path.c_str(), &st) == 0) {

@@ -23,8 +23,9 @@ PublishedManifest ParseManifest(std::string_view text) {
     const std::string_view digest = line.substr(0, 64);
     const std::string_view name = line.substr(65);
     bool hex = true;
-    for (const char c : digest)
+    for (const char c : digest) {
       hex = hex && (std::isdigit(static_cast<unsigned char>(c)) || (c >= 'a' && c <= 'f'));
+    }
     if (!hex || !IsPublishableFileName(name)) continue;
     manifest[std::string(name)] = std::string(digest);
   }

@@ -15,7 +15,7 @@
 namespace transportcertd {
 namespace {
 
-constexpr std::uint64_t kMaxStoreFile = 1024 * 1024;  // as the scanner reads them
+constexpr std::uint64_t kMaxStoreFile = std::uint64_t{1024} * 1024;  // as the scanner reads them
 
 // One object of a store file: a PEM block, or a whole DER file.
 struct Part {
@@ -130,7 +130,7 @@ std::string FormatStamp(UnixTime now) {
   struct tm tm {};
   gmtime_r(&tt, &tm);
   char buf[32] = {};
-  strftime(buf, sizeof buf, "%Y%m%dT%H%M%SZ", &tm);
+  if (strftime(buf, sizeof buf, "%Y%m%dT%H%M%SZ", &tm) == 0) return "";
   return buf;
 }
 

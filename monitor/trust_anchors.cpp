@@ -16,7 +16,7 @@ namespace transportcertd {
 namespace {
 
 // A CA bundle such as Debian's ca-certificates.crt is about 200 KiB.
-constexpr off_t kMaxAnchorFileSize = 8 * 1024 * 1024;
+constexpr off_t kMaxAnchorFileSize = off_t{8} * 1024 * 1024;
 
 struct DirCloser {
   void operator()(DIR* d) const { closedir(d); }

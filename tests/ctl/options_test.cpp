@@ -8,7 +8,7 @@
 namespace transportcertctl {
 namespace {
 
-Options Parse(std::vector<std::string> arguments) { return ParseCommandLine(arguments); }
+Options Parse(const std::vector<std::string>& arguments) { return ParseCommandLine(arguments); }
 
 TEST(TheCommandLine, DefaultsToStatusOnTheSystemBus) {
   const Options options = Parse({});

@@ -65,8 +65,8 @@ struct Step {
 // `sni_cert` when the client sent `sni_name`. Records what the client wrote and the SNI.
 class FakeServer {
  public:
-  FakeServer(std::vector<Step> script, bool tls, const TestCert* default_cert,
-             const TestCert* sni_cert = nullptr, std::string sni_name = "")
+  FakeServer(const std::vector<Step>& script, bool tls, const TestCert* default_cert,
+             const TestCert* sni_cert = nullptr, const std::string& sni_name = "")
       : listener_(Listen(port_)) {
     thread_ = std::thread([=, this] { Serve(script, tls, default_cert, sni_cert, sni_name); });
   }

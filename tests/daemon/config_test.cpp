@@ -54,7 +54,7 @@ std::vector<std::int64_t> Counts(const std::vector<Milliseconds>& durations) {
 TEST(ADuration, TakesEachUnit) {
   EXPECT_EQ(Ms("250ms"), 250);
   EXPECT_EQ(Ms("90s"), 90 * kSecond);
-  EXPECT_EQ(Ms("5min"), 5 * 60 * kSecond);
+  EXPECT_EQ(Ms("5min"), 300 * kSecond);
   EXPECT_EQ(Ms("12h"), 12 * kHour);
   EXPECT_EQ(Ms("30d"), 30 * kDay);
 }
@@ -62,7 +62,7 @@ TEST(ADuration, TakesEachUnit) {
 TEST(ADuration, AddsUpCombinedParts) {
   EXPECT_EQ(Ms("1d 12h"), kDay + 12 * kHour);
   EXPECT_EQ(Ms("1d12h"), kDay + 12 * kHour);
-  EXPECT_EQ(Ms("1h 30min 15s 500ms"), kHour + 30 * 60 * kSecond + 15 * kSecond + 500);
+  EXPECT_EQ(Ms("1h 30min 15s 500ms"), kHour + 1800 * kSecond + 15 * kSecond + 500);
 }
 
 TEST(ADuration, RejectsUnknownOrMissingUnits) {

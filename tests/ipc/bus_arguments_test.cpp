@@ -102,7 +102,7 @@ TEST(AServiceArgument, RejectsLookalikesOfTheFourNames) {
   for (const std::string& bad :
        {std::string(""), std::string("\uFF33\uFF2D\uFF34\uFF30"), std::string("SMTP\u200D"),
         std::string("\uFEFFSMTP"), std::string("S\u0301MTP"), std::string("SMTP "),
-        std::string(" smtp"), std::string("SMTP,IMAP"), std::string(64 * 1024, 'S')}) {
+        std::string(" smtp"), std::string("SMTP,IMAP"), std::string(std::size_t{64} * 1024, 'S')}) {
     Result<Service> parsed = ParseServiceArgument(bad);
     ASSERT_FALSE(parsed.ok()) << bad;
     EXPECT_TRUE(IsInvalidArgument(parsed.error(), "unknown service")) << bad;

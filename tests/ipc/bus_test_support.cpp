@@ -228,8 +228,9 @@ std::vector<std::string> ReadStrings(sd_bus_message* message) {
   std::vector<std::string> texts;
   EXPECT_GT(sd_bus_message_enter_container(message, SD_BUS_TYPE_ARRAY, "s"), 0);
   const char* text = nullptr;
-  while (sd_bus_message_read_basic(message, SD_BUS_TYPE_STRING, &text) > 0)
+  while (sd_bus_message_read_basic(message, SD_BUS_TYPE_STRING, &text) > 0) {
     texts.emplace_back(text);
+  }
   EXPECT_GE(sd_bus_message_exit_container(message), 0);
   return texts;
 }

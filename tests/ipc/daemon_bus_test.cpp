@@ -468,8 +468,9 @@ class TheDaemonGivenBadArguments : public TheDaemonOnTheBus {
       } else if (const auto* list = std::get_if<Strings>(&arg)) {
         r = sd_bus_message_open_container(call.get(), SD_BUS_TYPE_ARRAY, "s");
         for (const std::string& entry : list->values) {
-          if (r >= 0)
+          if (r >= 0) {
             r = sd_bus_message_append_basic(call.get(), SD_BUS_TYPE_STRING, entry.c_str());
+          }
         }
         if (r >= 0) r = sd_bus_message_close_container(call.get());
       } else if (const auto* flag = std::get_if<bool>(&arg)) {

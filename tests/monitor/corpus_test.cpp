@@ -101,8 +101,9 @@ TEST_F(TheCorpus, ReportsTheKnownNonCertificatesWithTheirNature) {
   auto inventory = scanner.Scan();
   ASSERT_TRUE(inventory.ok());
   std::map<std::string, std::string> reasons;
-  for (const auto& p : inventory->problems)
+  for (const auto& p : inventory->problems) {
     reasons[stored_name_[fs::path(p.file).filename()]] += p.reason;
+  }
   for (const auto& [name, row] : manifest_) {
     if (row.format == "PEM(CERTIFICATE REQUEST)") {
       EXPECT_NE(reasons[name].find("certificate signing request"), std::string::npos) << name;

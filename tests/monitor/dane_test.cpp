@@ -229,13 +229,13 @@ class AnInternalTransportRenewal : public ::testing::Test {
 
 TEST_F(AnInternalTransportRenewal, IsNotAskedForOutsideRenewBefore) {
   const UnixTime now = 1'700'000'000;
-  Designate(now, 100 * 86400);
+  Designate(now, std::int64_t{100} * 86400);
   EXPECT_EQ(AllowedAt(now * 1000, std::nullopt), std::nullopt);
 }
 
 TEST_F(AnInternalTransportRenewal, InsideRenewBeforeWaitsForTheHold) {
   const UnixTime now = 1'700'000'000;
-  Designate(now, 10 * 86400);                      // inside renew_before 30d
+  Designate(now, std::int64_t{10} * 86400);        // inside renew_before 30d
   const UnixTimeMs made = now * 1000 - 3'600'000;  // the next key is an hour old
   EXPECT_EQ(AllowedAt(now * 1000, made), made + 2 * kDay);
   EXPECT_EQ(AllowedAt(now * 1000, now * 1000 - 3 * kDay), now * 1000) << "held long enough";
@@ -243,7 +243,7 @@ TEST_F(AnInternalTransportRenewal, InsideRenewBeforeWaitsForTheHold) {
 
 TEST_F(AnInternalTransportRenewal, DoesNotWaitInAnEmergency) {
   const UnixTime now = 1'700'000'000;
-  Designate(now, 10 * 86400, /*with_key=*/false);
+  Designate(now, std::int64_t{10} * 86400, /*with_key=*/false);
   EXPECT_EQ(AllowedAt(now * 1000, now * 1000), now * 1000) << "no key: no waiting";
   Designate(now, -3600);
   EXPECT_EQ(AllowedAt(now * 1000, now * 1000), now * 1000) << "expired: no waiting";

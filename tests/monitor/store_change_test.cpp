@@ -330,7 +330,7 @@ TEST_F(AStoreChange, PrunesOnlyEntriesOlderThanKeepRemoved) {
   std::filesystem::create_directories(removed_ / "20270114T000000Z-BBBB");
   std::filesystem::create_directories(removed_ / "not-ours");
 
-  const PruneResult pruned = PruneRemoved(removed_.path(), 7 * 86400, kNow);
+  const PruneResult pruned = PruneRemoved(removed_.path(), std::int64_t{7} * 86400, kNow);
 
   EXPECT_EQ(pruned.deleted, 1);
   EXPECT_FALSE(Exists(removed_ / "20270101T000000Z-AAAA"));
