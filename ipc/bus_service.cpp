@@ -61,8 +61,9 @@ Status BusServiceImpl::Register() {
 
   int r =
       sd_bus_add_object_vtable(bus, &slot, kManagerPath, kManagerInterface, kManagerVtable, this);
-  if (r < 0)
+  if (r < 0) {
     return Error{"cannot register " + std::string(kManagerInterface) + ": " + ErrnoText(r)};
+  }
   keep(slot);
   r = sd_bus_add_fallback_vtable(bus, &slot, kCertificatePathPrefix, kCertificateInterface,
                                  kCertificateVtable, &BusServiceImpl::FindCertificateObject, this);

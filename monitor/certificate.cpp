@@ -254,8 +254,9 @@ Result<ParsedFile> ParsePem(std::string_view contents) {
     OPENSSL_free(header);
     Status added = AddPemBlock(block_name, block_header, data, len, out);
     OPENSSL_free(data);
-    if (!added)
+    if (!added) {
       out.skipped.push_back("block " + std::to_string(blocks) + ": " + added.error().message);
+    }
   }
   if (out.certificates.empty() && out.keys.empty()) {
     if (out.skipped.size() == 1) return Error{out.skipped.front()};

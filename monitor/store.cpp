@@ -31,7 +31,8 @@ std::string Lowercase(std::string s) {
 }
 
 std::string HumanSize(std::uint64_t bytes) {
-  if (bytes >= 1024 * 1024) return std::to_string(bytes / (1024 * 1024)) + " MiB";
+  constexpr std::uint64_t kMiB = std::uint64_t{1024} * 1024;
+  if (bytes >= kMiB) return std::to_string(bytes / kMiB) + " MiB";
   if (bytes >= 1024) return std::to_string(bytes / 1024) + " KiB";
   return std::to_string(bytes) + " bytes";
 }

@@ -62,7 +62,7 @@ struct Inventory {
 };
 
 struct ScanOptions {
-  std::uint64_t max_file_size = 1024 * 1024;  // larger files are a problem, not read
+  std::uint64_t max_file_size = std::uint64_t{1024} * 1024;  // larger files are a problem, not read
   // The trust store: OpenSSL's default paths (the system's), or, when either of these is set,
   // only this CA bundle and/or hashed CA directory instead (tests use them to stay hermetic).
   std::string trust_file;

@@ -145,7 +145,7 @@ TEST_F(ACertificateStore, ReportsASymlinkToAMissingFile) {
 }
 
 TEST_F(ACertificateStore, ReportsAnOversizedFileWithoutReadingIt) {
-  dir_.Write("huge.pem", std::string(2 * 1024 * 1024, 'A'));
+  dir_.Write("huge.pem", std::string(std::size_t{2} * 1024 * 1024, 'A'));
   const auto inventory = Scan();
   EXPECT_NE(ProblemOf(inventory, "huge.pem").find("too large (2 MiB"), std::string::npos);
 }
