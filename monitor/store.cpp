@@ -13,6 +13,8 @@
 #include <set>
 #include <tuple>
 
+#include "monitor/parallel_parse.h"
+
 namespace transportcertd {
 namespace {
 
@@ -161,8 +163,11 @@ Result<Inventory> StoreScanner::Scan() {
   dir.reset();
   std::sort(names.begin(), names.end());
 
-  // Parse what changed since the last scan; forget files that are gone.
+  // Parse what changed since the last scan (on every core when there is much of it, as on a
+  // cold start); forget files that are gone.
   std::map<std::string, CachedFile> cache;
+  std::vector<std::pair<std::string, FileStamp>> changed;
+  std::vector<std::string> changed_paths;
   for (const auto& name : names) {
     const std::string path = dir_ + "/" + name;
     struct stat st {};
@@ -179,11 +184,15 @@ Result<Inventory> StoreScanner::Scan() {
       cache.emplace(name, std::move(old->second));
       continue;
     }
-    CachedFile file{stamp, Error{}, {}};
-    auto contents = ReadStoreFile(path, options_.max_file_size);
-    if (!contents && IsGone(path)) continue;
-    file.parsed = contents ? ParseStoreFile(*contents) : Result<ParsedFile>(contents.error());
-    if (!contents) file.stamp = {};  // unreadable files are retried on every scan
+    changed.emplace_back(name, stamp);
+    changed_paths.push_back(path);
+  }
+  std::vector<FileParse> parses = ReadAndParseStoreFiles(
+      changed_paths, options_.max_file_size, ThreadsFor(changed_paths.size(), options_.threads));
+  for (std::size_t i = 0; i < changed.size(); ++i) {
+    if (parses[i].gone) continue;
+    CachedFile file{changed[i].second, std::move(parses[i].parsed), {}};
+    if (!parses[i].read_ok) file.stamp = {};  // unreadable files are retried on every scan
     if (file.parsed) {
       std::vector<Certificate>& parsed = file.parsed.value().certificates;
       for (Certificate& cert : parsed) {
@@ -191,7 +200,7 @@ Result<Inventory> StoreScanner::Scan() {
       }
       parsed = {};
     }
-    cache.emplace(name, std::move(file));
+    cache.emplace(changed[i].first, std::move(file));
   }
   cache_ = std::move(cache);
 
@@ -244,6 +253,17 @@ Result<Inventory> StoreScanner::Scan() {
       }
     }
   }
+  // The chain checks of certificates new since the last scan (every one on a cold start) run
+  // on every core; their order below stays that of by_thumbprint.
+  std::vector<StoredCertificate*> unchecked;
+  for (auto& [thumbprint, stored] : by_thumbprint) {
+    if (!chain_cache_.contains(thumbprint)) unchecked.push_back(&stored);
+  }
+  std::vector<std::vector<std::string>> checked(unchecked.size());
+  ParallelFor(unchecked.size(), ThreadsFor(unchecked.size(), options_.threads), [&](size_t i) {
+    checked[i] = CheckChain(trust.get(), intermediates.get(), *unchecked[i]);
+  });
+  std::size_t next_checked = 0;
   std::map<std::string, CachedChain> chains;
   // One copy of each distinct chain: most leaves share their issuers with many others.
   std::map<std::vector<std::string>, std::shared_ptr<const std::vector<std::string>>> interned;
@@ -258,7 +278,7 @@ Result<Inventory> StoreScanner::Scan() {
       stored.chain = cached->second.status;
       stored.issuers = cached->second.issuers;
     } else {
-      std::vector<std::string> issuers = CheckChain(trust.get(), intermediates.get(), stored);
+      std::vector<std::string> issuers = std::move(checked[next_checked++]);
       if (!issuers.empty()) {
         auto& shared = interned[issuers];
         if (!shared) shared = std::make_shared<const std::vector<std::string>>(std::move(issuers));

@@ -2,7 +2,8 @@
 // with its private key wherever in the store that key is, and a list of problems (file + reason)
 // for everything that could not be used. One StoreScanner per store directory; it caches each
 // file's parse by (inode, size, mtime, ctime) so a rescan only re-reads what changed.
-// Not thread-safe: one thread (the daemon's loop, or a worker it hands the scanner to) at a time.
+// Not thread-safe: one thread (the daemon's loop, or a worker it hands the scanner to) at a time;
+// Scan itself may parse on several threads (ScanOptions::threads) and returns when all are done.
 #pragma once
 
 #include <cstdint>
@@ -69,6 +70,9 @@ struct ScanOptions {
   std::string trust_dir;
   // DER certificates trusted in addition to the above (LoadTrustAnchors in trust_anchors.h).
   std::vector<std::string> extra_anchors;
+  // Threads that read and parse changed files and check new chains: 0 for one per CPU (a
+  // handful of changed files stays on the calling thread). The inventory does not depend on it.
+  unsigned threads = 0;
 };
 
 // Reads one store file as the scanner does: never blocking on a FIFO, following symbolic
