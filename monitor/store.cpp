@@ -76,12 +76,6 @@ Result<std::string> ReadStoreFile(const std::string& path, std::uint64_t max_siz
 
 namespace {
 
-// Whether the directory entry itself is gone (a dangling symbolic link is still there).
-bool IsGone(const std::string& path) {
-  struct stat st {};
-  return lstat(path.c_str(), &st) != 0 && errno == ENOENT;
-}
-
 X509StorePtr MakeTrustStore(const ScanOptions& options) {
   X509StorePtr store(X509_STORE_new());
   if (!store) return store;
@@ -154,39 +148,53 @@ StoreScanner::StoreScanner(std::string dir, ScanOptions options)
     : dir_(std::move(dir)), options_(std::move(options)) {}
 
 Result<Inventory> StoreScanner::Scan() {
+  auto inventory = Scan(false);
+  if (!inventory) return inventory.error();
+  return std::move(inventory.value().value());
+}
+
+Result<std::optional<Inventory>> StoreScanner::ScanIfChanged() { return Scan(true); }
+
+Result<std::optional<Inventory>> StoreScanner::Scan(bool only_if_changed) {
   DirPtr dir(opendir(dir_.c_str()));
   if (!dir) return Error{dir_ + ": cannot read the store directory: " + std::strerror(errno)};
   std::vector<std::string> names;
   while (const dirent* entry = readdir(dir.get())) {
     if (IsStoreFileName(entry->d_name)) names.emplace_back(entry->d_name);
   }
-  dir.reset();
   std::sort(names.begin(), names.end());
 
   // Parse what changed since the last scan (on every core when there is much of it, as on a
-  // cold start); forget files that are gone.
+  // cold start); forget files that are gone. Files are looked at relative to the open
+  // directory, and unchanged ones keep their cache node: a rescan of an unchanged store
+  // allocates nothing here.
+  const int dir_fd = dirfd(dir.get());
+  auto gone = [dir_fd](const std::string& name) {
+    struct stat st {};
+    return fstatat(dir_fd, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0 && errno == ENOENT;
+  };
   std::map<std::string, CachedFile> cache;
   std::vector<std::pair<std::string, FileStamp>> changed;
   std::vector<std::string> changed_paths;
   for (const auto& name : names) {
-    const std::string path = dir_ + "/" + name;
     struct stat st {};
     FileStamp stamp;
-    if (stat(path.c_str(), &st) == 0) {
+    if (fstatat(dir_fd, name.c_str(), &st, 0) == 0) {
       stamp = {static_cast<std::uint64_t>(st.st_ino), static_cast<std::uint64_t>(st.st_size),
                st.st_mtim.tv_sec * 1'000'000'000LL + st.st_mtim.tv_nsec,
                st.st_ctim.tv_sec * 1'000'000'000LL + st.st_ctim.tv_nsec};
-    } else if (IsGone(path)) {
+    } else if (gone(name)) {
       continue;  // removed since the listing: nothing to report
     }
     auto old = cache_.find(name);
     if (old != cache_.end() && old->second.stamp == stamp && stamp.inode != 0) {
-      cache.emplace(name, std::move(old->second));
+      cache.insert(cache.end(), cache_.extract(old));  // names are sorted: appended
       continue;
     }
     changed.emplace_back(name, stamp);
-    changed_paths.push_back(path);
+    changed_paths.push_back(dir_ + "/" + name);
   }
+  dir.reset();
   std::vector<FileParse> parses = ReadAndParseStoreFiles(
       changed_paths, options_.max_file_size, ThreadsFor(changed_paths.size(), options_.threads));
   for (std::size_t i = 0; i < changed.size(); ++i) {
@@ -202,7 +210,12 @@ Result<Inventory> StoreScanner::Scan() {
     }
     cache.emplace(changed[i].first, std::move(file));
   }
+  // Nothing added (every file was in the cache), changed or removed (nothing left behind in
+  // the old cache): the inventory would be the last one again.
+  const bool unchanged = scanned_ && changed.empty() && cache_.empty();
   cache_ = std::move(cache);
+  scanned_ = true;
+  if (only_if_changed && unchanged) return std::optional<Inventory>();
 
   Inventory inventory;
   std::map<std::string, StoredCertificate> by_thumbprint;
@@ -304,7 +317,7 @@ Result<Inventory> StoreScanner::Scan() {
             });
   inventory.problems.erase(std::unique(inventory.problems.begin(), inventory.problems.end()),
                            inventory.problems.end());
-  return inventory;
+  return std::optional<Inventory>(std::move(inventory));
 }
 
 }  // namespace transportcertd

@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -94,6 +95,11 @@ class StoreScanner {
   // Inventories the directory. Fails only when the directory itself cannot be read; every
   // unusable file becomes a problem in the inventory instead.
   Result<Inventory> Scan();
+  // As Scan, but when no store file was added, changed or removed since the last scan, returns
+  // no inventory (the last one still holds) instead of building the same one again: a rescan
+  // of an unchanged store then costs the listing and one stat per file. A file that could not
+  // be read counts as changed on every scan (it is tried again).
+  Result<std::optional<Inventory>> ScanIfChanged();
 
  private:
   struct FileStamp {
@@ -112,8 +118,11 @@ class StoreScanner {
     std::shared_ptr<const std::vector<std::string>> issuers;
   };
 
+  Result<std::optional<Inventory>> Scan(bool only_if_changed);
+
   std::string dir_;
   ScanOptions options_;
+  bool scanned_ = false;  // a scan has filled cache_
   std::map<std::string, CachedFile> cache_;         // by file name
   std::map<std::string, CachedChain> chain_cache_;  // by thumbprint
   std::string chain_cache_ca_set_;  // the CA certificates chain_cache_ was computed with
