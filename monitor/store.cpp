@@ -80,7 +80,14 @@ X509StorePtr MakeTrustStore(const ScanOptions& options) {
   X509StorePtr store(X509_STORE_new());
   if (!store) return store;
   if (options.trust_file.empty() && options.trust_dir.empty()) {
-    X509_STORE_set_default_paths(store.get());
+    // The system's CA file and hashed CA directory, as X509_STORE_set_default_paths adds them,
+    // but not the OSSL_STORE lookup that OpenSSL 3 adds too: that one lists the whole CA
+    // directory on every issuer search (for every leaf whose chain ends outside the trust
+    // store), to find the same hashed files the directory lookup opens by name.
+    X509_LOOKUP* file = X509_STORE_add_lookup(store.get(), X509_LOOKUP_file());
+    if (file != nullptr) X509_LOOKUP_load_file(file, nullptr, X509_FILETYPE_DEFAULT);
+    X509_LOOKUP* dir = X509_STORE_add_lookup(store.get(), X509_LOOKUP_hash_dir());
+    if (dir != nullptr) X509_LOOKUP_add_dir(dir, nullptr, X509_FILETYPE_DEFAULT);
   } else {
     X509_STORE_load_locations(store.get(),
                               options.trust_file.empty() ? nullptr : options.trust_file.c_str(),
