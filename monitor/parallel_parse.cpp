@@ -38,7 +38,8 @@ unsigned ThreadsFor(std::size_t items, unsigned requested) {
 }
 
 void ParallelFor(std::size_t count, unsigned threads, const std::function<void(std::size_t)>& fn) {
-  threads = static_cast<unsigned>(std::clamp<std::size_t>(threads, 1, std::max<std::size_t>(count, 1)));
+  threads =
+      static_cast<unsigned>(std::clamp<std::size_t>(threads, 1, std::max<std::size_t>(count, 1)));
   if (threads <= 1) {
     for (std::size_t i = 0; i < count; ++i) fn(i);
     return;

@@ -31,8 +31,8 @@ void ParallelFor(std::size_t count, unsigned threads, const std::function<void(s
 
 // One store file read and parsed as the scanner does it.
 struct FileParse {
-  bool gone = false;       // the file vanished before it could be read: not a problem
-  bool read_ok = false;    // its contents were read (a parse may still have failed)
+  bool gone = false;     // the file vanished before it could be read: not a problem
+  bool read_ok = false;  // its contents were read (a parse may still have failed)
   Result<ParsedFile> parsed{Error{}};
 };
 

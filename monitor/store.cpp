@@ -280,7 +280,7 @@ Result<std::optional<Inventory>> StoreScanner::Scan(bool only_if_changed) {
     if (!chain_cache_.contains(thumbprint)) unchecked.push_back(&stored);
   }
   std::vector<std::vector<std::string>> checked(unchecked.size());
-  ParallelFor(unchecked.size(), ThreadsFor(unchecked.size(), options_.threads), [&](size_t i) {
+  ParallelFor(unchecked.size(), ThreadsFor(unchecked.size(), options_.threads), [&](std::size_t i) {
     checked[i] = CheckChain(trust.get(), intermediates.get(), *unchecked[i]);
   });
   std::size_t next_checked = 0;

@@ -122,7 +122,7 @@ class StoreScanner {
 
   std::string dir_;
   ScanOptions options_;
-  bool scanned_ = false;  // a scan has filled cache_
+  bool scanned_ = false;                            // a scan has filled cache_
   std::map<std::string, CachedFile> cache_;         // by file name
   std::map<std::string, CachedChain> chain_cache_;  // by thumbprint
   std::string chain_cache_ca_set_;  // the CA certificates chain_cache_ was computed with

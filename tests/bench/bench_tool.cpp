@@ -407,9 +407,10 @@ int ScanTimes(const std::string& dir) {
   StoreScanner parallel(dir, ScanOptions{});
   const auto [par, count_all] = timed_scan(parallel, &cpu_all);
   if (count != count_all) Fail("the two scans differ in their number of certificates");
-  std::printf("cold scan, %zu certificates: one thread %.3f s real (%.3f s CPU); %u threads %.3f s"
-              " real (%.3f s CPU), %.2fx of one thread's time\n",
-              count, seq, cpu1, ThreadsFor(1 << 20, 0), par, cpu_all, par / seq);
+  std::printf(
+      "cold scan, %zu certificates: one thread %.3f s real (%.3f s CPU); %u threads %.3f s"
+      " real (%.3f s CPU), %.2fx of one thread's time\n",
+      count, seq, cpu1, ThreadsFor(1 << 20, 0), par, cpu_all, par / seq);
   Latencies rescans, unchanged;
   for (int i = 0; i < 7; ++i) rescans.ms.push_back(timed_scan(parallel, nullptr).first * 1000);
   for (int i = 0; i < 7; ++i) {
@@ -418,11 +419,12 @@ int ScanTimes(const std::string& dir) {
     if (!result || result->has_value()) Fail("ScanIfChanged found a change in an unchanged store");
     unchanged.ms.push_back(Seconds(Clock::now() - start) * 1000);
   }
-  std::printf("rescan of the unchanged store: Scan (builds the inventory again) median %.1f ms,"
-              " max %.1f ms; ScanIfChanged (what the daemon does on a store event) median %.1f"
-              " ms, max %.1f ms; 7 each\n",
-              rescans.Percentile(50), rescans.Percentile(100), unchanged.Percentile(50),
-              unchanged.Percentile(100));
+  std::printf(
+      "rescan of the unchanged store: Scan (builds the inventory again) median %.1f ms,"
+      " max %.1f ms; ScanIfChanged (what the daemon does on a store event) median %.1f"
+      " ms, max %.1f ms; 7 each\n",
+      rescans.Percentile(50), rescans.Percentile(100), unchanged.Percentile(50),
+      unchanged.Percentile(100));
   return 0;
 }
 
@@ -436,8 +438,8 @@ int RescanBlock(const std::string& store, int count) {
     sd_bus_error e = SD_BUS_ERROR_NULL;
     sd_bus_message* reply = nullptr;
     const auto start = Clock::now();
-    const int r = sd_bus_call_method(bus, kService, kPath, "org.freedesktop.DBus.Peer", "Ping",
-                                     &e, &reply, "");
+    const int r = sd_bus_call_method(bus, kService, kPath, "org.freedesktop.DBus.Peer", "Ping", &e,
+                                     &reply, "");
     const double ms = Seconds(Clock::now() - start) * 1000;
     if (r < 0) Fail(std::string("Ping: ") + (e.name != nullptr ? e.name : std::strerror(-r)));
     sd_bus_message_unref(reply);

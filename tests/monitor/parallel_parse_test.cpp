@@ -58,9 +58,8 @@ TEST(ParallelFor, CallsEveryIndexOnceAcrossTheThreads) {
     changed.notify_all();
     if (i == 0) {
       // Hold the first index until another thread has done one: proves two threads worked.
-      other_thread_worked = changed.wait_for(lock, std::chrono::seconds(60), [&] {
-        return threads.size() > 1;
-      });
+      other_thread_worked =
+          changed.wait_for(lock, std::chrono::seconds(60), [&] { return threads.size() > 1; });
     }
   });
   for (std::size_t i = 0; i < kCount; ++i) EXPECT_EQ(calls[i].load(), 1) << "index " << i;
@@ -107,11 +106,11 @@ Seen Describe(const Inventory& inventory) {
   Seen seen;
   for (const auto& c : inventory.certificates) {
     std::string line = "certificate " + c.cert().thumbprint + " chain " +
-                       std::to_string(static_cast<int>(c.chain)) + " key " + c.key_file +
-                       " files";
+                       std::to_string(static_cast<int>(c.chain)) + " key " + c.key_file + " files";
     for (const auto& file : c.files) line += " " + file;
     line += " issuers";
-    for (const auto& der : c.ChainDer()) line += " " + std::to_string(std::hash<std::string>{}(der));
+    for (const auto& der : c.ChainDer())
+      line += " " + std::to_string(std::hash<std::string>{}(der));
     seen.push_back(line);
   }
   for (const auto& p : inventory.problems) seen.push_back("problem " + p.file + ": " + p.reason);
