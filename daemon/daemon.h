@@ -120,6 +120,12 @@ class Daemon final : public ManagerBackend {
   bool WatchingStoreDirectory() const;  // the watched directory is still the one at the path
   void StartClockChangeWatch();
   Status Rescan();
+  // The store directory changed: rescan, and evaluate only if a store file was added, changed
+  // or removed (the watch also fires for temporary and other files).
+  void StoreDirectoryChanged();
+  // The rescan behind both; with only_if_changed, false (and nothing done) when no store file
+  // changed.
+  Result<bool> RescanStore(bool only_if_changed);
 
   // evaluation.cpp
   void RaiseExpiryAlerts(UnixTimeMs now);

@@ -41,7 +41,8 @@ void Daemon::StartWatching() {
         // follows within kDebounceMs however busy the directory is.
         if (uv_is_active(reinterpret_cast<uv_handle_t*>(self->debounce_.get()))) return;
         uv_timer_start(
-            self->debounce_.get(), [](uv_timer_t* t) { static_cast<Daemon*>(t->data)->Refresh(); },
+            self->debounce_.get(),
+            [](uv_timer_t* t) { static_cast<Daemon*>(t->data)->StoreDirectoryChanged(); },
             kDebounceMs, 0);
       },
       config_.store.c_str(), 0);
@@ -86,14 +87,29 @@ void Daemon::StartClockChangeWatch() {
   });
 }
 
+void Daemon::StoreDirectoryChanged() {
+  auto changed = RescanStore(true);
+  if (!changed) {
+    spdlog::error("{}", changed.error().message);
+    return;
+  }
+  if (*changed) Evaluate();
+}
+
 Status Daemon::Rescan() {
+  auto rescanned = RescanStore(false);
+  if (!rescanned) return rescanned.error();
+  return {};
+}
+
+Result<bool> Daemon::RescanStore(bool only_if_changed) {
   // The watch follows the directory's inode, not its path: when the store directory was
   // removed, or moved away and replaced by a new one, the watch is armed again on whatever is
   // at the path now, before the scan, so nothing dropped in meanwhile goes unnoticed.
   const bool first = store_fd_ < 0;
   if (struct stat st{}; stat(config_.store.c_str(), &st) != 0 && errno == ENOENT) {
     spdlog::warn("the store directory {} disappeared; creating it again", config_.store);
-    if (Status made = MakeDirectory(config_.store, 0700); !made) return made;
+    if (Status made = MakeDirectory(config_.store, 0700); !made) return made.error();
     StartWatching();
   } else if (!WatchingStoreDirectory()) {
     if (!first) {
@@ -102,9 +118,14 @@ Status Daemon::Rescan() {
     }
     StartWatching();
   }
-  auto inventory = scanner_->Scan();
+  auto inventory = scanner_->ScanIfChanged();
   if (!inventory) return Error{inventory.error().message, ErrorCode::kStore};
-  inventory_ = std::move(inventory).value();
+  if (!inventory->has_value()) {
+    // No store file changed since the last scan: inventory_ is what a scan would build.
+    if (only_if_changed) return false;
+  } else {
+    inventory_ = std::move(inventory.value().value());
+  }
   names_ = NameIndex(inventory_);
   if (expired_selected_) expired_selected_->ForgetNames();
 
@@ -129,7 +150,7 @@ Status Daemon::Rescan() {
   // A rescan frees the previous inventory, most of the heap at once: give those pages back
   // rather than keep the high-water mark of two inventories for the daemon's lifetime.
   malloc_trim(0);
-  return {};
+  return true;
 }
 
 }  // namespace transportcertd

@@ -13,6 +13,8 @@
 #include <set>
 #include <tuple>
 
+#include "monitor/parallel_parse.h"
+
 namespace transportcertd {
 namespace {
 
@@ -75,17 +77,18 @@ Result<std::string> ReadStoreFile(const std::string& path, std::uint64_t max_siz
 
 namespace {
 
-// Whether the directory entry itself is gone (a dangling symbolic link is still there).
-bool IsGone(const std::string& path) {
-  struct stat st {};
-  return lstat(path.c_str(), &st) != 0 && errno == ENOENT;
-}
-
 X509StorePtr MakeTrustStore(const ScanOptions& options) {
   X509StorePtr store(X509_STORE_new());
   if (!store) return store;
   if (options.trust_file.empty() && options.trust_dir.empty()) {
-    X509_STORE_set_default_paths(store.get());
+    // The system's CA file and hashed CA directory, as X509_STORE_set_default_paths adds them,
+    // but not the OSSL_STORE lookup that OpenSSL 3 adds too: that one lists the whole CA
+    // directory on every issuer search (for every leaf whose chain ends outside the trust
+    // store), to find the same hashed files the directory lookup opens by name.
+    X509_LOOKUP* file = X509_STORE_add_lookup(store.get(), X509_LOOKUP_file());
+    if (file != nullptr) X509_LOOKUP_load_file(file, nullptr, X509_FILETYPE_DEFAULT);
+    X509_LOOKUP* dir = X509_STORE_add_lookup(store.get(), X509_LOOKUP_hash_dir());
+    if (dir != nullptr) X509_LOOKUP_add_dir(dir, nullptr, X509_FILETYPE_DEFAULT);
   } else {
     X509_STORE_load_locations(store.get(),
                               options.trust_file.empty() ? nullptr : options.trust_file.c_str(),
@@ -153,38 +156,59 @@ StoreScanner::StoreScanner(std::string dir, ScanOptions options)
     : dir_(std::move(dir)), options_(std::move(options)) {}
 
 Result<Inventory> StoreScanner::Scan() {
+  auto inventory = Scan(false);
+  if (!inventory) return inventory.error();
+  return std::move(inventory.value().value());
+}
+
+Result<std::optional<Inventory>> StoreScanner::ScanIfChanged() { return Scan(true); }
+
+Result<std::optional<Inventory>> StoreScanner::Scan(bool only_if_changed) {
   DirPtr dir(opendir(dir_.c_str()));
   if (!dir) return Error{dir_ + ": cannot read the store directory: " + std::strerror(errno)};
   std::vector<std::string> names;
   while (const dirent* entry = readdir(dir.get())) {
     if (IsStoreFileName(entry->d_name)) names.emplace_back(entry->d_name);
   }
-  dir.reset();
   std::sort(names.begin(), names.end());
 
-  // Parse what changed since the last scan; forget files that are gone.
+  // Parse what changed since the last scan (on every core when there is much of it, as on a
+  // cold start); forget files that are gone. Files are looked at relative to the open
+  // directory, and unchanged ones keep their cache node: a rescan of an unchanged store
+  // allocates nothing here.
+  const int dir_fd = dirfd(dir.get());
+  auto gone = [dir_fd](const std::string& name) {
+    struct stat st {};
+    return fstatat(dir_fd, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0 && errno == ENOENT;
+  };
   std::map<std::string, CachedFile> cache;
+  std::vector<std::pair<std::string, FileStamp>> changed;
+  std::vector<std::string> changed_paths;
   for (const auto& name : names) {
-    const std::string path = dir_ + "/" + name;
     struct stat st {};
     FileStamp stamp;
-    if (stat(path.c_str(), &st) == 0) {
+    if (fstatat(dir_fd, name.c_str(), &st, 0) == 0) {
       stamp = {static_cast<std::uint64_t>(st.st_ino), static_cast<std::uint64_t>(st.st_size),
                st.st_mtim.tv_sec * 1'000'000'000LL + st.st_mtim.tv_nsec,
                st.st_ctim.tv_sec * 1'000'000'000LL + st.st_ctim.tv_nsec};
-    } else if (IsGone(path)) {
+    } else if (gone(name)) {
       continue;  // removed since the listing: nothing to report
     }
     auto old = cache_.find(name);
     if (old != cache_.end() && old->second.stamp == stamp && stamp.inode != 0) {
-      cache.emplace(name, std::move(old->second));
+      cache.insert(cache.end(), cache_.extract(old));  // names are sorted: appended
       continue;
     }
-    CachedFile file{stamp, Error{}, {}};
-    auto contents = ReadStoreFile(path, options_.max_file_size);
-    if (!contents && IsGone(path)) continue;
-    file.parsed = contents ? ParseStoreFile(*contents) : Result<ParsedFile>(contents.error());
-    if (!contents) file.stamp = {};  // unreadable files are retried on every scan
+    changed.emplace_back(name, stamp);
+    changed_paths.push_back(dir_ + "/" + name);
+  }
+  dir.reset();
+  std::vector<FileParse> parses = ReadAndParseStoreFiles(
+      changed_paths, options_.max_file_size, ThreadsFor(changed_paths.size(), options_.threads));
+  for (std::size_t i = 0; i < changed.size(); ++i) {
+    if (parses[i].gone) continue;
+    CachedFile file{changed[i].second, std::move(parses[i].parsed), {}};
+    if (!parses[i].read_ok) file.stamp = {};  // unreadable files are retried on every scan
     if (file.parsed) {
       std::vector<Certificate>& parsed = file.parsed.value().certificates;
       for (Certificate& cert : parsed) {
@@ -192,9 +216,14 @@ Result<Inventory> StoreScanner::Scan() {
       }
       parsed = {};
     }
-    cache.emplace(name, std::move(file));
+    cache.emplace(changed[i].first, std::move(file));
   }
+  // Nothing added (every file was in the cache), changed or removed (nothing left behind in
+  // the old cache): the inventory would be the last one again.
+  const bool unchanged = scanned_ && changed.empty() && cache_.empty();
   cache_ = std::move(cache);
+  scanned_ = true;
+  if (only_if_changed && unchanged) return std::optional<Inventory>();
 
   Inventory inventory;
   std::map<std::string, StoredCertificate> by_thumbprint;
@@ -245,6 +274,17 @@ Result<Inventory> StoreScanner::Scan() {
       }
     }
   }
+  // The chain checks of certificates new since the last scan (every one on a cold start) run
+  // on every core; their order below stays that of by_thumbprint.
+  std::vector<StoredCertificate*> unchecked;
+  for (auto& [thumbprint, stored] : by_thumbprint) {
+    if (!chain_cache_.contains(thumbprint)) unchecked.push_back(&stored);
+  }
+  std::vector<std::vector<std::string>> checked(unchecked.size());
+  ParallelFor(unchecked.size(), ThreadsFor(unchecked.size(), options_.threads), [&](std::size_t i) {
+    checked[i] = CheckChain(trust.get(), intermediates.get(), *unchecked[i]);
+  });
+  std::size_t next_checked = 0;
   std::map<std::string, CachedChain> chains;
   // One copy of each distinct chain: most leaves share their issuers with many others.
   std::map<std::vector<std::string>, std::shared_ptr<const std::vector<std::string>>> interned;
@@ -259,7 +299,7 @@ Result<Inventory> StoreScanner::Scan() {
       stored.chain = cached->second.status;
       stored.issuers = cached->second.issuers;
     } else {
-      std::vector<std::string> issuers = CheckChain(trust.get(), intermediates.get(), stored);
+      std::vector<std::string> issuers = std::move(checked[next_checked++]);
       if (!issuers.empty()) {
         auto& shared = interned[issuers];
         if (!shared) shared = std::make_shared<const std::vector<std::string>>(std::move(issuers));
@@ -285,7 +325,7 @@ Result<Inventory> StoreScanner::Scan() {
             });
   inventory.problems.erase(std::unique(inventory.problems.begin(), inventory.problems.end()),
                            inventory.problems.end());
-  return inventory;
+  return std::optional<Inventory>(std::move(inventory));
 }
 
 }  // namespace transportcertd

@@ -2,12 +2,14 @@
 // with its private key wherever in the store that key is, and a list of problems (file + reason)
 // for everything that could not be used. One StoreScanner per store directory; it caches each
 // file's parse by (inode, size, mtime, ctime) so a rescan only re-reads what changed.
-// Not thread-safe: one thread (the daemon's loop, or a worker it hands the scanner to) at a time.
+// Not thread-safe: one thread (the daemon's loop, or a worker it hands the scanner to) at a time;
+// Scan itself may parse on several threads (ScanOptions::threads) and returns when all are done.
 #pragma once
 
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -69,6 +71,9 @@ struct ScanOptions {
   std::string trust_dir;
   // DER certificates trusted in addition to the above (LoadTrustAnchors in trust_anchors.h).
   std::vector<std::string> extra_anchors;
+  // Threads that read and parse changed files and check new chains: 0 for one per CPU (a
+  // handful of changed files stays on the calling thread). The inventory does not depend on it.
+  unsigned threads = 0;
 };
 
 // Reads one store file as the scanner does: never blocking on a FIFO, following symbolic
@@ -90,6 +95,11 @@ class StoreScanner {
   // Inventories the directory. Fails only when the directory itself cannot be read; every
   // unusable file becomes a problem in the inventory instead.
   Result<Inventory> Scan();
+  // As Scan, but when no store file was added, changed or removed since the last scan, returns
+  // no inventory (the last one still holds) instead of building the same one again: a rescan
+  // of an unchanged store then costs the listing and one stat per file. A file that could not
+  // be read counts as changed on every scan (it is tried again).
+  Result<std::optional<Inventory>> ScanIfChanged();
 
  private:
   struct FileStamp {
@@ -108,8 +118,11 @@ class StoreScanner {
     std::shared_ptr<const std::vector<std::string>> issuers;
   };
 
+  Result<std::optional<Inventory>> Scan(bool only_if_changed);
+
   std::string dir_;
   ScanOptions options_;
+  bool scanned_ = false;                            // a scan has filled cache_
   std::map<std::string, CachedFile> cache_;         // by file name
   std::map<std::string, CachedChain> chain_cache_;  // by thumbprint
   std::string chain_cache_ca_set_;  // the CA certificates chain_cache_ was computed with

@@ -6,6 +6,8 @@
 //   make-pair FILE HOST           one self-signed certificate + key for HOST in FILE
 //   floor DIR                     read + parse every file of DIR once with bare OpenSSL
 //   memory DIR                    heap per certificate after scanning DIR, and its parts
+//   scan DIR                      in-process: a cold scan on one thread and on every core, and
+//                                 rescans of the unchanged store (what they block the loop for)
 //   generation-times              GenerateSelfSigned per key type
 //   list COUNT                    COUNT ListCertificates round trips
 //   select SECONDS HOST           SelectCertificate(HOST, SMTP) in a loop, then pipelined
@@ -15,6 +17,9 @@
 //   load CLIENTS SECONDS HOST CHURN_DIR STORE
 //                                 CLIENTS threads calling List/Select/Explain for SECONDS
 //                                 while the files of CHURN_DIR are moved in and out of STORE
+//   rescan-block STORE COUNT      COUNT times, make the running daemon rescan its unchanged
+//                                 STORE (a non-store file appears or goes) while pinging it back
+//                                 to back: the longest ping is how long the loop was blocked
 // The bus clients connect to $DBUS_SESSION_BUS_ADDRESS.
 #include <malloc.h>
 #include <openssl/pem.h>
@@ -38,6 +43,7 @@
 #include <vector>
 
 #include "monitor/openssl_handles.h"
+#include "monitor/parallel_parse.h"
 #include "monitor/selection.h"
 #include "monitor/selfsigned.h"
 #include "tests/bench/bench_store.h"
@@ -382,10 +388,94 @@ int Memory(const std::string& dir) {
   return 0;
 }
 
+// A cold scan of DIR on one thread and on every core (fresh scanners, same options as the
+// daemon: the system trust store), then rescans of the unchanged store.
+int ScanTimes(const std::string& dir) {
+  auto timed_scan = [&](StoreScanner& scanner, double* cpu_seconds) {
+    const auto start = Clock::now();
+    const double cpu = CpuSeconds();
+    auto inventory = scanner.Scan();
+    if (!inventory) Fail(inventory.error().message);
+    if (cpu_seconds != nullptr) *cpu_seconds = CpuSeconds() - cpu;
+    return std::pair{Seconds(Clock::now() - start), inventory->certificates.size()};
+  };
+  ScanOptions one_thread;
+  one_thread.threads = 1;
+  double cpu1 = 0, cpu_all = 0;
+  StoreScanner sequential(dir, one_thread);
+  const auto [seq, count] = timed_scan(sequential, &cpu1);
+  StoreScanner parallel(dir, ScanOptions{});
+  const auto [par, count_all] = timed_scan(parallel, &cpu_all);
+  if (count != count_all) Fail("the two scans differ in their number of certificates");
+  std::printf(
+      "cold scan, %zu certificates: one thread %.3f s real (%.3f s CPU); %u threads %.3f s"
+      " real (%.3f s CPU), %.2fx of one thread's time\n",
+      count, seq, cpu1, ThreadsFor(1 << 20, 0), par, cpu_all, par / seq);
+  Latencies rescans, unchanged;
+  for (int i = 0; i < 7; ++i) rescans.ms.push_back(timed_scan(parallel, nullptr).first * 1000);
+  for (int i = 0; i < 7; ++i) {
+    const auto start = Clock::now();
+    auto result = parallel.ScanIfChanged();
+    if (!result || result->has_value()) Fail("ScanIfChanged found a change in an unchanged store");
+    unchanged.ms.push_back(Seconds(Clock::now() - start) * 1000);
+  }
+  std::printf(
+      "rescan of the unchanged store: Scan (builds the inventory again) median %.1f ms,"
+      " max %.1f ms; ScanIfChanged (what the daemon does on a store event) median %.1f"
+      " ms, max %.1f ms; 7 each\n",
+      rescans.Percentile(50), rescans.Percentile(100), unchanged.Percentile(50),
+      unchanged.Percentile(100));
+  return 0;
+}
+
+// Pings the daemon back to back while COUNT rescans of its unchanged store are set off (a file
+// that is no store file appears in the directory, or goes: the watch fires, the scan finds
+// nothing changed). The daemon answers a ping from its loop, so the longest ping around a
+// rescan is how long the loop could not answer anyone.
+int RescanBlock(const std::string& store, int count) {
+  sd_bus* bus = Connect();
+  auto ping = [&] {
+    sd_bus_error e = SD_BUS_ERROR_NULL;
+    sd_bus_message* reply = nullptr;
+    const auto start = Clock::now();
+    const int r = sd_bus_call_method(bus, kService, kPath, "org.freedesktop.DBus.Peer", "Ping", &e,
+                                     &reply, "");
+    const double ms = Seconds(Clock::now() - start) * 1000;
+    if (r < 0) Fail(std::string("Ping: ") + (e.name != nullptr ? e.name : std::strerror(-r)));
+    sd_bus_message_unref(reply);
+    return ms;
+  };
+  auto ping_for = [&](double seconds) {
+    Latencies times;
+    const auto end = Clock::now() + std::chrono::duration<double>(seconds);
+    while (Clock::now() < end) times.ms.push_back(ping());
+    return times;
+  };
+  Latencies idle = ping_for(1.0);
+  const std::string trigger = store + "/rescan-trigger.txt";
+  Latencies blocked;  // the longest ping of each rescan
+  for (int i = 0; i < count; ++i) {
+    if (i % 2 == 0) {
+      std::ofstream(trigger) << "not a store file\n";
+    } else {
+      std::remove(trigger.c_str());
+    }
+    Latencies around = ping_for(1.5);  // debounce (100 ms), rescan, evaluation
+    blocked.ms.push_back(around.Percentile(100));
+  }
+  std::remove(trigger.c_str());
+  std::printf("ping while idle: %s\n", idle.Summary().c_str());
+  std::printf("rescan of the unchanged store, longest ping per rescan: %s\n",
+              blocked.Summary().c_str());
+  sd_bus_flush_close_unref(bus);
+  return 0;
+}
+
 int Usage() {
   std::fprintf(stderr,
                "usage: transportcertd_bench_tool make-store DIR PAIRS | make-pair FILE HOST |"
-               " floor DIR | memory DIR | generation-times | list COUNT | select SECONDS HOST |"
+               " floor DIR | memory DIR | scan DIR | generation-times | list COUNT |"
+               " select SECONDS HOST | rescan-block STORE COUNT |"
                " change-latency SRC DEST HOST PUBLISHED |"
                " load CLIENTS SECONDS HOST CHURN_DIR STORE\n");
   return 2;
@@ -403,6 +493,8 @@ int main(int argc, char** argv) {
   if (cmd == "make-pair" && a.size() == 3) return MakePair(a[1], a[2]);
   if (cmd == "floor" && a.size() == 2) return Floor(a[1]);
   if (cmd == "memory" && a.size() == 2) return Memory(a[1]);
+  if (cmd == "scan" && a.size() == 2) return ScanTimes(a[1]);
+  if (cmd == "rescan-block" && a.size() == 3) return RescanBlock(a[1], std::stoi(a[2]));
   if (cmd == "generation-times" && a.size() == 1) return GenerationTimes();
   if (cmd == "list" && a.size() == 2) return List(std::stoi(a[1]));
   if (cmd == "select" && a.size() == 3) return SelectRate(std::stod(a[1]), a[2]);

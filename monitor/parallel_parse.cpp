@@ -1,0 +1,86 @@
+#include "monitor/parallel_parse.h"
+
+#include <sched.h>
+#include <sys/stat.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cerrno>
+#include <system_error>
+#include <thread>
+
+#include "monitor/store.h"
+
+namespace transportcertd {
+namespace {
+
+unsigned UsableCpus() {
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  if (sched_getaffinity(0, sizeof set, &set) == 0 && CPU_COUNT(&set) > 0) {
+    return static_cast<unsigned>(CPU_COUNT(&set));
+  }
+  return std::max(1u, std::thread::hardware_concurrency());
+}
+
+bool IsGone(const std::string& path) {
+  struct stat st {};
+  return lstat(path.c_str(), &st) != 0 && errno == ENOENT;
+}
+
+}  // namespace
+
+unsigned ThreadsFor(std::size_t items, unsigned requested) {
+  if (items == 0) return 1;
+  const std::size_t wanted =
+      requested > 0 ? requested : std::min<std::size_t>(UsableCpus(), items / kMinItemsPerThread);
+  return static_cast<unsigned>(std::clamp<std::size_t>(wanted, 1, items));
+}
+
+void ParallelFor(std::size_t count, unsigned threads, const std::function<void(std::size_t)>& fn) {
+  threads =
+      static_cast<unsigned>(std::clamp<std::size_t>(threads, 1, std::max<std::size_t>(count, 1)));
+  if (threads <= 1) {
+    for (std::size_t i = 0; i < count; ++i) fn(i);
+    return;
+  }
+  // Indexes are handed out one by one: files differ widely in cost (an RSA key takes several
+  // times a P-256 certificate), so fixed slices would leave a thread idle at the end.
+  std::atomic<std::size_t> next{0};
+  auto work = [&] {
+    for (std::size_t i = next.fetch_add(1, std::memory_order_relaxed); i < count;
+         i = next.fetch_add(1, std::memory_order_relaxed)) {
+      fn(i);
+    }
+  };
+  std::vector<std::thread> workers;
+  workers.reserve(threads - 1);
+  for (unsigned t = 1; t < threads; ++t) {
+    try {
+      workers.emplace_back(work);
+    } catch (const std::system_error&) {
+      break;  // no more threads to be had: the others (and the caller) do the rest
+    }
+  }
+  work();
+  for (auto& worker : workers) worker.join();
+}
+
+std::vector<FileParse> ReadAndParseStoreFiles(const std::vector<std::string>& paths,
+                                              std::uint64_t max_size, unsigned threads) {
+  std::vector<FileParse> results(paths.size());
+  ParallelFor(paths.size(), threads, [&](std::size_t i) {
+    FileParse& result = results[i];
+    auto contents = ReadStoreFile(paths[i], max_size);
+    if (!contents) {
+      result.gone = IsGone(paths[i]);
+      result.parsed = contents.error();
+      return;
+    }
+    result.read_ok = true;
+    result.parsed = ParseStoreFile(*contents);
+  });
+  return results;
+}
+
+}  // namespace transportcertd

@@ -1,0 +1,44 @@
+// Reading and parsing store files, and checking chains, on every core. A cold start parses
+// every file of the store; the files are independent and ReadStoreFile, ParseStoreFile and
+// chain verification are thread-safe, so the work is split across threads. Results are
+// returned by index, so the outcome is the same as one thread's, in the same order.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "monitor/certificate.h"
+#include "monitor/result.h"
+
+namespace transportcertd {
+
+// Below this many items per thread a thread costs more than it saves (starting one is tens
+// of microseconds; parsing one file hundreds), so a handful of files stays on the caller.
+inline constexpr std::size_t kMinItemsPerThread = 16;
+
+// How many threads to use for `items` items. `requested` 0 means automatic: one per CPU the
+// process may run on, fewer when there are too few items to share (a handful: one, the caller
+// alone). A requested count is used as given (at most one per item); tests use it.
+unsigned ThreadsFor(std::size_t items, unsigned requested);
+
+// Calls `fn(i)` for every i in [0, count), on `threads` threads (the caller is one of them).
+// Each index is handed out once; `fn` must only touch what belongs to its index. Returns when
+// every call has returned. `fn` must not throw.
+void ParallelFor(std::size_t count, unsigned threads, const std::function<void(std::size_t)>& fn);
+
+// One store file read and parsed as the scanner does it.
+struct FileParse {
+  bool gone = false;     // the file vanished before it could be read: not a problem
+  bool read_ok = false;  // its contents were read (a parse may still have failed)
+  Result<ParsedFile> parsed{Error{}};
+};
+
+// Reads (ReadStoreFile, at most `max_size` bytes) and parses (ParseStoreFile) each of `paths`,
+// on `threads` threads. The result is in the order of `paths`.
+std::vector<FileParse> ReadAndParseStoreFiles(const std::vector<std::string>& paths,
+                                              std::uint64_t max_size, unsigned threads);
+
+}  // namespace transportcertd
