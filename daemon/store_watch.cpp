@@ -8,6 +8,7 @@
 #include <sys/timerfd.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <climits>
 #include <map>
@@ -38,11 +39,20 @@ void Daemon::StartWatching() {
       [](uv_fs_event_t* handle, const char*, int, int) {
         auto* self = static_cast<Daemon*>(handle->data);
         // The first event of a burst arms the timer; later ones ride along, so a rescan
-        // follows within kDebounceMs however busy the directory is.
+        // follows within kDebounceMs however busy the directory is. A rescan that took longer
+        // than that (a large store) stretches the wait to its own length, so that a store
+        // that never stops changing takes at most half of the loop's time and D-Bus callers
+        // get the rest.
         if (uv_is_active(reinterpret_cast<uv_handle_t*>(self->debounce_.get()))) return;
         uv_timer_start(
-            self->debounce_.get(), [](uv_timer_t* t) { static_cast<Daemon*>(t->data)->Refresh(); },
-            kDebounceMs, 0);
+            self->debounce_.get(),
+            [](uv_timer_t* t) {
+              auto* daemon = static_cast<Daemon*>(t->data);
+              const std::uint64_t start = uv_hrtime();
+              daemon->Refresh();
+              daemon->last_refresh_ms_ = (uv_hrtime() - start) / 1'000'000;
+            },
+            std::max(kDebounceMs, self->last_refresh_ms_), 0);
       },
       config_.store.c_str(), 0);
   if (started != 0) {
