@@ -159,7 +159,7 @@ TEST(ValidUtf8Text, KeepsValidTextAndReplacesEveryInvalidByte) {
 }
 
 TEST(ValidUtf8Text, IsRecognizedWithoutACopyExactlyWhenValidUtf8WouldKeepIt) {
-  for (const std::string text :
+  for (const std::string& text :
        {std::string(""), std::string("CN=mail.example.com, O=Example"),
         std::string("CN=Müller Straße, O=日本"), std::string(40, 'A'),
         std::string("a\xff" "b"), std::string("\xc3"), std::string("\xc0\xaf"),
