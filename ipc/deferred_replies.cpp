@@ -1,8 +1,8 @@
 #include "ipc/deferred_replies.h"
 
 #include <cstdint>
-#include <exception>
-#include <new>
+
+#include "ipc/bus_errors.h"
 
 namespace transportcertd {
 namespace {
@@ -49,16 +49,16 @@ void DeferredReplies::Flush() {
 void DeferredReplies::BuildOne() {
   auto [call, build] = std::move(waiting_.front());
   waiting_.pop_front();
-  int r = 0;
-  try {
-    r = build(call.get());
-  } catch (const std::bad_alloc&) {
-    r = -ENOMEM;
-  } catch (...) {
-    r = -EIO;
-  }
+  // As for a handler sd-bus calls: an exception becomes an error reply (ipc/bus_errors.h).
+  SdBusError error;
+  const int r = GuardCallback(error.get(), [&] { return build(call.get()); });
+  if (r >= 0) return;
   // A caller that went away or a closed connection cannot be answered: nothing to do then.
-  if (r < 0) sd_bus_reply_method_errno(call.get(), r, nullptr);
+  if (error.is_set()) {
+    sd_bus_reply_method_error(call.get(), error.get());
+  } else {
+    sd_bus_reply_method_errno(call.get(), r, nullptr);
+  }
 }
 
 bool DeferredReplies::WriteQueueEmpty() const {
