@@ -1,5 +1,5 @@
 // Big replies wait their turn so that small ones do not wait behind them (docs/dbus-api.md,
-// "Under load"). At thousands of certificates a ListCertificates reply is megabytes and an
+// "Order of replies"; docs/benchmarks.md, "Under load"). At thousands of certificates a ListCertificates reply is megabytes and an
 // ExplainSelection reply about one; built as they arrive, every call read after one of them
 // (a SelectCertificate of a few hundred bytes included) would wait for it to be built and then
 // for the bus to take it. Here such a call is kept, with what builds its reply, and:
