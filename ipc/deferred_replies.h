@@ -1,8 +1,9 @@
 // Big replies wait their turn so that small ones do not wait behind them (docs/dbus-api.md,
-// "Order of replies"; docs/benchmarks.md, "Under load"). At thousands of certificates a ListCertificates reply is megabytes and an
-// ExplainSelection reply about one; built as they arrive, every call read after one of them
-// (a SelectCertificate of a few hundred bytes included) would wait for it to be built and then
-// for the bus to take it. Here such a call is kept, with what builds its reply, and:
+// "Order of replies"; docs/benchmarks.md, "Under load"). At thousands of certificates a
+// ListCertificates reply is megabytes and an ExplainSelection reply about one; built as they
+// arrive, every call read after one of them (a SelectCertificate of a few hundred bytes included)
+// would wait for it to be built and then for the bus to take it. Here such a call is kept, with
+// what builds its reply, and:
 //   - every call read from the bus in a loop turn is handled first (the small ones answered at
 //     once), then ONE waiting reply is built and sent (a uv_check handle, after the poll);
 //   - the next one is built only once sd-bus has handed the previous one to the socket, so

@@ -68,7 +68,7 @@ class SdBusUv {
   uv_poll_t* poll_ = nullptr;
   uv_timer_t* timer_ = nullptr;
   uv_prepare_t* prepare_ = nullptr;
-  uv_idle_t* more_ = nullptr;  // active while Process() stopped with work left
+  uv_idle_t* more_ = nullptr;                    // active while Process() stopped with work left
   int armed_events_ = -1;                        // UV_READABLE|UV_WRITABLE currently polled for
   std::optional<std::uint64_t> armed_deadline_;  // absolute µs the timer is set for
   bool lost_ = false;

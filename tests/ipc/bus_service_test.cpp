@@ -439,8 +439,8 @@ TEST_F(ABusService, AnswersWhatWasAskedBeforeAChangeWithoutTheChange) {
                              "ExplainSelection", keep, &explain_slot, "ss", "mail.example.com",
                              "SMTP");
     sd_bus_call_method_async(bus.get(), nullptr, kBusName, kManagerPath, kManagerInterface,
-                             "DisableCertificate", keep, &enable_slot, "sas", thumbprint.c_str(),
-                             1, "SMTP");
+                             "DisableCertificate", keep, &enable_slot, "sas", thumbprint.c_str(), 1,
+                             "SMTP");
     sd_bus_flush(bus.get());
     sent = true;
     const auto deadline = std::chrono::steady_clock::now() + 20s;

@@ -186,8 +186,8 @@ int CountCall(sd_bus_message* call, void* userdata, sd_bus_error* /*error*/) {
 }
 
 constexpr sd_bus_vtable kCountingVtable[] = {
-    SD_BUS_VTABLE_START(0),
-    SD_BUS_METHOD("Count", "", "", CountCall, SD_BUS_VTABLE_UNPRIVILEGED), SD_BUS_VTABLE_END};
+    SD_BUS_VTABLE_START(0), SD_BUS_METHOD("Count", "", "", CountCall, SD_BUS_VTABLE_UNPRIVILEGED),
+    SD_BUS_VTABLE_END};
 
 TEST_F(AnSdBusConnectionInALibuvLoop, LetsTheLoopRunItsTimersDuringAStreamOfCalls) {
   Counted counted;
