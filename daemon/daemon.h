@@ -187,6 +187,9 @@ class Daemon final : public ManagerBackend {
   UvHandle<uv_fs_event_t> watcher_;
   int store_fd_ = -1;  // the directory watcher_ watches, held open (see StartWatching)
   UvHandle<uv_timer_t> debounce_, deadline_, retry_;
+  // uv_now() until which the store watch leaves the loop to others: the end of its last
+  // rescan plus as long as that rescan took (store_watch.cpp).
+  std::uint64_t rescan_free_until_ms_ = 0;
   std::optional<UnixTimeMs> next_deadline_;  // what deadline_ is armed for
   UvHandle<uv_poll_t> clock_change_;
   int clock_fd_ = -1;

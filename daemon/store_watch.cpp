@@ -8,6 +8,7 @@
 #include <sys/timerfd.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <climits>
 #include <map>
@@ -38,12 +39,25 @@ void Daemon::StartWatching() {
       [](uv_fs_event_t* handle, const char*, int, int) {
         auto* self = static_cast<Daemon*>(handle->data);
         // The first event of a burst arms the timer; later ones ride along, so a rescan
-        // follows within kDebounceMs however busy the directory is.
+        // follows within kDebounceMs however busy the directory is. After a rescan that took
+        // longer than that (a large store), the next one waits until as much time has passed
+        // again since it ended: a store that never stops changing takes at most half of the
+        // loop's time, and D-Bus callers get the rest. A change after a quiet spell waits
+        // kDebounceMs as before.
         if (uv_is_active(reinterpret_cast<uv_handle_t*>(self->debounce_.get()))) return;
+        const std::uint64_t now = uv_now(&self->loop_);
+        const std::uint64_t free_until = self->rescan_free_until_ms_;
         uv_timer_start(
             self->debounce_.get(),
-            [](uv_timer_t* t) { static_cast<Daemon*>(t->data)->StoreDirectoryChanged(); },
-            kDebounceMs, 0);
+            [](uv_timer_t* t) {
+              auto* daemon = static_cast<Daemon*>(t->data);
+              const std::uint64_t start = uv_hrtime();
+              daemon->StoreDirectoryChanged();
+              const std::uint64_t took = (uv_hrtime() - start) / 1'000'000;
+              uv_update_time(&daemon->loop_);
+              daemon->rescan_free_until_ms_ = uv_now(&daemon->loop_) + took;
+            },
+            std::max(kDebounceMs, free_until > now ? free_until - now : 0), 0);
       },
       config_.store.c_str(), 0);
   if (started != 0) {

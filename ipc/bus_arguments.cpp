@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cctype>
 #include <cstdint>
+#include <cstring>
 
 #include "monitor/hostname.h"
 
@@ -129,7 +130,40 @@ std::string QuoteForMessage(std::string_view text) {
   return quoted;
 }
 
+namespace {
+
+// How many bytes at the start of `text` are ASCII other than NUL, looked at eight at a time.
+std::size_t AsciiPrefix(std::string_view text) {
+  constexpr std::uint64_t kHigh = 0x8080808080808080U;
+  constexpr std::uint64_t kLow = 0x0101010101010101U;
+  std::size_t i = 0;
+  for (; i + 8 <= text.size(); i += 8) {
+    std::uint64_t word = 0;
+    std::memcpy(&word, text.data() + i, 8);
+    // A byte with its high bit set, or a zero byte, stops the run.
+    if (((word & kHigh) | ((word - kLow) & ~word & kHigh)) != 0) break;
+  }
+  while (i < text.size() && text[i] != '\0' && (static_cast<unsigned char>(text[i]) & 0x80U) == 0) {
+    ++i;
+  }
+  return i;
+}
+
+}  // namespace
+
+bool IsValidUtf8(std::string_view text) {
+  while (!text.empty()) {
+    text.remove_prefix(AsciiPrefix(text));
+    if (text.empty()) break;
+    const std::size_t length = Utf8SequenceLength(text);
+    if (length == 0) return false;
+    text.remove_prefix(length);
+  }
+  return true;
+}
+
 std::string ValidUtf8(std::string_view text) {
+  if (IsValidUtf8(text)) return std::string(text);
   std::string clean;
   clean.reserve(text.size());
   while (!text.empty()) {

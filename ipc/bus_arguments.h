@@ -52,5 +52,8 @@ std::string QuoteForMessage(std::string_view text);
 // `text` with every byte that is not part of a valid UTF-8 sequence (as D-Bus and sd-bus define
 // it: no NUL, no surrogates, no noncharacters) replaced by '?'.
 std::string ValidUtf8(std::string_view text);
+// Whether ValidUtf8(text) would return `text` unchanged (valid UTF-8 without NUL), without
+// copying it: most strings are, and a reply can then carry them as they are.
+bool IsValidUtf8(std::string_view text);
 
 }  // namespace transportcertd

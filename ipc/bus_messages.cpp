@@ -68,6 +68,17 @@ MessageWriter& MessageWriter::String(std::string_view text) {
   });
 }
 
+MessageWriter& MessageWriter::String(const char* text) {
+  if (!IsValidUtf8(text)) return String(std::string_view(text));
+  return Do([&] { return sd_bus_message_append_basic(message_, SD_BUS_TYPE_STRING, text); });
+}
+
+MessageWriter& MessageWriter::String(const std::string& text) {
+  if (!IsValidUtf8(text)) return String(std::string_view(text));
+  return Do(
+      [&] { return sd_bus_message_append_basic(message_, SD_BUS_TYPE_STRING, text.c_str()); });
+}
+
 MessageWriter& MessageWriter::Strings(const std::vector<std::string>& texts) {
   Open(SD_BUS_TYPE_ARRAY, "s");
   for (const std::string& text : texts) String(text);

@@ -27,12 +27,15 @@ Result<std::vector<std::string>> ReadStringListArgument(sd_bus_message* message,
 Result<bool> ReadBoolArgument(sd_bus_message* message, std::string_view what);
 
 // Appends values to a message, remembering the first failure so that a reply reads as a list of
-// fields. Strings are sent as valid UTF-8 (see ValidUtf8).
+// fields. Strings are sent as valid UTF-8 (see ValidUtf8); those that already are (nearly all)
+// are appended as they are, without a copy.
 class MessageWriter {
  public:
   explicit MessageWriter(sd_bus_message* message) : message_(message) {}
 
   MessageWriter& String(std::string_view text);
+  MessageWriter& String(const std::string& text);
+  MessageWriter& String(const char* text);
   MessageWriter& Strings(const std::vector<std::string>& texts);  // as
   MessageWriter& ObjectPath(const std::string& path);
   MessageWriter& Bool(bool value);

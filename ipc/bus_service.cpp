@@ -79,6 +79,8 @@ Status BusServiceImpl::Register() {
   if (r < 0) return Error{"cannot register the object manager: " + ErrnoText(r)};
   keep(slot);
 
+  deferred_ = std::make_unique<DeferredReplies>(loop_, bus);
+
   // What a client sees from now on is the baseline for InventoryChanged().
   announced_manager_ = CurrentManagerState();
   announced_certificates_ = CurrentCertificateStates();
@@ -130,9 +132,14 @@ void BusServiceImpl::StartUnit(const std::string& unit, std::function<void(std::
   }
 }
 
+void BusServiceImpl::FlushBeforeChange() {
+  if (deferred_) deferred_->Flush();
+}
+
 void BusServiceImpl::Stop() {
   if (!bus_) return;
   adapter_.reset();  // no more processing; its libuv handles close on the next loop turn
+  if (deferred_) deferred_->Stop();  // callers waiting for a big reply get none
   if (!lost_) {
     // Queued, then written by the flush below; closing the connection releases it anyway.
     sd_bus_release_name_async(bus_.get(), nullptr, kBusName, nullptr, nullptr);

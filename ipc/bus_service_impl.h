@@ -1,6 +1,7 @@
 // Inside of the D-Bus service (ipc/ only): the BusService implementation, split over
 //   bus_service.cpp          connection, name, lifecycle, signals, InventoryChanged announcements
 //   manager_object.cpp       org.transportcertd1.Manager on /org/transportcertd1
+//   deferred_replies.cpp     the big replies (List, Explain) built after the small ones
 //   certificate_objects.cpp  org.transportcertd1.Certificate on /org/transportcertd1/certificate/*
 // Loop thread only.
 #pragma once
@@ -18,6 +19,7 @@
 #include "ipc/backend.h"
 #include "ipc/bus_errors.h"
 #include "ipc/bus_service.h"
+#include "ipc/deferred_replies.h"
 #include "ipc/sd_bus_handles.h"
 #include "ipc/sd_bus_uv.h"
 
@@ -69,6 +71,9 @@ class BusServiceImpl final : public BusService {
   int GetCertificateCount(sd_bus_message* reply, sd_bus_error* error);
   int GetNextExpiry(sd_bus_message* reply, sd_bus_error* error);
   int GetVersion(sd_bus_message* reply, sd_bus_error* error);
+  // The deferred builders of the big replies (ipc/deferred_replies.h); 0 or a negative errno.
+  int ReplyCertificateList(sd_bus_message* call);
+  int ReplyExplanation(sd_bus_message* call, const std::string& fqdn, Service service);
 
   // ---- org.transportcertd1.Certificate (certificate_objects.cpp) ----
   static const sd_bus_vtable kCertificateVtable[];
@@ -104,6 +109,9 @@ class BusServiceImpl final : public BusService {
   // 0 when the caller of `call` may change things (root or admin_group); otherwise sets
   // AccessDenied in `error` and returns the handler's negative result.
   int Authorize(sd_bus_message* call, sd_bus_error* error);
+  // Answers the waiting big replies before a changing call changes what they answer: what a
+  // caller asked before a change never shows the change.
+  void FlushBeforeChange();
 
   uv_loop_t* loop_;
   ManagerBackend& backend_;
@@ -112,6 +120,7 @@ class BusServiceImpl final : public BusService {
   SdBusPtr bus_;
   std::vector<SdBusSlotPtr> slots_;
   std::unique_ptr<SdBusUv> adapter_;
+  std::unique_ptr<DeferredReplies> deferred_;  // before the connection: it holds calls
   ManagerState announced_manager_;
   std::map<std::string, CertificateState> announced_certificates_;
   bool lost_ = false;

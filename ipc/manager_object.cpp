@@ -180,6 +180,15 @@ Error NoCertificateError(std::size_t count, const std::string& fqdn, Service ser
   return Error{message, ErrorCode::kNoCertificate};
 }
 
+// The services of a ListCertificates row (`as`, canonical order), without building a list.
+void AppendServices(MessageWriter& writer, ServiceSet services) {
+  writer.Open(SD_BUS_TYPE_ARRAY, "s");
+  for (const Service service : {Service::kSmtp, Service::kImap, Service::kPop, Service::kHttp}) {
+    if ((services & Bit(service)) != 0) writer.String(ServiceName(service));
+  }
+  writer.Close();
+}
+
 }  // namespace
 
 int BusServiceImpl::Authorize(sd_bus_message* call, sd_bus_error* error) {
@@ -225,27 +234,35 @@ int BusServiceImpl::Authorize(sd_bus_message* call, sd_bus_error* error) {
 
 // ---- reading ----
 
-int BusServiceImpl::ListCertificates(sd_bus_message* call, sd_bus_error* error) {
+int BusServiceImpl::ListCertificates(sd_bus_message* call, sd_bus_error* /*error*/) {
+  // Megabytes at thousands of certificates: built when its turn comes (ipc/deferred_replies.h).
+  deferred_->Add(call, [this](sd_bus_message* waiting) { return ReplyCertificateList(waiting); });
+  return 1;
+}
+
+int BusServiceImpl::ReplyCertificateList(sd_bus_message* call) {
   Result<SdBusMessagePtr> reply = NewReply(call);
-  if (!reply.ok()) return SetBusError(error, reply.error());
+  if (!reply.ok()) return -ENOMEM;
   const std::string& internal = backend_.CurrentBindings().internal_transport;
   MessageWriter writer(reply->get());
+  std::string path;  // reused: no allocation per row
   writer.Open(SD_BUS_TYPE_ARRAY, kCertificateRowSignature);
   for (const StoredCertificate& stored : backend_.CurrentInventory().certificates) {
     const Certificate& cert = stored.cert();
+    path.assign(kCertificatePathPrefix).append("/").append(cert.thumbprint);
     writer.Open(SD_BUS_TYPE_STRUCT, kCertificateRowContents)
         .String(cert.thumbprint)
         .String(cert.subject)
         .String(cert.issuer)
         .Strings(cert.Names())
         .U64(ToUsec(cert.not_before))
-        .U64(ToUsec(cert.not_after))
-        .Strings(ServiceNames(backend_.ServicesOf(cert.thumbprint)))
-        .String(backend_.StatusOf(stored))
+        .U64(ToUsec(cert.not_after));
+    AppendServices(writer, backend_.ServicesOf(cert.thumbprint));
+    writer.String(backend_.StatusOf(stored))
         .Bool(cert.self_signed)
         .Bool(stored.HasPrivateKey())
         .Bool(!internal.empty() && internal == cert.thumbprint)
-        .ObjectPath(CertificateObjectPath(cert.thumbprint))
+        .ObjectPath(path)
         .Close();
   }
   writer.Close();
@@ -306,10 +323,19 @@ int BusServiceImpl::SelectCertificate(sd_bus_message* call, sd_bus_error* error)
 int BusServiceImpl::ExplainSelection(sd_bus_message* call, sd_bus_error* error) {
   Result<SelectionArguments> args = ReadSelectionArguments(call);
   if (!args.ok()) return SetBusError(error, args.error());
+  // About a megabyte at thousands of certificates: built when its turn comes.
+  deferred_->Add(
+      call, [this, fqdn = std::move(args->fqdn), service = args->service](sd_bus_message* waiting) {
+        return ReplyExplanation(waiting, fqdn, service);
+      });
+  return 1;
+}
 
-  const Selection selection = backend_.Explain(args->fqdn, args->service);
+int BusServiceImpl::ReplyExplanation(sd_bus_message* call, const std::string& fqdn,
+                                     Service service) {
+  const Selection selection = backend_.Explain(fqdn, service);
   Result<SdBusMessagePtr> reply = NewReply(call);
-  if (!reply.ok()) return SetBusError(error, reply.error());
+  if (!reply.ok()) return -ENOMEM;
   MessageWriter writer(reply->get());
   writer.Open(SD_BUS_TYPE_ARRAY, kVerdictRowSignature);
   for (const Judgement& judgement : selection.judgements) {
@@ -363,6 +389,7 @@ int BusServiceImpl::EnableCertificate(sd_bus_message* call, sd_bus_error* error)
   }
   if (const int denied = Authorize(call, error); denied < 0) return denied;
 
+  FlushBeforeChange();
   if (Status done = backend_.EnableCertificate(*thumbprint, *services, *make_internal);
       !done.ok()) {
     return SetBusError(error, done.error());
@@ -387,6 +414,7 @@ int BusServiceImpl::DisableCertificate(sd_bus_message* call, sd_bus_error* error
   }
   if (const int denied = Authorize(call, error); denied < 0) return denied;
 
+  FlushBeforeChange();
   if (Status done = backend_.DisableCertificate(*thumbprint, *services); !done.ok()) {
     return SetBusError(error, done.error());
   }
@@ -416,6 +444,7 @@ int BusServiceImpl::ImportCertificate(sd_bus_message* call, sd_bus_error* error)
   if (!services.ok()) return SetBusError(error, services.error());
   if (const int denied = Authorize(call, error); denied < 0) return denied;
 
+  FlushBeforeChange();
   Result<std::string> thumbprint = backend_.ImportCertificate(*pem, *services);
   if (!thumbprint.ok()) return SetBusError(error, thumbprint.error());
   const std::string reply = ValidUtf8(*thumbprint);
@@ -428,6 +457,7 @@ int BusServiceImpl::RemoveCertificate(sd_bus_message* call, sd_bus_error* error)
   if (!thumbprint.ok()) return SetBusError(error, thumbprint.error());
   if (const int denied = Authorize(call, error); denied < 0) return denied;
 
+  FlushBeforeChange();
   if (Status done = backend_.RemoveCertificate(*thumbprint); !done.ok()) {
     return SetBusError(error, done.error());
   }
@@ -442,6 +472,7 @@ int BusServiceImpl::RenewInternalTransportCertificate(sd_bus_message* call, sd_b
 
 int BusServiceImpl::Reload(sd_bus_message* call, sd_bus_error* error) {
   if (const int denied = Authorize(call, error); denied < 0) return denied;
+  FlushBeforeChange();
   if (Status done = backend_.Reload(); !done.ok()) return SetBusError(error, done.error());
   return sd_bus_reply_method_return(call, nullptr);
 }

@@ -76,6 +76,10 @@ Result<std::unique_ptr<SdBusUv>> SdBusUv::Attach(uv_loop_t* loop, sd_bus* bus,
   adapter->prepare_->data = adapter.get();
   uv_prepare_start(adapter->prepare_, &SdBusUv::OnPrepare);
 
+  adapter->more_ = new uv_idle_t;
+  uv_idle_init(loop, adapter->more_);
+  adapter->more_->data = adapter.get();
+
   // Messages may already be queued (the Hello reply, a name request made before attaching).
   // Failing here is an error of Attach, not a call of `on_lost`, which is only set afterwards.
   if (!adapter->Arm()) return Error{"the bus connection was lost while attaching it"};
@@ -94,6 +98,8 @@ void SdBusUv::Detach() {
   CloseAndFree(poll_);
   CloseAndFree(timer_);
   CloseAndFree(prepare_);
+  CloseAndFree(more_);
+  more_ = nullptr;
   poll_ = nullptr;
   timer_ = nullptr;
   prepare_ = nullptr;
@@ -122,15 +128,28 @@ void SdBusUv::OnPrepare(uv_prepare_t* handle) {
   self->Arm();
 }
 
+void SdBusUv::OnIdle(uv_idle_t* handle) {
+  auto* self = static_cast<SdBusUv*>(handle->data);
+  if (self == nullptr) return;
+  self->Process();
+}
+
 bool SdBusUv::Process() {
-  for (;;) {
+  for (int turn = 0; turn < kMessagesPerTurn; ++turn) {
     const int r = sd_bus_process(bus_, nullptr);
     if (r < 0) {
       Lose(LostReason("processing the bus connection", r));
       return false;
     }
-    if (r == 0) return true;
+    if (r == 0) {
+      uv_idle_stop(more_);
+      return true;
+    }
   }
+  // More may be waiting, already read from the socket (so polling would not see it): carry on
+  // in the next loop turn, after the loop's other handles had theirs.
+  uv_idle_start(more_, &SdBusUv::OnIdle);
+  return true;
 }
 
 bool SdBusUv::Arm() {
@@ -174,6 +193,7 @@ void SdBusUv::Lose(const std::string& reason) {
   if (poll_ != nullptr) uv_poll_stop(poll_);
   if (timer_ != nullptr) uv_timer_stop(timer_);
   if (prepare_ != nullptr) uv_prepare_stop(prepare_);
+  if (more_ != nullptr) uv_idle_stop(more_);
   armed_events_ = 0;
   armed_deadline_.reset();
   // The callback may destroy this adapter: nothing of `this` is touched after the call.

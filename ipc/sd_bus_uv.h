@@ -5,7 +5,9 @@
 // relative delay rounded up); a uv_prepare_t re-computes both before the loop blocks, because
 // sends made outside sd_bus_process() (signals from a timer, replies after a worker finished)
 // change them. Whenever the poll or timer fires, sd_bus_process() is called until it has nothing
-// left to do.
+// left to do, or at most kMessagesPerTurn times: under a stream of calls the loop's other work
+// (the store watch, the deadline timer) still gets its turn, and a uv_idle_t carries on with
+// what is left in the next turn without sleeping.
 //
 // Loop thread only. The libuv handles' memory is freed in their close callbacks, so the loop
 // must run (at least once) after Detach() or destruction to release it.
@@ -26,6 +28,8 @@ namespace transportcertd {
 
 class SdBusUv {
  public:
+  static constexpr int kMessagesPerTurn = 64;
+
   // Called once, on the loop thread, when the connection fails or is closed by the peer
   // (sd_bus_process() or sd_bus_get_events() fail, e.g. ECONNRESET or ENOTCONN). The adapter
   // has stopped watching the bus by then; the callback may destroy the adapter.
@@ -49,8 +53,10 @@ class SdBusUv {
   static void OnPoll(uv_poll_t* handle, int status, int events);
   static void OnTimer(uv_timer_t* handle);
   static void OnPrepare(uv_prepare_t* handle);
+  static void OnIdle(uv_idle_t* handle);
 
-  // sd_bus_process() until it returns 0; false when the connection was lost.
+  // sd_bus_process() until it returns 0 or kMessagesPerTurn times (then the idle handle runs
+  // the rest in the next loop turn); false when the connection was lost.
   bool Process();
   // Re-computes the poll events and the timer from the bus; false when the connection was lost.
   bool Arm();
@@ -62,6 +68,7 @@ class SdBusUv {
   uv_poll_t* poll_ = nullptr;
   uv_timer_t* timer_ = nullptr;
   uv_prepare_t* prepare_ = nullptr;
+  uv_idle_t* more_ = nullptr;                    // active while Process() stopped with work left
   int armed_events_ = -1;                        // UV_READABLE|UV_WRITABLE currently polled for
   std::optional<std::uint64_t> armed_deadline_;  // absolute µs the timer is set for
   bool lost_ = false;

@@ -158,5 +158,21 @@ TEST(ValidUtf8Text, KeepsValidTextAndReplacesEveryInvalidByte) {
   EXPECT_EQ(ValidUtf8(std::string("a\0b", 3)), "a?b");  // NUL
 }
 
+TEST(ValidUtf8Text, IsRecognizedWithoutACopyExactlyWhenValidUtf8WouldKeepIt) {
+  for (const std::string& text :
+       {std::string(""), std::string("CN=mail.example.com, O=Example"),
+        std::string("CN=Müller Straße, O=日本"), std::string(40, 'A'),
+        std::string("a\xff"
+                    "b"),
+        std::string("\xc3"), std::string("\xc0\xaf"), std::string("\xed\xa0\x80"),
+        std::string("\xef\xbf\xbf"), std::string("a\0b", 3), std::string("0123456789abcdef\0", 17),
+        std::string("01234567\x80"
+                    "9abcdef")}) {
+    EXPECT_EQ(IsValidUtf8(text), ValidUtf8(text) == text) << QuoteForMessage(text);
+  }
+  EXPECT_TRUE(IsValidUtf8("CN=Müller Straße, O=日本"));
+  EXPECT_FALSE(IsValidUtf8(std::string("0123456789abcdef\0", 17)));  // NUL after 8-byte words
+}
+
 }  // namespace
 }  // namespace transportcertd

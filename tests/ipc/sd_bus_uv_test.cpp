@@ -5,6 +5,7 @@
 #include <chrono>
 #include <cstdint>
 #include <string>
+#include <thread>
 
 #include "ipc/sd_bus_handles.h"
 #include "tests/ipc/bus_test_support.h"
@@ -158,6 +159,69 @@ TEST_F(AnSdBusConnectionInALibuvLoop, CanBeDetachedWhileCallsArePending) {
   client_uv_->Detach();
   client_uv_->Detach();  // idempotent
   // TearDown checks that every handle was closed and freed.
+}
+
+// A stream of calls must not keep the loop from its other work (the store watch, the deadline
+// timer): the adapter hands back to the loop after SdBusUv::kMessagesPerTurn messages.
+struct Counted {
+  int handled = 0;
+  int handled_when_the_timer_fired = -1;
+  uv_timer_t timer{};
+};
+
+int CountCall(sd_bus_message* call, void* userdata, sd_bus_error* /*error*/) {
+  auto* counted = static_cast<Counted*>(userdata);
+  if (counted->handled++ == 0) {
+    // Due at once: it fires as soon as the loop gets its turn.
+    uv_timer_start(
+        &counted->timer,
+        [](uv_timer_t* t) {
+          auto* c = static_cast<Counted*>(t->data);
+          c->handled_when_the_timer_fired = c->handled;
+        },
+        0, 0);
+  }
+  (void)call;
+  return 0;
+}
+
+constexpr sd_bus_vtable kCountingVtable[] = {
+    SD_BUS_VTABLE_START(0), SD_BUS_METHOD("Count", "", "", CountCall, SD_BUS_VTABLE_UNPRIVILEGED),
+    SD_BUS_VTABLE_END};
+
+TEST_F(AnSdBusConnectionInALibuvLoop, LetsTheLoopRunItsTimersDuringAStreamOfCalls) {
+  Counted counted;
+  ASSERT_EQ(uv_timer_init(&loop_, &counted.timer), 0);
+  counted.timer.data = &counted;
+  sd_bus_slot* raw = nullptr;
+  ASSERT_GE(sd_bus_add_object_vtable(server_.get(), &raw, "/count", "org.example.Count",
+                                     kCountingVtable, &counted),
+            0);
+  const SdBusSlotPtr slot(raw);
+
+  // Many calls from a connection outside the loop, all sent before the loop runs, so that the
+  // server finds them waiting together.
+  constexpr int kCalls = 4 * SdBusUv::kMessagesPerTurn;
+  SdBusPtr sender = Connect();
+  for (int i = 0; i < kCalls; ++i) {
+    sd_bus_message* call = nullptr;
+    ASSERT_GE(sd_bus_message_new_method_call(sender.get(), &call, "org.example.Test", "/count",
+                                             "org.example.Count", "Count"),
+              0);
+    const SdBusMessagePtr owned(call);
+    ASSERT_GE(sd_bus_message_set_expect_reply(call, 0), 0);
+    ASSERT_GE(sd_bus_send(sender.get(), call, nullptr), 0);
+  }
+  ASSERT_GE(sd_bus_flush(sender.get()), 0);
+  std::this_thread::sleep_for(200ms);  // the bus daemon passes them on meanwhile
+
+  ASSERT_TRUE(PumpUntil(
+      &loop_, [&] { return counted.handled == kCalls; }, 10s));
+  EXPECT_GE(counted.handled_when_the_timer_fired, 1);
+  EXPECT_LE(counted.handled_when_the_timer_fired, SdBusUv::kMessagesPerTurn)
+      << "the timer waited until every waiting call was handled";
+  uv_close(reinterpret_cast<uv_handle_t*>(&counted.timer), nullptr);
+  uv_run(&loop_, UV_RUN_NOWAIT);
 }
 
 }  // namespace
