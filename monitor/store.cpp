@@ -10,6 +10,7 @@
 #include <cerrno>
 #include <cstring>
 #include <memory>
+#include <optional>
 #include <set>
 #include <tuple>
 
@@ -101,14 +102,14 @@ X509StorePtr MakeTrustStore(const ScanOptions& options) {
 // intermediates, and returns the issuers to publish after it. Time is not checked here:
 // validity is a selection rule of its own.
 std::vector<std::string> CheckChain(X509_STORE* trust, STACK_OF(X509) * intermediates,
-                                    StoredCertificate& stored) {
+                                    const std::string& leaf_der, StoredCertificate& stored) {
   std::vector<std::string> issuers;
   if (stored.cert().self_signed) {
     stored.chain = ChainStatus::kSelfSigned;
     return issuers;
   }
   stored.chain = ChainStatus::kIncomplete;
-  X509Ptr leaf = X509FromDer(stored.cert().der);
+  X509Ptr leaf = X509FromDer(leaf_der);
   X509StoreCtxPtr ctx(X509_STORE_CTX_new());
   if (!leaf || !ctx || trust == nullptr ||
       X509_STORE_CTX_init(ctx.get(), trust, leaf.get(), intermediates) != 1) {
@@ -131,7 +132,50 @@ std::vector<std::string> CheckChain(X509_STORE* trust, STACK_OF(X509) * intermed
   return issuers;
 }
 
+// The DER of the certificates parsed during one scan, for their chain checks, in one buffer so
+// that freeing it leaves no holes between what the inventory keeps.
+class ParsedDers {
+  using Entry = std::tuple<const Certificate*, std::size_t, std::size_t>;  // DER offset, size
+
+ public:
+  explicit ParsedDers(std::uint64_t capacity) { bytes_.reserve(capacity); }
+  void Add(const Certificate* cert, const std::string& der) {
+    at_.push_back({cert, bytes_.size(), der.size()});
+    bytes_ += der;
+  }
+  // After the last Add, before Find.
+  void Sort() { std::sort(at_.begin(), at_.end()); }
+  // The DER of `cert` if it was parsed during this scan.
+  std::optional<std::string> Find(const Certificate* cert) const {
+    const auto it = std::lower_bound(at_.begin(), at_.end(), Entry{cert, 0, 0});
+    if (it == at_.end() || std::get<0>(*it) != cert) return std::nullopt;
+    return bytes_.substr(std::get<1>(*it), std::get<2>(*it));
+  }
+
+ private:
+  std::string bytes_;
+  std::vector<Entry> at_;
+};
+
 }  // namespace
+
+Result<std::string> ReadCertificateDer(const StoredCertificate& stored) {
+  for (const std::string& file : stored.files) {
+    auto contents = ReadStoreFile(file, ScanOptions{}.max_file_size);
+    if (!contents) continue;
+    auto parsed = ParseStoreFile(*contents);
+    if (!parsed) continue;
+    for (std::size_t i = 0; i < parsed->certificates.size(); ++i) {
+      if (parsed->certificates[i].thumbprint == stored.cert().thumbprint) {
+        return std::move(parsed->certificate_ders[i]);
+      }
+    }
+  }
+  const std::string where = stored.files.empty() ? "the store" : stored.files.front();
+  return Error{stored.cert().thumbprint + " is no longer in " + where +
+                   " (the store changed since it was read; it is being read again)",
+               ErrorCode::kStore};
+}
 
 bool IsStoreFileName(const std::string& name) {
   if (name.empty() || name[0] == '.') return false;
@@ -162,8 +206,12 @@ Result<Inventory> StoreScanner::Scan() {
   std::sort(names.begin(), names.end());
 
   // Parse what changed since the last scan; forget files that are gone.
-  std::map<std::string, CachedFile> cache;
-  for (const auto& name : names) {
+  std::vector<std::pair<std::string, CachedFile>> cache;
+  cache.reserve(names.size());
+  std::vector<std::size_t> to_read;  // positions in `cache` of the files to read again
+  std::uint64_t bytes_to_read = 0;
+  auto old = cache_.begin();
+  for (auto& name : names) {
     const std::string path = dir_ + "/" + name;
     struct stat st {};
     FileStamp stamp;
@@ -174,110 +222,165 @@ Result<Inventory> StoreScanner::Scan() {
     } else if (IsGone(path)) {
       continue;  // removed since the listing: nothing to report
     }
-    auto old = cache_.find(name);
-    if (old != cache_.end() && old->second.stamp == stamp && stamp.inode != 0) {
-      cache.emplace(name, std::move(old->second));
+    while (old != cache_.end() && old->first < name) ++old;
+    if (old != cache_.end() && old->first == name && old->second.stamp == stamp &&
+        stamp.inode != 0) {
+      cache.push_back(std::move(*old));
       continue;
     }
-    CachedFile file{stamp, Error{}, {}};
-    auto contents = ReadStoreFile(path, options_.max_file_size);
-    if (!contents && IsGone(path)) continue;
-    file.parsed = contents ? ParseStoreFile(*contents) : Result<ParsedFile>(contents.error());
-    if (!contents) file.stamp = {};  // unreadable files are retried on every scan
-    if (file.parsed) {
-      std::vector<Certificate>& parsed = file.parsed.value().certificates;
-      for (Certificate& cert : parsed) {
-        file.certificates.push_back(std::make_shared<const Certificate>(std::move(cert)));
-      }
-      parsed = {};
-    }
-    cache.emplace(name, std::move(file));
+    to_read.push_back(cache.size());
+    bytes_to_read += std::min(stamp.size, options_.max_file_size);
+    cache.emplace_back(std::move(name), CachedFile{stamp, {}, {}, {}});
   }
+  ParsedDers parsed_ders(bytes_to_read);
+  std::vector<std::ptrdiff_t> gone;
+  for (const std::size_t i : to_read) {
+    const std::string path = dir_ + "/" + cache[i].first;
+    CachedFile& file = cache[i].second;
+    auto contents = ReadStoreFile(path, options_.max_file_size);
+    if (!contents && IsGone(path)) {
+      gone.push_back(static_cast<std::ptrdiff_t>(i));
+      continue;
+    }
+    auto parsed = contents ? ParseStoreFile(*contents) : Result<ParsedFile>(contents.error());
+    if (!contents) file.stamp = {};  // unreadable files are retried on every scan
+    if (!parsed) {
+      file.problems.push_back(parsed.error().message);
+      continue;
+    }
+    ParsedFile& parts = parsed.value();
+    for (std::size_t c = 0; c < parts.certificates.size(); ++c) {
+      auto cert = std::make_shared<const Certificate>(std::move(parts.certificates[c]));
+      parsed_ders.Add(cert.get(), parts.certificate_ders[c]);
+      file.certificates.push_back(std::move(cert));
+    }
+    for (const auto& key : parts.keys) file.key_ids.push_back(key.public_key_id);
+    file.problems = std::move(parts.skipped);
+  }
+  parsed_ders.Sort();
+  for (auto i = gone.rbegin(); i != gone.rend(); ++i) cache.erase(cache.begin() + *i);
   cache_ = std::move(cache);
 
+  // The inventory is built in vectors, sorted once, rather than in maps: what a scan frees
+  // must not leave small holes between what the inventory keeps.
   Inventory inventory;
-  std::map<std::string, StoredCertificate> by_thumbprint;
-  std::map<std::string, std::string> key_files;  // public key id -> first file holding the key
-  std::vector<std::pair<std::string, std::string>> keys;  // (public key id, file), every key
+  std::vector<StoredCertificate>& certificates = inventory.certificates;
+  std::vector<std::pair<KeyId, std::string>>& keys = inventory.keys;
+  std::size_t cert_count = 0, key_count = 0;
+  for (const auto& [name, file] : cache_) {
+    cert_count += file.certificates.size();
+    key_count += file.key_ids.size();
+  }
+  certificates.reserve(cert_count);
+  keys.reserve(key_count);
   for (const auto& [name, file] : cache_) {
     const std::string path = dir_ + "/" + name;
-    if (!file.parsed) {
-      inventory.problems.push_back({path, file.parsed.error().message});
-      continue;
-    }
-    for (const auto& why : file.parsed->skipped) inventory.problems.push_back({path, why});
+    for (const auto& why : file.problems) inventory.problems.push_back({path, why});
     for (const auto& cert : file.certificates) {
-      auto [it, inserted] = by_thumbprint.try_emplace(cert->thumbprint);
-      if (inserted) it->second.certificate = cert;
-      it->second.files.push_back(path);
+      certificates.emplace_back().certificate = cert;
+      certificates.back().files.push_back(path);
     }
-    for (const auto& key : file.parsed->keys) {
-      key_files.try_emplace(key.public_key_id, path);
-      keys.emplace_back(key.public_key_id, path);
+    for (const auto& key_id : file.key_ids) keys.emplace_back(key_id, path);
+  }
+  // By thumbprint; a certificate in several files is one entry listing them all, in file order.
+  std::stable_sort(certificates.begin(), certificates.end(),
+                   [](const StoredCertificate& a, const StoredCertificate& b) {
+                     return a.cert().thumbprint < b.cert().thumbprint;
+                   });
+  std::size_t kept = 0;
+  for (std::size_t i = 0; i < certificates.size(); ++i) {
+    StoredCertificate& previous = certificates[kept > 0 ? kept - 1 : 0];
+    if (kept > 0 && certificates[i].cert().thumbprint == previous.cert().thumbprint) {
+      previous.files.push_back(std::move(certificates[i].files.front()));
+    } else {
+      if (i != kept) certificates[kept] = std::move(certificates[i]);
+      ++kept;
     }
   }
+  certificates.resize(kept);
+  std::sort(keys.begin(), keys.end());  // a key's first file is its first entry
 
   // Chain checks are the costly part of a rescan; their results hold as long as the store's
   // CA certificates stay the same, so only new certificates are checked.
   std::string ca_set;
-  for (const auto& [thumbprint, stored] : by_thumbprint) {
-    if (stored.cert().is_ca) ca_set += thumbprint;
+  for (const auto& stored : certificates) {
+    if (stored.cert().is_ca) ca_set += stored.cert().thumbprint;
   }
   if (ca_set != chain_cache_ca_set_) {
     chain_cache_.clear();
     chain_cache_ca_set_ = ca_set;
   }
+  auto cached_chain = [&](const std::string& thumbprint) -> const CachedChain* {
+    const auto it = std::lower_bound(chain_cache_.begin(), chain_cache_.end(), thumbprint,
+                                     [](const CachedChain& c, const std::string& t) {
+                                       return c.certificate->thumbprint < t;
+                                     });
+    return it != chain_cache_.end() && it->certificate->thumbprint == thumbprint ? &*it : nullptr;
+  };
+  // The DER of a certificate to check: parsed during this scan, or read back from the store.
+  auto der_of = [&](const StoredCertificate& stored) -> std::optional<std::string> {
+    if (auto der = parsed_ders.Find(stored.certificate.get())) return der;
+    if (auto der = ReadCertificateDer(stored)) return std::move(der).value();
+    return std::nullopt;
+  };
   // The trust store and the store's CA certificates as intermediates, built only when some
-  // certificate has no cached chain, and before the loop below moves certificates out.
+  // certificate has no cached chain.
   X509StorePtr trust;
   X509StackPtr intermediates;
   const bool checks_needed =
-      std::any_of(by_thumbprint.begin(), by_thumbprint.end(),
-                  [&](const auto& entry) { return !chain_cache_.contains(entry.first); });
+      std::any_of(certificates.begin(), certificates.end(), [&](const StoredCertificate& stored) {
+        return cached_chain(stored.cert().thumbprint) == nullptr;
+      });
   if (checks_needed) {
     trust = MakeTrustStore(options_);
     intermediates.reset(sk_X509_new_null());
-    for (const auto& [ca_thumbprint, ca] : by_thumbprint) {
+    for (const auto& ca : certificates) {
       if (!ca.cert().is_ca) continue;
-      if (X509Ptr x509 = X509FromDer(ca.cert().der)) {
+      const auto der = der_of(ca);
+      if (X509Ptr x509 = der ? X509FromDer(*der) : nullptr) {
         sk_X509_push(intermediates.get(), x509.release());
       }
     }
   }
-  std::map<std::string, CachedChain> chains;
+  std::vector<CachedChain> chains;
+  chains.reserve(certificates.size());
   // One copy of each distinct chain: most leaves share their issuers with many others.
   std::map<std::vector<std::string>, std::shared_ptr<const std::vector<std::string>>> interned;
-  std::set<std::string> paired_keys;
-  for (auto& [thumbprint, stored] : by_thumbprint) {
-    const auto key = key_files.find(stored.cert().public_key_id);
-    if (key != key_files.end()) {
-      stored.key_file = key->second;
-      paired_keys.insert(key->first);
+  std::vector<bool> paired(keys.size());
+  for (StoredCertificate& stored : certificates) {
+    const KeyId& key_id = stored.cert().public_key_id;
+    auto key = std::lower_bound(keys.begin(), keys.end(), key_id,
+                                [](const auto& k, const KeyId& id) { return k.first < id; });
+    if (key != keys.end() && key->first == key_id) stored.key_file = key->second;
+    for (; key != keys.end() && key->first == key_id; ++key) {
+      paired[static_cast<std::size_t>(key - keys.begin())] = true;
     }
-    if (const auto cached = chain_cache_.find(thumbprint); cached != chain_cache_.end()) {
-      stored.chain = cached->second.status;
-      stored.issuers = cached->second.issuers;
-    } else {
-      std::vector<std::string> issuers = CheckChain(trust.get(), intermediates.get(), stored);
+    if (const CachedChain* cached = cached_chain(stored.cert().thumbprint)) {
+      stored.chain = cached->status;
+      stored.issuers = cached->issuers;
+      chains.push_back({stored.certificate, stored.chain, stored.issuers});
+    } else if (const auto der = stored.cert().self_signed ? std::string() : der_of(stored)) {
+      std::vector<std::string> issuers = CheckChain(trust.get(), intermediates.get(), *der, stored);
       if (!issuers.empty()) {
         auto& shared = interned[issuers];
         if (!shared) shared = std::make_shared<const std::vector<std::string>>(std::move(issuers));
         stored.issuers = shared;
       }
+      chains.push_back({stored.certificate, stored.chain, stored.issuers});
+    } else {
+      // Changed since it was parsed: incomplete for now, checked again by the next scan.
+      stored.chain = ChainStatus::kIncomplete;
     }
-    chains[thumbprint] = {stored.chain, stored.issuers};
-    inventory.certificates.push_back(std::move(stored));
   }
   chain_cache_ = std::move(chains);
   // A key that belongs to no certificate is unusable wherever it is, also next to a
   // certificate it does not match.
-  for (const auto& [key_id, path] : keys) {
-    if (!paired_keys.contains(key_id)) {
-      inventory.problems.push_back({path, "private key that matches no certificate in the store"});
+  for (std::size_t i = 0; i < keys.size(); ++i) {
+    if (!paired[i]) {
+      inventory.problems.push_back(
+          {keys[i].second, "private key that matches no certificate in the store"});
     }
   }
-  std::sort(keys.begin(), keys.end());
-  inventory.keys = std::move(keys);
   std::sort(inventory.problems.begin(), inventory.problems.end(),
             [](const StoreProblem& a, const StoreProblem& b) {
               return std::tie(a.file, a.reason) < std::tie(b.file, b.reason);
