@@ -1,8 +1,7 @@
 #include "daemon/daemon.h"
 
-#include <malloc.h>
-
 #include <grp.h>
+#include <malloc.h>
 #include <sys/stat.h>
 #include <unistd.h>
 

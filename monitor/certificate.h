@@ -50,8 +50,8 @@ struct Certificate {
   std::optional<std::uint32_t> key_usage;  // keyUsage bits when the extension is present
   // extendedKeyUsage short names ("serverAuth") when the extension is present.
   std::optional<std::vector<std::string>> extended_key_usage;
-  bool is_ca = false;         // basicConstraints CA:TRUE
-  bool self_signed = false;   // issuer == subject and the signature verifies with its own key
+  bool is_ca = false;        // basicConstraints CA:TRUE
+  bool self_signed = false;  // issuer == subject and the signature verifies with its own key
   KeyId public_key_id{};
 
   // Uppercase hex of `sha256`.
@@ -64,8 +64,8 @@ struct Certificate {
 };
 
 struct PrivateKey {
-  KeyId public_key_id{};     // of the matching public key
-  std::string algorithm;      // as Certificate::key_algorithm
+  KeyId public_key_id{};  // of the matching public key
+  std::string algorithm;  // as Certificate::key_algorithm
 };
 
 // What one file in the store holds. A file may hold both certificates and a key.

@@ -311,10 +311,9 @@ Result<Inventory> StoreScanner::Scan() {
     chain_cache_ca_set_ = ca_set;
   }
   auto cached_chain = [&](const std::string& thumbprint) -> const CachedChain* {
-    const auto it = std::lower_bound(chain_cache_.begin(), chain_cache_.end(), thumbprint,
-                                     [](const CachedChain& c, const std::string& t) {
-                                       return c.certificate->thumbprint < t;
-                                     });
+    const auto it = std::lower_bound(
+        chain_cache_.begin(), chain_cache_.end(), thumbprint,
+        [](const CachedChain& c, const std::string& t) { return c.certificate->thumbprint < t; });
     return it != chain_cache_.end() && it->certificate->thumbprint == thumbprint ? &*it : nullptr;
   };
   // The DER of a certificate to check: parsed during this scan, or read back from the store.
