@@ -363,8 +363,9 @@ Result<Certificate> DescribeCertificateAndDer(X509* x509, std::string& der) {
 
   ReadNames(x509, cert);
   ReadUsages(x509, cert);
-  DescribeKey(X509_get0_pubkey(x509), cert);
-  std::string key_id = X509_get0_pubkey(x509) != nullptr ? PublicKeyId(X509_get0_pubkey(x509)) : "";
+  EVP_PKEY* public_key = X509_get0_pubkey(x509);
+  DescribeKey(public_key, cert);
+  std::string key_id = public_key != nullptr ? PublicKeyId(public_key) : "";
   if (key_id.empty()) {
     // Unsupported key algorithm: fall back to the raw SubjectPublicKeyInfo so that the
     // certificate is still identified (it simply never pairs with a key).

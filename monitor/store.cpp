@@ -173,7 +173,7 @@ Result<std::string> ReadCertificateDer(const StoredCertificate& stored) {
   }
   const std::string where = stored.files.empty() ? "the store" : stored.files.front();
   return Error{stored.cert().thumbprint + " is no longer in " + where +
-                   " (the store changed since it was read; it is being read again)",
+                   " (the store changed since it was scanned)",
                ErrorCode::kStore};
 }
 
@@ -287,15 +287,15 @@ Result<Inventory> StoreScanner::Scan() {
                    [](const StoredCertificate& a, const StoredCertificate& b) {
                      return a.cert().thumbprint < b.cert().thumbprint;
                    });
-  std::size_t kept = 0;
+  std::size_t kept = 0;  // entries certificates[0, kept) are merged
   for (std::size_t i = 0; i < certificates.size(); ++i) {
-    StoredCertificate& previous = certificates[kept > 0 ? kept - 1 : 0];
-    if (kept > 0 && certificates[i].cert().thumbprint == previous.cert().thumbprint) {
-      previous.files.push_back(std::move(certificates[i].files.front()));
-    } else {
-      if (i != kept) certificates[kept] = std::move(certificates[i]);
-      ++kept;
+    StoredCertificate& entry = certificates[i];
+    if (kept > 0 && certificates[kept - 1].cert().thumbprint == entry.cert().thumbprint) {
+      certificates[kept - 1].files.push_back(std::move(entry.files.front()));
+      continue;
     }
+    if (i != kept) certificates[kept] = std::move(entry);
+    ++kept;
   }
   certificates.resize(kept);
   std::sort(keys.begin(), keys.end());  // a key's first file is its first entry
