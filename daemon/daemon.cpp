@@ -1,6 +1,7 @@
 #include "daemon/daemon.h"
 
 #include <grp.h>
+#include <malloc.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -198,6 +199,9 @@ void Daemon::Evaluate() {
   notifier_->Status(Summary());
   if (bus_) bus_->InventoryChanged();
   WriteMetrics();
+  // A rescan frees the previous inventory, and the steps above their transient copies: give
+  // those pages back, once all of it is freed, rather than keep the high-water mark.
+  malloc_trim(0);
 }
 
 void Daemon::ArmDeadline(UnixTimeMs now) {

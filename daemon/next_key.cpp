@@ -18,8 +18,8 @@ namespace {
 constexpr std::int64_t kFirstRetryMs = 10'000;
 constexpr std::int64_t kMaxRetryMs = 3'600'000;
 
-std::string LowerHexOf(std::string_view bytes) {
-  std::string hex = HexUpper(bytes);
+std::string LowerHexOf(const KeyId& id) {
+  std::string hex = HexUpper(id);
   for (char& c : hex) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
   return hex;
 }

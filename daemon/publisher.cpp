@@ -28,7 +28,9 @@ Result<std::string> BuildPemBundle(const StoredCertificate& stored) {
   }
   auto key = ReadPrivateKeyPem(stored.key_file, stored.cert().public_key_id);
   if (!key) return key.error();
-  std::string bundle = std::move(key).value() + DerToPem(stored.cert().der);
+  auto der = ReadCertificateDer(stored);
+  if (!der) return der.error();
+  std::string bundle = std::move(key).value() + DerToPem(*der);
   for (const auto& issuer : stored.ChainDer()) bundle += DerToPem(issuer);
   return bundle;
 }

@@ -30,7 +30,8 @@
 
 namespace transportcertd {
 
-// Key, leaf and chain of `stored` as one PEM text; fails when the key cannot be read.
+// Key, leaf and chain of `stored` as one PEM text, key and leaf read back from the store; fails
+// (ErrorCode::kStore) when either is no longer there, e.g. a file changed since the scan.
 Result<std::string> BuildPemBundle(const StoredCertificate& stored);
 
 // The files under publish.dir that `config` publishes, relative to it: internal-transport.pem,

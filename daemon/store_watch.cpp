@@ -3,7 +3,6 @@
 // replaced or re-created directory is noticed and watched again, and a timerfd that wakes the
 // loop when the wall clock is set, so that every deadline is checked again without polling.
 #include <fcntl.h>
-#include <malloc.h>
 #include <sys/stat.h>
 #include <sys/timerfd.h>
 #include <unistd.h>
@@ -161,9 +160,6 @@ Result<bool> Daemon::RescanStore(bool only_if_changed) {
           "skipping " + EscapeControlCharacters(file) + ": " + EscapeControlCharacters(reasons));
   }
   logged_problems_ = std::move(current);
-  // A rescan frees the previous inventory, most of the heap at once: give those pages back
-  // rather than keep the high-water mark of two inventories for the daemon's lifetime.
-  malloc_trim(0);
   return true;
 }
 

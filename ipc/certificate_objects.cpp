@@ -38,7 +38,7 @@ void AppendThumbprint(MessageWriter& w, const StoredCertificate& s, ManagerBacke
   w.String(s.cert().thumbprint);
 }
 void AppendSha256Fingerprint(MessageWriter& w, const StoredCertificate& s, ManagerBackend&) {
-  w.String(s.cert().sha256);
+  w.String(s.cert().Sha256Hex());
 }
 void AppendSubject(MessageWriter& w, const StoredCertificate& s, ManagerBackend&) {
   w.String(s.cert().subject);

@@ -14,6 +14,9 @@
 namespace transportcertd {
 namespace {
 
+// DescribeCertificate, also giving the certificate's DER.
+Result<Certificate> DescribeCertificateAndDer(X509* x509, std::string& der);
+
 template <typename T>
 struct OpenSslFree {
   void operator()(T* p) const { OPENSSL_free(p); }
@@ -60,8 +63,15 @@ std::string SerialToHex(const ASN1_INTEGER* serial) {
   return hex ? std::string(hex.get()) : std::string();
 }
 
+// `digest` (of SHA-256) as a Sha256Digest; all zeros when it is not one.
+Sha256Digest ToSha256Digest(const std::string& digest) {
+  Sha256Digest out{};
+  if (digest.size() == out.size()) std::copy(digest.begin(), digest.end(), out.begin());
+  return out;
+}
+
 // The SubjectPublicKeyInfo DER re-encoded from the key, so that a certificate and its private
-// key produce identical bytes.
+// key produce identical bytes. Empty when the key cannot be encoded.
 std::string PublicKeyId(EVP_PKEY* key) {
   unsigned char* der = nullptr;
   const int len = i2d_PUBKEY(key, &der);
@@ -102,7 +112,6 @@ void DescribeKey(EVP_PKEY* key, Certificate& cert) {
     const char* name = EVP_PKEY_get0_type_name(key);
     cert.key_algorithm = name != nullptr ? name : "unknown";
   }
-  cert.public_key_id = PublicKeyId(key);
 }
 
 void ReadNames(X509* x509, Certificate& cert) {
@@ -201,9 +210,11 @@ Status AddPemBlock(const std::string& name, const std::string& header, const uns
     X509Ptr x509(name == "TRUSTED CERTIFICATE" ? d2i_X509_AUX(nullptr, &p, len)
                                                : d2i_X509(nullptr, &p, len));
     if (!x509) return Error{"unreadable certificate: " + TakeOpenSslError("malformed DER")};
-    auto cert = DescribeCertificate(x509.get());
+    std::string der;
+    auto cert = DescribeCertificateAndDer(x509.get(), der);
     if (!cert) return cert.error();
     out.certificates.push_back(std::move(cert).value());
+    out.certificate_ders.push_back(std::move(der));
     return {};
   }
   if (name == "ENCRYPTED PRIVATE KEY" || header.find("ENCRYPTED") != std::string::npos) {
@@ -216,7 +227,7 @@ Status AddPemBlock(const std::string& name, const std::string& header, const uns
     if (!key) return Error{"unreadable private key: " + TakeOpenSslError("malformed DER")};
     Certificate described;
     DescribeKey(key.get(), described);
-    out.keys.push_back({described.public_key_id, described.key_algorithm});
+    out.keys.push_back({ToSha256Digest(PublicKeyId(key.get())), described.key_algorithm});
     return {};
   }
   if (name == "CERTIFICATE REQUEST" || name == "NEW CERTIFICATE REQUEST") {
@@ -276,10 +287,12 @@ Result<ParsedFile> ParseDer(std::string_view contents) {
   if (p != reinterpret_cast<const unsigned char*>(contents.data()) + contents.size()) {
     return Error{"trailing data after the DER certificate"};
   }
-  auto cert = DescribeCertificate(x509.get());
+  std::string der;
+  auto cert = DescribeCertificateAndDer(x509.get(), der);
   if (!cert) return cert.error();
   ParsedFile out;
   out.certificates.push_back(std::move(cert).value());
+  out.certificate_ders.push_back(std::move(der));
   return out;
 }
 
@@ -315,21 +328,29 @@ std::string FormatDate(UnixTime t) {
   return buf;
 }
 
+std::string HexUpper(const Sha256Digest& digest) {
+  return HexUpper({reinterpret_cast<const char*>(digest.data()), digest.size()});
+}
+
+std::string Certificate::Sha256Hex() const { return HexUpper(sha256); }
+
 bool Certificate::HasServerAuth() const {
   return !extended_key_usage || std::find(extended_key_usage->begin(), extended_key_usage->end(),
                                           "serverAuth") != extended_key_usage->end();
 }
 
-Result<Certificate> DescribeCertificate(X509* x509) {
-  Certificate cert;
-  unsigned char* der = nullptr;
-  const int der_len = i2d_X509(x509, &der);
-  if (der_len <= 0) return Error{"certificate cannot be re-encoded: " + TakeOpenSslError("?")};
-  cert.der.assign(reinterpret_cast<const char*>(der), static_cast<size_t>(der_len));
-  OPENSSL_free(der);
+namespace {
 
-  cert.thumbprint = HexUpper(Digest(EVP_sha1(), cert.der));
-  cert.sha256 = HexUpper(Digest(EVP_sha256(), cert.der));
+Result<Certificate> DescribeCertificateAndDer(X509* x509, std::string& der) {
+  Certificate cert;
+  unsigned char* encoded = nullptr;
+  const int der_len = i2d_X509(x509, &encoded);
+  if (der_len <= 0) return Error{"certificate cannot be re-encoded: " + TakeOpenSslError("?")};
+  der.assign(reinterpret_cast<const char*>(encoded), static_cast<size_t>(der_len));
+  OPENSSL_free(encoded);
+
+  cert.thumbprint = HexUpper(Digest(EVP_sha1(), der));
+  cert.sha256 = ToSha256Digest(Digest(EVP_sha256(), der));
   cert.subject = NameToString(X509_get_subject_name(x509));
   cert.issuer = NameToString(X509_get_issuer_name(x509));
   cert.serial = SerialToHex(X509_get0_serialNumber(x509));
@@ -343,21 +364,31 @@ Result<Certificate> DescribeCertificate(X509* x509) {
 
   ReadNames(x509, cert);
   ReadUsages(x509, cert);
-  DescribeKey(X509_get0_pubkey(x509), cert);
-  if (cert.public_key_id.empty()) {
+  EVP_PKEY* public_key = X509_get0_pubkey(x509);
+  DescribeKey(public_key, cert);
+  std::string key_id = public_key != nullptr ? PublicKeyId(public_key) : "";
+  if (key_id.empty()) {
     // Unsupported key algorithm: fall back to the raw SubjectPublicKeyInfo so that the
     // certificate is still identified (it simply never pairs with a key).
     unsigned char* spki = nullptr;
     const int len = i2d_X509_PUBKEY(X509_get_X509_PUBKEY(x509), &spki);
     if (len > 0) {
-      cert.public_key_id =
+      key_id =
           Digest(EVP_sha256(), {reinterpret_cast<const char*>(spki), static_cast<size_t>(len)});
       OPENSSL_free(spki);
     }
   }
+  cert.public_key_id = ToSha256Digest(key_id);
   cert.self_signed = X509_self_signed(x509, 1) == 1;
   ERR_clear_error();
   return cert;
+}
+
+}  // namespace
+
+Result<Certificate> DescribeCertificate(X509* x509) {
+  std::string der;
+  return DescribeCertificateAndDer(x509, der);
 }
 
 Result<ParsedFile> ParseStoreFile(std::string_view contents) {
@@ -375,11 +406,11 @@ std::string DerToPem(const std::string& der) {
   return {data, static_cast<size_t>(len)};
 }
 
-Result<std::string> ReadPrivateKeyPem(const std::string& file, const std::string& public_key_id) {
+Result<std::string> ReadPrivateKeyPem(const std::string& file, const KeyId& public_key_id) {
   BioPtr in(BIO_new_file(file.c_str(), "r"));
   if (!in) return Error{file + ": " + TakeOpenSslError("cannot open"), ErrorCode::kStore};
   while (EvpPkeyPtr key{PEM_read_bio_PrivateKey(in.get(), nullptr, nullptr, nullptr)}) {
-    if (PublicKeyId(key.get()) != public_key_id) continue;
+    if (ToSha256Digest(PublicKeyId(key.get())) != public_key_id) continue;
     BioPtr out(BIO_new(BIO_s_mem()));
     if (!out || PEM_write_bio_PrivateKey(out.get(), key.get(), nullptr, nullptr, 0, nullptr,
                                          nullptr) != 1) {

@@ -1,9 +1,11 @@
 // The certificate model: what the daemon knows about one X.509 certificate, read once with
-// OpenSSL 3 and then kept as plain data (no OpenSSL object outlives parsing, except the DER).
+// OpenSSL 3 and then kept as plain data. The DER itself is not kept: what needs it (publishing,
+// chain checks, DANE) reads it back from the store (ReadCertificateDer in store.h).
 // Also parsing of whole files (PEM or DER) into certificates and private keys.
 // Pure functions; safe to call from any thread.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -24,9 +26,14 @@ enum class KeyType { kRsa, kEc, kOther };
 inline constexpr std::uint32_t kKeyUsageDigitalSignature = 0x80;
 inline constexpr std::uint32_t kKeyUsageKeyEncipherment = 0x20;
 
+// A SHA-256 digest, as bytes.
+using Sha256Digest = std::array<unsigned char, 32>;
+// The SHA-256 of a SubjectPublicKeyInfo DER: pairs certificates and private keys.
+using KeyId = Sha256Digest;
+
 struct Certificate {
   std::string thumbprint;  // uppercase hex SHA-1 of the DER (Exchange's convention)
-  std::string sha256;      // uppercase hex SHA-256 of the DER
+  Sha256Digest sha256{};   // SHA-256 of the DER; Sha256Hex() formats it
   std::string subject;     // RFC 4514
   std::string issuer;      // RFC 4514
   std::string serial;      // uppercase hex, "-" prefixed when negative
@@ -43,11 +50,12 @@ struct Certificate {
   std::optional<std::uint32_t> key_usage;  // keyUsage bits when the extension is present
   // extendedKeyUsage short names ("serverAuth") when the extension is present.
   std::optional<std::vector<std::string>> extended_key_usage;
-  bool is_ca = false;         // basicConstraints CA:TRUE
-  bool self_signed = false;   // issuer == subject and the signature verifies with its own key
-  std::string public_key_id;  // SHA-256 of the SubjectPublicKeyInfo DER: pairs certs and keys
-  std::string der;            // the certificate itself
+  bool is_ca = false;        // basicConstraints CA:TRUE
+  bool self_signed = false;  // issuer == subject and the signature verifies with its own key
+  KeyId public_key_id{};
 
+  // Uppercase hex of `sha256`.
+  std::string Sha256Hex() const;
   // The names selection matches against: SAN DNS names, or the CNs when there is none.
   const std::vector<std::string>& Names() const {
     return dns_names.empty() ? common_names : dns_names;
@@ -56,13 +64,14 @@ struct Certificate {
 };
 
 struct PrivateKey {
-  std::string public_key_id;  // SHA-256 of the matching SubjectPublicKeyInfo DER
-  std::string algorithm;      // as Certificate::key_algorithm
+  KeyId public_key_id{};  // of the matching public key
+  std::string algorithm;  // as Certificate::key_algorithm
 };
 
 // What one file in the store holds. A file may hold both certificates and a key.
 struct ParsedFile {
   std::vector<Certificate> certificates;
+  std::vector<std::string> certificate_ders;  // the DER of each of `certificates`, in order
   std::vector<PrivateKey> keys;
   std::vector<std::string> skipped;  // one reason per part of the file that could not be used
 };
@@ -85,12 +94,13 @@ std::string DerToPem(const std::string& der);
 
 // Reads `file` and returns, as unencrypted PKCS#8 PEM, the private key in it whose public key
 // id is `public_key_id` (for publishing). Fails with "FILE: reason".
-Result<std::string> ReadPrivateKeyPem(const std::string& file, const std::string& public_key_id);
+Result<std::string> ReadPrivateKeyPem(const std::string& file, const KeyId& public_key_id);
 
 // Formats `t` as YYYY-MM-DD (UTC), as used in reasons and logs.
 std::string FormatDate(UnixTime t);
 
 // Uppercase hex of `bytes`.
 std::string HexUpper(std::string_view bytes);
+std::string HexUpper(const Sha256Digest& digest);
 
 }  // namespace transportcertd

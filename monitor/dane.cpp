@@ -92,7 +92,10 @@ std::vector<TlsaRecord> ComputeTlsaRecords(const std::vector<DanePublishedName>&
   for (const DanePublishedName& published : names) {
     if (published.certificate == nullptr) continue;
     const Certificate& leaf = published.certificate->cert();
-    const auto leaf_digest = SpkiSha256OfCertificate(leaf.der);
+    // Read back from the store: when it changed meanwhile, the rescan that follows recomputes.
+    const auto leaf_der = ReadCertificateDer(*published.certificate);
+    if (!leaf_der) continue;
+    const auto leaf_digest = SpkiSha256OfCertificate(*leaf_der);
     if (!leaf_digest) continue;  // a certificate in the inventory always has a readable key
     // The issuer a DANE-TA record can name: the first certificate of the published chain, when
     // it really is the leaf's issuer (the server sends it, so the verifier finds it).
@@ -100,7 +103,7 @@ std::vector<TlsaRecord> ComputeTlsaRecords(const std::vector<DanePublishedName>&
     std::string issuer_subject;
     if (!leaf.self_signed && !published.certificate->ChainDer().empty()) {
       const std::string& issuer_der = published.certificate->ChainDer().front();
-      X509Ptr leaf_x509 = X509FromDer(leaf.der);
+      X509Ptr leaf_x509 = X509FromDer(*leaf_der);
       X509Ptr issuer_x509 = X509FromDer(issuer_der);
       if (leaf_x509 && issuer_x509 &&
           X509_check_issued(issuer_x509.get(), leaf_x509.get()) == X509_V_OK) {

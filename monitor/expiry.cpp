@@ -58,8 +58,9 @@ std::vector<ExpiryAlert> ExpiryTracker::Update(const Inventory& inventory, UnixT
         alerts.push_back({ExpiryAlert::Kind::kExpiring, &stored, thresholds_[stage - 1]});
       }
     }
-    // A clock set backwards does not re-announce what was already said.
-    announced[stored.cert().thumbprint] = std::max(stage, last);
+    // A clock set backwards does not re-announce what was already said. Certificates outside
+    // every window (most of them) are not remembered: absent means stage 0.
+    if (std::max(stage, last) > 0) announced[stored.cert().thumbprint] = std::max(stage, last);
   }
   announced_ = std::move(announced);
   return alerts;

@@ -10,6 +10,7 @@
 #include <cerrno>
 #include <cstring>
 #include <memory>
+#include <optional>
 #include <set>
 #include <tuple>
 
@@ -33,8 +34,7 @@ std::string Lowercase(std::string s) {
 }
 
 std::string HumanSize(std::uint64_t bytes) {
-  constexpr std::uint64_t kMiB = std::uint64_t{1024} * 1024;
-  if (bytes >= kMiB) return std::to_string(bytes / kMiB) + " MiB";
+  if (bytes >= 1024 * 1024) return std::to_string(bytes / (1024 * 1024)) + " MiB";
   if (bytes >= 1024) return std::to_string(bytes / 1024) + " KiB";
   return std::to_string(bytes) + " bytes";
 }
@@ -105,14 +105,14 @@ X509StorePtr MakeTrustStore(const ScanOptions& options) {
 // intermediates, and returns the issuers to publish after it. Time is not checked here:
 // validity is a selection rule of its own.
 std::vector<std::string> CheckChain(X509_STORE* trust, STACK_OF(X509) * intermediates,
-                                    StoredCertificate& stored) {
+                                    const std::string& leaf_der, StoredCertificate& stored) {
   std::vector<std::string> issuers;
   if (stored.cert().self_signed) {
     stored.chain = ChainStatus::kSelfSigned;
     return issuers;
   }
   stored.chain = ChainStatus::kIncomplete;
-  X509Ptr leaf = X509FromDer(stored.cert().der);
+  X509Ptr leaf = X509FromDer(leaf_der);
   X509StoreCtxPtr ctx(X509_STORE_CTX_new());
   if (!leaf || !ctx || trust == nullptr ||
       X509_STORE_CTX_init(ctx.get(), trust, leaf.get(), intermediates) != 1) {
@@ -135,7 +135,50 @@ std::vector<std::string> CheckChain(X509_STORE* trust, STACK_OF(X509) * intermed
   return issuers;
 }
 
+// The DER of the certificates parsed during one scan, for their chain checks, in one buffer so
+// that freeing it leaves no holes between what the inventory keeps.
+class ParsedDers {
+  using Entry = std::tuple<const Certificate*, std::size_t, std::size_t>;  // DER offset, size
+
+ public:
+  explicit ParsedDers(std::uint64_t capacity) { bytes_.reserve(capacity); }
+  void Add(const Certificate* cert, const std::string& der) {
+    at_.push_back({cert, bytes_.size(), der.size()});
+    bytes_ += der;
+  }
+  // After the last Add, before Find.
+  void Sort() { std::sort(at_.begin(), at_.end()); }
+  // The DER of `cert` if it was parsed during this scan.
+  std::optional<std::string> Find(const Certificate* cert) const {
+    const auto it = std::lower_bound(at_.begin(), at_.end(), Entry{cert, 0, 0});
+    if (it == at_.end() || std::get<0>(*it) != cert) return std::nullopt;
+    return bytes_.substr(std::get<1>(*it), std::get<2>(*it));
+  }
+
+ private:
+  std::string bytes_;
+  std::vector<Entry> at_;
+};
+
 }  // namespace
+
+Result<std::string> ReadCertificateDer(const StoredCertificate& stored) {
+  for (const std::string& file : stored.files) {
+    auto contents = ReadStoreFile(file, ScanOptions{}.max_file_size);
+    if (!contents) continue;
+    auto parsed = ParseStoreFile(*contents);
+    if (!parsed) continue;
+    for (std::size_t i = 0; i < parsed->certificates.size(); ++i) {
+      if (parsed->certificates[i].thumbprint == stored.cert().thumbprint) {
+        return std::move(parsed->certificate_ders[i]);
+      }
+    }
+  }
+  const std::string where = stored.files.empty() ? "the store" : stored.files.front();
+  return Error{stored.cert().thumbprint + " is no longer in " + where +
+                   " (the store changed since it was scanned)",
+               ErrorCode::kStore};
+}
 
 bool IsStoreFileName(const std::string& name) {
   if (name.empty() || name[0] == '.') return false;
@@ -174,151 +217,216 @@ Result<std::optional<Inventory>> StoreScanner::Scan(bool only_if_changed) {
 
   // Parse what changed since the last scan (on every core when there is much of it, as on a
   // cold start); forget files that are gone. Files are looked at relative to the open
-  // directory, and unchanged ones keep their cache node: a rescan of an unchanged store
-  // allocates nothing here.
+  // directory.
   const int dir_fd = dirfd(dir.get());
-  auto gone = [dir_fd](const std::string& name) {
+  auto gone_now = [dir_fd](const std::string& name) {
     struct stat st {};
     return fstatat(dir_fd, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0 && errno == ENOENT;
   };
-  std::map<std::string, CachedFile> cache;
-  std::vector<std::pair<std::string, FileStamp>> changed;
-  std::vector<std::string> changed_paths;
-  for (const auto& name : names) {
+  std::vector<std::pair<std::string, CachedFile>> cache;
+  cache.reserve(names.size());
+  std::vector<std::size_t> to_read;  // positions in `cache` of the files to read again
+  std::uint64_t bytes_to_read = 0;
+  auto old = cache_.begin();
+  for (auto& name : names) {
     struct stat st {};
     FileStamp stamp;
     if (fstatat(dir_fd, name.c_str(), &st, 0) == 0) {
       stamp = {static_cast<std::uint64_t>(st.st_ino), static_cast<std::uint64_t>(st.st_size),
                st.st_mtim.tv_sec * 1'000'000'000LL + st.st_mtim.tv_nsec,
                st.st_ctim.tv_sec * 1'000'000'000LL + st.st_ctim.tv_nsec};
-    } else if (gone(name)) {
+    } else if (gone_now(name)) {
       continue;  // removed since the listing: nothing to report
     }
-    auto old = cache_.find(name);
-    if (old != cache_.end() && old->second.stamp == stamp && stamp.inode != 0) {
-      cache.insert(cache.end(), cache_.extract(old));  // names are sorted: appended
+    while (old != cache_.end() && old->first < name) ++old;
+    if (old != cache_.end() && old->first == name && old->second.stamp == stamp &&
+        stamp.inode != 0) {
+      cache.push_back(std::move(*old));
       continue;
     }
-    changed.emplace_back(name, stamp);
-    changed_paths.push_back(dir_ + "/" + name);
+    to_read.push_back(cache.size());
+    bytes_to_read += std::min(stamp.size, options_.max_file_size);
+    cache.emplace_back(std::move(name), CachedFile{stamp, {}, {}, {}});
   }
   dir.reset();
+  // Nothing added (every file was in the cache), changed or removed (every cached file was
+  // found again): the inventory would be the last one again.
+  const bool unchanged = scanned_ && to_read.empty() && cache.size() == cache_.size();
+  std::vector<std::string> paths;
+  paths.reserve(to_read.size());
+  for (const std::size_t i : to_read) paths.push_back(dir_ + "/" + cache[i].first);
   std::vector<FileParse> parses = ReadAndParseStoreFiles(
-      changed_paths, options_.max_file_size, ThreadsFor(changed_paths.size(), options_.threads));
-  for (std::size_t i = 0; i < changed.size(); ++i) {
-    if (parses[i].gone) continue;
-    CachedFile file{changed[i].second, std::move(parses[i].parsed), {}};
-    if (!parses[i].read_ok) file.stamp = {};  // unreadable files are retried on every scan
-    if (file.parsed) {
-      std::vector<Certificate>& parsed = file.parsed.value().certificates;
-      for (Certificate& cert : parsed) {
-        file.certificates.push_back(std::make_shared<const Certificate>(std::move(cert)));
-      }
-      parsed = {};
+      paths, options_.max_file_size, ThreadsFor(paths.size(), options_.threads));
+  ParsedDers parsed_ders(bytes_to_read);
+  std::vector<std::ptrdiff_t> gone;
+  for (std::size_t n = 0; n < to_read.size(); ++n) {
+    const std::size_t i = to_read[n];
+    CachedFile& file = cache[i].second;
+    if (parses[n].gone) {
+      gone.push_back(static_cast<std::ptrdiff_t>(i));
+      continue;
     }
-    cache.emplace(changed[i].first, std::move(file));
+    if (!parses[n].read_ok) file.stamp = {};  // unreadable files are retried on every scan
+    Result<ParsedFile>& parsed = parses[n].parsed;
+    if (!parsed) {
+      file.problems.push_back(parsed.error().message);
+      continue;
+    }
+    ParsedFile& parts = parsed.value();
+    for (std::size_t c = 0; c < parts.certificates.size(); ++c) {
+      auto cert = std::make_shared<const Certificate>(std::move(parts.certificates[c]));
+      parsed_ders.Add(cert.get(), parts.certificate_ders[c]);
+      file.certificates.push_back(std::move(cert));
+    }
+    for (const auto& key : parts.keys) file.key_ids.push_back(key.public_key_id);
+    file.problems = std::move(parts.skipped);
+    parts = {};  // its DER is in parsed_ders now
   }
-  // Nothing added (every file was in the cache), changed or removed (nothing left behind in
-  // the old cache): the inventory would be the last one again.
-  const bool unchanged = scanned_ && changed.empty() && cache_.empty();
+  parses.clear();
+  parsed_ders.Sort();
+  for (auto i = gone.rbegin(); i != gone.rend(); ++i) cache.erase(cache.begin() + *i);
   cache_ = std::move(cache);
   scanned_ = true;
   if (only_if_changed && unchanged) return std::optional<Inventory>();
 
+  // The inventory is built in vectors, sorted once, rather than in maps: what a scan frees
+  // must not leave small holes between what the inventory keeps.
   Inventory inventory;
-  std::map<std::string, StoredCertificate> by_thumbprint;
-  std::map<std::string, std::string> key_files;  // public key id -> first file holding the key
-  std::vector<std::pair<std::string, std::string>> keys;  // (public key id, file), every key
+  std::vector<StoredCertificate>& certificates = inventory.certificates;
+  std::vector<std::pair<KeyId, std::string>>& keys = inventory.keys;
+  std::size_t cert_count = 0, key_count = 0;
+  for (const auto& [name, file] : cache_) {
+    cert_count += file.certificates.size();
+    key_count += file.key_ids.size();
+  }
+  certificates.reserve(cert_count);
+  keys.reserve(key_count);
   for (const auto& [name, file] : cache_) {
     const std::string path = dir_ + "/" + name;
-    if (!file.parsed) {
-      inventory.problems.push_back({path, file.parsed.error().message});
+    for (const auto& why : file.problems) inventory.problems.push_back({path, why});
+    for (const auto& cert : file.certificates) {
+      certificates.emplace_back().certificate = cert;
+      certificates.back().files.push_back(path);
+    }
+    for (const auto& key_id : file.key_ids) keys.emplace_back(key_id, path);
+  }
+  // By thumbprint; a certificate in several files is one entry listing them all, in file order.
+  std::stable_sort(certificates.begin(), certificates.end(),
+                   [](const StoredCertificate& a, const StoredCertificate& b) {
+                     return a.cert().thumbprint < b.cert().thumbprint;
+                   });
+  std::size_t kept = 0;  // entries certificates[0, kept) are merged
+  for (std::size_t i = 0; i < certificates.size(); ++i) {
+    StoredCertificate& entry = certificates[i];
+    if (kept > 0 && certificates[kept - 1].cert().thumbprint == entry.cert().thumbprint) {
+      certificates[kept - 1].files.push_back(std::move(entry.files.front()));
       continue;
     }
-    for (const auto& why : file.parsed->skipped) inventory.problems.push_back({path, why});
-    for (const auto& cert : file.certificates) {
-      auto [it, inserted] = by_thumbprint.try_emplace(cert->thumbprint);
-      if (inserted) it->second.certificate = cert;
-      it->second.files.push_back(path);
-    }
-    for (const auto& key : file.parsed->keys) {
-      key_files.try_emplace(key.public_key_id, path);
-      keys.emplace_back(key.public_key_id, path);
-    }
+    if (i != kept) certificates[kept] = std::move(entry);
+    ++kept;
   }
+  certificates.resize(kept);
+  std::sort(keys.begin(), keys.end());  // a key's first file is its first entry
 
   // Chain checks are the costly part of a rescan; their results hold as long as the store's
   // CA certificates stay the same, so only new certificates are checked.
   std::string ca_set;
-  for (const auto& [thumbprint, stored] : by_thumbprint) {
-    if (stored.cert().is_ca) ca_set += thumbprint;
+  for (const auto& stored : certificates) {
+    if (stored.cert().is_ca) ca_set += stored.cert().thumbprint;
   }
   if (ca_set != chain_cache_ca_set_) {
     chain_cache_.clear();
     chain_cache_ca_set_ = ca_set;
   }
+  auto cached_chain = [&](const std::string& thumbprint) -> const CachedChain* {
+    const auto it = std::lower_bound(
+        chain_cache_.begin(), chain_cache_.end(), thumbprint,
+        [](const CachedChain& c, const std::string& t) { return c.certificate->thumbprint < t; });
+    return it != chain_cache_.end() && it->certificate->thumbprint == thumbprint ? &*it : nullptr;
+  };
+  // The DER of a certificate to check: parsed during this scan, or read back from the store.
+  auto der_of = [&](const StoredCertificate& stored) -> std::optional<std::string> {
+    if (auto der = parsed_ders.Find(stored.certificate.get())) return der;
+    if (auto der = ReadCertificateDer(stored)) return std::move(der).value();
+    return std::nullopt;
+  };
   // The trust store and the store's CA certificates as intermediates, built only when some
-  // certificate has no cached chain, and before the loop below moves certificates out.
+  // certificate has no cached chain.
   X509StorePtr trust;
   X509StackPtr intermediates;
   const bool checks_needed =
-      std::any_of(by_thumbprint.begin(), by_thumbprint.end(),
-                  [&](const auto& entry) { return !chain_cache_.contains(entry.first); });
+      std::any_of(certificates.begin(), certificates.end(), [&](const StoredCertificate& stored) {
+        return cached_chain(stored.cert().thumbprint) == nullptr;
+      });
   if (checks_needed) {
     trust = MakeTrustStore(options_);
     intermediates.reset(sk_X509_new_null());
-    for (const auto& [ca_thumbprint, ca] : by_thumbprint) {
+    for (const auto& ca : certificates) {
       if (!ca.cert().is_ca) continue;
-      if (X509Ptr x509 = X509FromDer(ca.cert().der)) {
+      const auto der = der_of(ca);
+      if (X509Ptr x509 = der ? X509FromDer(*der) : nullptr) {
         sk_X509_push(intermediates.get(), x509.release());
       }
     }
   }
   // The chain checks of certificates new since the last scan (every one on a cold start) run
-  // on every core; their order below stays that of by_thumbprint.
+  // on every core; the loop below takes their results in order.
+  struct ChainCheck {
+    bool der_found = false;  // false: the file changed since it was parsed
+    std::vector<std::string> issuers;
+  };
   std::vector<StoredCertificate*> unchecked;
-  for (auto& [thumbprint, stored] : by_thumbprint) {
-    if (!chain_cache_.contains(thumbprint)) unchecked.push_back(&stored);
+  for (StoredCertificate& stored : certificates) {
+    if (cached_chain(stored.cert().thumbprint) == nullptr) unchecked.push_back(&stored);
   }
-  std::vector<std::vector<std::string>> checked(unchecked.size());
+  std::vector<ChainCheck> checks(unchecked.size());
   ParallelFor(unchecked.size(), ThreadsFor(unchecked.size(), options_.threads), [&](std::size_t i) {
-    checked[i] = CheckChain(trust.get(), intermediates.get(), *unchecked[i]);
+    StoredCertificate& stored = *unchecked[i];
+    const auto der = stored.cert().self_signed ? std::string() : der_of(stored);
+    if (!der) return;
+    checks[i].der_found = true;
+    checks[i].issuers = CheckChain(trust.get(), intermediates.get(), *der, stored);
   });
-  std::size_t next_checked = 0;
-  std::map<std::string, CachedChain> chains;
+  std::size_t next_check = 0;
+  std::vector<CachedChain> chains;
+  chains.reserve(certificates.size());
   // One copy of each distinct chain: most leaves share their issuers with many others.
   std::map<std::vector<std::string>, std::shared_ptr<const std::vector<std::string>>> interned;
-  std::set<std::string> paired_keys;
-  for (auto& [thumbprint, stored] : by_thumbprint) {
-    const auto key = key_files.find(stored.cert().public_key_id);
-    if (key != key_files.end()) {
-      stored.key_file = key->second;
-      paired_keys.insert(key->first);
+  std::vector<bool> paired(keys.size());
+  for (StoredCertificate& stored : certificates) {
+    const KeyId& key_id = stored.cert().public_key_id;
+    auto key = std::lower_bound(keys.begin(), keys.end(), key_id,
+                                [](const auto& k, const KeyId& id) { return k.first < id; });
+    if (key != keys.end() && key->first == key_id) stored.key_file = key->second;
+    for (; key != keys.end() && key->first == key_id; ++key) {
+      paired[static_cast<std::size_t>(key - keys.begin())] = true;
     }
-    if (const auto cached = chain_cache_.find(thumbprint); cached != chain_cache_.end()) {
-      stored.chain = cached->second.status;
-      stored.issuers = cached->second.issuers;
-    } else {
-      std::vector<std::string> issuers = std::move(checked[next_checked++]);
+    if (const CachedChain* cached = cached_chain(stored.cert().thumbprint)) {
+      stored.chain = cached->status;
+      stored.issuers = cached->issuers;
+      chains.push_back({stored.certificate, stored.chain, stored.issuers});
+    } else if (ChainCheck& check = checks[next_check++]; check.der_found) {
+      std::vector<std::string> issuers = std::move(check.issuers);
       if (!issuers.empty()) {
         auto& shared = interned[issuers];
         if (!shared) shared = std::make_shared<const std::vector<std::string>>(std::move(issuers));
         stored.issuers = shared;
       }
+      chains.push_back({stored.certificate, stored.chain, stored.issuers});
+    } else {
+      // Changed since it was parsed: incomplete for now, checked again by the next scan.
+      stored.chain = ChainStatus::kIncomplete;
     }
-    chains[thumbprint] = {stored.chain, stored.issuers};
-    inventory.certificates.push_back(std::move(stored));
   }
   chain_cache_ = std::move(chains);
   // A key that belongs to no certificate is unusable wherever it is, also next to a
   // certificate it does not match.
-  for (const auto& [key_id, path] : keys) {
-    if (!paired_keys.contains(key_id)) {
-      inventory.problems.push_back({path, "private key that matches no certificate in the store"});
+  for (std::size_t i = 0; i < keys.size(); ++i) {
+    if (!paired[i]) {
+      inventory.problems.push_back(
+          {keys[i].second, "private key that matches no certificate in the store"});
     }
   }
-  std::sort(keys.begin(), keys.end());
-  inventory.keys = std::move(keys);
   std::sort(inventory.problems.begin(), inventory.problems.end(),
             [](const StoreProblem& a, const StoreProblem& b) {
               return std::tie(a.file, a.reason) < std::tie(b.file, b.reason);

@@ -57,7 +57,7 @@ struct Inventory {
   std::vector<StoreProblem> problems;
   // Every private key of the store as (public key id, file), sorted; a key may be in several
   // files. StoredCertificate::key_file names the first of them.
-  std::vector<std::pair<std::string, std::string>> keys;
+  std::vector<std::pair<KeyId, std::string>> keys;
 
   // Finds a certificate by thumbprint (uppercase); nullptr when absent.
   const StoredCertificate* Find(const std::string& thumbprint) const;
@@ -80,6 +80,12 @@ struct ScanOptions {
 // links (store files may be links, e.g. into certbot's archive), refusing anything but a
 // regular file of at most `max_size` bytes. Fails with a reason (without the path).
 Result<std::string> ReadStoreFile(const std::string& path, std::uint64_t max_size);
+
+// Reads `stored`'s certificate back from the store: its DER, from the first of its files that
+// still holds it. The files may have changed since the scan, so each is read and parsed again
+// and only a certificate with the same thumbprint is taken. Fails (ErrorCode::kStore) when none
+// holds it any more; the rescan that follows the change tells what the store holds now.
+Result<std::string> ReadCertificateDer(const StoredCertificate& stored);
 
 // File names the scanner looks at: *.pem *.crt *.cer *.key *.der (case-insensitive), not hidden.
 bool IsStoreFileName(const std::string& name);
@@ -107,13 +113,15 @@ class StoreScanner {
     std::int64_t mtime_ns = 0, ctime_ns = 0;
     bool operator==(const FileStamp&) const = default;
   };
+  // What the scanner keeps of one file between scans: what it contributed, not how.
   struct CachedFile {
     FileStamp stamp;
-    Result<ParsedFile> parsed{Error{}};  // its certificates are moved to `certificates`
     std::vector<std::shared_ptr<const Certificate>> certificates;
+    std::vector<KeyId> key_ids;         // of each private key in it
+    std::vector<std::string> problems;  // why the file, or parts of it, could not be used
   };
-
   struct CachedChain {
+    std::shared_ptr<const Certificate> certificate;
     ChainStatus status = ChainStatus::kIncomplete;
     std::shared_ptr<const std::vector<std::string>> issuers;
   };
@@ -122,9 +130,9 @@ class StoreScanner {
 
   std::string dir_;
   ScanOptions options_;
-  bool scanned_ = false;                            // a scan has filled cache_
-  std::map<std::string, CachedFile> cache_;         // by file name
-  std::map<std::string, CachedChain> chain_cache_;  // by thumbprint
+  bool scanned_ = false;                                   // a scan has filled cache_
+  std::vector<std::pair<std::string, CachedFile>> cache_;  // by file name, sorted
+  std::vector<CachedChain> chain_cache_;                   // sorted by thumbprint
   std::string chain_cache_ca_set_;  // the CA certificates chain_cache_ was computed with
 };
 

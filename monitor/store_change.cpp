@@ -8,6 +8,7 @@
 #include <cstring>
 #include <ctime>
 #include <filesystem>
+#include <optional>
 #include <set>
 
 #include "monitor/atomic_file.h"
@@ -21,7 +22,7 @@ constexpr std::uint64_t kMaxStoreFile = std::uint64_t{1024} * 1024;  // as the s
 struct Part {
   std::size_t begin = 0, end = 0;  // byte range in the file, with the END line's newline
   std::string thumbprint;          // when it is a certificate
-  std::string key_id;              // when it is a private key
+  std::optional<KeyId> key_id;     // when it is a private key
 };
 
 // Splits a file into its parts and says what each part is. A part that cannot be parsed is
@@ -69,10 +70,10 @@ bool KeyGoesWith(const Inventory& inventory, const StoredCertificate& stored) {
                       });
 }
 
-std::vector<std::string> KeyFiles(const Inventory& inventory, const std::string& key_id) {
+std::vector<std::string> KeyFiles(const Inventory& inventory, const KeyId& key_id) {
   std::vector<std::string> files;
   const auto first = std::lower_bound(inventory.keys.begin(), inventory.keys.end(),
-                                      std::pair<std::string, std::string>{key_id, ""});
+                                      std::pair<KeyId, std::string>{key_id, ""});
   for (auto it = first; it != inventory.keys.end() && it->first == key_id; ++it) {
     files.push_back(it->second);
   }
@@ -184,7 +185,7 @@ Result<RemovalPlan> PlanRemoval(const Inventory& inventory, const std::string& t
   RemovalPlan plan;
   plan.thumbprint = thumbprint;
   plan.removes_key = KeyGoesWith(inventory, *stored);
-  const std::string& key_id = stored->cert().public_key_id;
+  const KeyId& key_id = stored->cert().public_key_id;
   const std::vector<std::string> key_files =
       plan.removes_key ? KeyFiles(inventory, key_id) : std::vector<std::string>{};
   for (const std::string& path : FilesToReadForRemoval(inventory, thumbprint)) {
@@ -201,7 +202,7 @@ Result<RemovalPlan> PlanRemoval(const Inventory& inventory, const std::string& t
     bool anything_left = false;
     for (const Part& part : PartsOf(text)) {
       const bool cert_goes = part.thumbprint == thumbprint;
-      const bool key_goes = plan.removes_key && !part.key_id.empty() && part.key_id == key_id;
+      const bool key_goes = plan.removes_key && part.key_id == key_id;
       holds_cert = holds_cert || cert_goes;
       holds_key = holds_key || key_goes;
       if (cert_goes || key_goes) {

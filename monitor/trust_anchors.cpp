@@ -47,7 +47,7 @@ Status ReadAnchorFile(const std::string& path, bool required, std::vector<std::s
   if (required && !parsed->skipped.empty()) {
     return Error{path + ": " + parsed->skipped.front()};
   }
-  for (const auto& cert : parsed->certificates) out.push_back(cert.der);
+  for (const auto& der : parsed->certificate_ders) out.push_back(der);
   return {};
 }
 

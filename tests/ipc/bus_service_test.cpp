@@ -564,7 +564,7 @@ TEST_F(ABusService, CertificateObjectsCarryEveryDocumentedProperty) {
       return testing::GetStringProperty(client, path, kCertificateInterface, name);
     };
     EXPECT_EQ(text("Thumbprint"), thumbprint);
-    EXPECT_EQ(text("Sha256Fingerprint"), stored.cert().sha256);
+    EXPECT_EQ(text("Sha256Fingerprint"), stored.cert().Sha256Hex());
     EXPECT_EQ(text("Sha256Fingerprint").size(), 64U);
     EXPECT_EQ(text("Subject"), "CN=mail.example.com");
     EXPECT_EQ(text("Issuer"), "CN=mail.example.com");

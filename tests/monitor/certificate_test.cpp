@@ -38,7 +38,7 @@ TEST(ACertificate, IsDescribedWithEveryFieldTheDaemonShows) {
   ASSERT_EQ(parsed->certificates.size(), 1u);
   const Certificate& c = parsed->certificates[0];
   EXPECT_EQ(c.thumbprint, made.thumbprint);
-  EXPECT_EQ(c.sha256.size(), 64u);
+  EXPECT_EQ(c.Sha256Hex().size(), 64u);
   EXPECT_EQ(c.subject, "CN=mail.example.com");
   EXPECT_EQ(c.issuer, "CN=mail.example.com");
   EXPECT_EQ(c.version, 3);
@@ -57,7 +57,7 @@ TEST(ACertificate, IsDescribedWithEveryFieldTheDaemonShows) {
   EXPECT_TRUE(c.self_signed);
   EXPECT_FALSE(c.is_ca);
   EXPECT_FALSE(c.serial.empty());
-  EXPECT_EQ(c.der, made.der);
+  EXPECT_EQ(parsed->certificate_ders, std::vector<std::string>{made.der});
 }
 
 TEST(ACertificate, NamesTheEcCurveAndKeySize) {
@@ -129,7 +129,7 @@ TEST(ACertificate, AndItsKeyShareAPublicKeyId) {
   ASSERT_EQ(parsed->keys.size(), 1u);
   ASSERT_EQ(parsed->certificates.size(), 1u);
   EXPECT_EQ(parsed->keys[0].public_key_id, parsed->certificates[0].public_key_id);
-  EXPECT_FALSE(parsed->keys[0].public_key_id.empty());
+  EXPECT_NE(parsed->keys[0].public_key_id, KeyId{});
   EXPECT_NE(MakeCertificate({}).thumbprint, made.thumbprint);
 }
 

@@ -109,12 +109,13 @@ Seen Describe(const Inventory& inventory) {
                        std::to_string(static_cast<int>(c.chain)) + " key " + c.key_file + " files";
     for (const auto& file : c.files) line += " " + file;
     line += " issuers";
-    for (const auto& der : c.ChainDer())
+    for (const auto& der : c.ChainDer()) {
       line += " " + std::to_string(std::hash<std::string>{}(der));
+    }
     seen.push_back(line);
   }
   for (const auto& p : inventory.problems) seen.push_back("problem " + p.file + ": " + p.reason);
-  for (const auto& [id, file] : inventory.keys) seen.push_back("key " + id + " " + file);
+  for (const auto& [id, file] : inventory.keys) seen.push_back("key " + HexUpper(id) + " " + file);
   return seen;
 }
 

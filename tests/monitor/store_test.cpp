@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cstdio>
 #include <filesystem>
+#include <memory>
 
 #include "monitor/trust_anchors.h"
 #include "tests/support/cert_factory.h"
@@ -93,6 +94,63 @@ TEST_F(ACertificateStore, ListsACertificateFoundInTwoFilesOnceWithBothFiles) {
   EXPECT_EQ(inventory.certificates[0].files,
             (std::vector<std::string>{dir_ / "a.pem", dir_ / "b.der"}));
   EXPECT_FALSE(inventory.certificates[0].HasPrivateKey());
+}
+
+TEST_F(ACertificateStore, ReadsACertificateBackFromItsFile) {
+  const auto made = Cert();
+  dir_.Write("mail.pem", made.key_pem + made.cert_pem);
+  const auto inventory = Scan();
+  ASSERT_EQ(inventory.certificates.size(), 1u);
+  const auto der = ReadCertificateDer(inventory.certificates[0]);
+  ASSERT_TRUE(der.ok()) << der.error().message;
+  EXPECT_EQ(*der, made.der);
+}
+
+TEST_F(ACertificateStore, ReadsACertificateBackFromItsNextFileWhenTheFirstChanged) {
+  const auto made = Cert();
+  dir_.Write("a.pem", made.cert_pem);
+  dir_.Write("b.der", made.der);
+  const auto inventory = Scan();
+  ASSERT_EQ(inventory.certificates.size(), 1u);
+  dir_.Write("a.pem", Cert("other.example.com").cert_pem);
+  const auto der = ReadCertificateDer(inventory.certificates[0]);
+  ASSERT_TRUE(der.ok()) << der.error().message;
+  EXPECT_EQ(*der, made.der);
+}
+
+TEST_F(ACertificateStore, FailsToReadACertificateBackOnceItsFileHoldsAnotherOne) {
+  const auto made = Cert();
+  dir_.Write("mail.pem", made.cert_pem);
+  const auto inventory = Scan();
+  ASSERT_EQ(inventory.certificates.size(), 1u);
+  dir_.Write("mail.pem", Cert("other.example.com").cert_pem);
+  const auto der = ReadCertificateDer(inventory.certificates[0]);
+  ASSERT_FALSE(der.ok());
+  EXPECT_EQ(der.error().code, ErrorCode::kStore);
+  EXPECT_NE(der.error().message.find(made.thumbprint), std::string::npos) << der.error().message;
+}
+
+TEST_F(ACertificateStore, FailsToReadACertificateBackOnceItsFileIsGone) {
+  dir_.Write("mail.pem", Cert().cert_pem);
+  const auto inventory = Scan();
+  ASSERT_EQ(inventory.certificates.size(), 1u);
+  std::filesystem::remove(dir_ / "mail.pem");
+  EXPECT_FALSE(ReadCertificateDer(inventory.certificates[0]).ok());
+}
+
+TEST_F(ACertificateStore, KeepsNoOldCopyOfACertificateWhoseFileWasRewritten) {
+  const auto made = Cert();
+  dir_.Write("mail.pem", made.cert_pem);
+  std::weak_ptr<const Certificate> old;
+  {
+    const auto first = Scan();
+    old = first.certificates.at(0).certificate;
+  }
+  dir_.Write("mail.pem", made.cert_pem + "\n");  // parsed again: same certificate, new copy
+  const auto second = Scan();
+  ASSERT_EQ(second.certificates.size(), 1u);
+  EXPECT_EQ(second.certificates[0].chain, ChainStatus::kSelfSigned);
+  EXPECT_TRUE(old.expired()) << "the scanner's caches still hold the copy parsed first";
 }
 
 TEST_F(ACertificateStore, SkipsTruncatedPemAndKeepsTheRest) {
