@@ -47,7 +47,8 @@ void DeferredReplies::Flush() {
 }
 
 void DeferredReplies::BuildOne() {
-  auto [call, build] = std::move(waiting_.front());
+  SdBusMessagePtr call = std::move(waiting_.front().first);
+  const Build build = std::move(waiting_.front().second);
   waiting_.pop_front();
   // As for a handler sd-bus calls: an exception becomes an error reply (ipc/bus_errors.h).
   SdBusError error;
