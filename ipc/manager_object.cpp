@@ -324,10 +324,9 @@ int BusServiceImpl::ExplainSelection(sd_bus_message* call, sd_bus_error* error) 
   Result<SelectionArguments> args = ReadSelectionArguments(call);
   if (!args.ok()) return SetBusError(error, args.error());
   // About a megabyte at thousands of certificates: built when its turn comes.
-  deferred_->Add(
-      call, [this, fqdn = std::move(args->fqdn), service = args->service](sd_bus_message* waiting) {
-        return ReplyExplanation(waiting, fqdn, service);
-      });
+  deferred_->Add(call, [this, fqdn = args->fqdn, service = args->service](sd_bus_message* waiting) {
+    return ReplyExplanation(waiting, fqdn, service);
+  });
   return 1;
 }
 

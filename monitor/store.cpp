@@ -34,7 +34,8 @@ std::string Lowercase(std::string s) {
 }
 
 std::string HumanSize(std::uint64_t bytes) {
-  if (bytes >= 1024 * 1024) return std::to_string(bytes / (1024 * 1024)) + " MiB";
+  constexpr std::uint64_t kMiB = std::uint64_t{1024} * 1024;
+  if (bytes >= kMiB) return std::to_string(bytes / kMiB) + " MiB";
   if (bytes >= 1024) return std::to_string(bytes / 1024) + " KiB";
   return std::to_string(bytes) + " bytes";
 }
@@ -170,7 +171,7 @@ Result<std::string> ReadCertificateDer(const StoredCertificate& stored) {
     if (!parsed) continue;
     for (std::size_t i = 0; i < parsed->certificates.size(); ++i) {
       if (parsed->certificates[i].thumbprint == stored.cert().thumbprint) {
-        return std::move(parsed->certificate_ders[i]);
+        return std::move(parsed.value().certificate_ders[i]);
       }
     }
   }

@@ -86,7 +86,7 @@ TEST(ReadAndParseStoreFiles, KeepsTheOrderOfThePathsAndTellsAVanishedFile) {
     thumbprints.push_back(made.thumbprint);
   }
   paths.push_back(dir / "never-there.pem");
-  const auto parses = ReadAndParseStoreFiles(paths, 1024 * 1024, 4);
+  const auto parses = ReadAndParseStoreFiles(paths, std::uint64_t{1024} * 1024, 4);
   ASSERT_EQ(parses.size(), paths.size());
   for (std::size_t i = 0; i < thumbprints.size(); ++i) {
     ASSERT_TRUE(parses[i].read_ok);
@@ -178,7 +178,7 @@ TEST_F(AParallelScan, GivesTheInventoryAndProblemsOfASequentialOne) {
   fs::create_symlink("loop2.pem", store_ / "loop1.pem");
   fs::create_symlink("loop1.pem", store_ / "loop2.pem");
   fs::create_symlink("missing.pem", store_ / "dangling.pem");
-  store_.Write("huge.pem", std::string(2 * 1024 * 1024, 'A'));
+  store_.Write("huge.pem", std::string(std::size_t{2} * 1024 * 1024, 'A'));
   store_.Write("empty.pem", "");
 
   StoreScanner sequential(store_.path(), Options(1, trust_ / "roots.pem"));
