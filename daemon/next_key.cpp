@@ -4,7 +4,6 @@
 #include <sys/stat.h>
 
 #include <algorithm>
-#include <cctype>
 #include <utility>
 
 #include "daemon/logging.h"
@@ -18,20 +17,14 @@ namespace {
 constexpr std::int64_t kFirstRetryMs = 10'000;
 constexpr std::int64_t kMaxRetryMs = 3'600'000;
 
-std::string LowerHexOf(const KeyId& id) {
-  std::string hex = HexUpper(id);
-  for (char& c : hex) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return hex;
-}
-
 // Whether a certificate or key of `inventory` has the public key `sha256` (lowercase hex).
 bool InStore(const Inventory& inventory, const std::string& sha256) {
   for (const auto& [id, file] : inventory.keys) {
-    if (LowerHexOf(id) == sha256) return true;
+    if (HexLower(id) == sha256) return true;
   }
   return std::any_of(inventory.certificates.begin(), inventory.certificates.end(),
                      [&](const StoredCertificate& stored) {
-                       return LowerHexOf(stored.cert().public_key_id) == sha256;
+                       return HexLower(stored.cert().public_key_id) == sha256;
                      });
 }
 

@@ -306,17 +306,23 @@ std::string TakeOpenSslError(const std::string& fallback) {
   return reason != nullptr ? reason : fallback;
 }
 
-std::string HexUpper(std::string_view bytes) {
-  static constexpr char kDigits[] = "0123456789ABCDEF";
+namespace {
+
+std::string Hex(std::string_view bytes, const char (&digits)[17]) {
   std::string hex;
   hex.reserve(bytes.size() * 2);
   for (const char c : bytes) {
     const auto b = static_cast<unsigned char>(c);
-    hex.push_back(kDigits[b >> 4]);
-    hex.push_back(kDigits[b & 0xF]);
+    hex.push_back(digits[b >> 4]);
+    hex.push_back(digits[b & 0xF]);
   }
   return hex;
 }
+
+}  // namespace
+
+std::string HexUpper(std::string_view bytes) { return Hex(bytes, "0123456789ABCDEF"); }
+std::string HexLower(std::string_view bytes) { return Hex(bytes, "0123456789abcdef"); }
 
 std::string FormatDate(UnixTime t) {
   const auto tt = static_cast<time_t>(t);
@@ -330,6 +336,9 @@ std::string FormatDate(UnixTime t) {
 
 std::string HexUpper(const Sha256Digest& digest) {
   return HexUpper({reinterpret_cast<const char*>(digest.data()), digest.size()});
+}
+std::string HexLower(const Sha256Digest& digest) {
+  return HexLower({reinterpret_cast<const char*>(digest.data()), digest.size()});
 }
 
 std::string Certificate::Sha256Hex() const { return HexUpper(sha256); }

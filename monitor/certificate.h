@@ -99,8 +99,10 @@ Result<std::string> ReadPrivateKeyPem(const std::string& file, const KeyId& publ
 // Formats `t` as YYYY-MM-DD (UTC), as used in reasons and logs.
 std::string FormatDate(UnixTime t);
 
-// Uppercase hex of `bytes`.
+// Uppercase (thumbprints) and lowercase (TLSA records, digests in files) hex of `bytes`.
 std::string HexUpper(std::string_view bytes);
 std::string HexUpper(const Sha256Digest& digest);
+std::string HexLower(std::string_view bytes);
+std::string HexLower(const Sha256Digest& digest);
 
 }  // namespace transportcertd

@@ -8,22 +8,11 @@
 #include <algorithm>
 #include <set>
 
+#include "monitor/certificate.h"
 #include "monitor/internal_transport.h"
 
 namespace transportcertd {
 namespace {
-
-std::string LowerHex(std::string_view bytes) {
-  static constexpr char kDigits[] = "0123456789abcdef";
-  std::string hex;
-  hex.reserve(bytes.size() * 2);
-  for (const char c : bytes) {
-    const auto byte = static_cast<unsigned char>(c);
-    hex += kDigits[byte >> 4];
-    hex += kDigits[byte & 0xF];
-  }
-  return hex;
-}
 
 Result<std::string> Sha256Hex(const unsigned char* data, int length) {
   unsigned char digest[EVP_MAX_MD_SIZE];
@@ -33,7 +22,7 @@ Result<std::string> Sha256Hex(const unsigned char* data, int length) {
     ERR_clear_error();
     return Error{"cannot compute the SHA-256 of a public key"};
   }
-  return LowerHex({reinterpret_cast<const char*>(digest), size});
+  return HexLower({reinterpret_cast<const char*>(digest), size});
 }
 
 // SHA-256 of the DER SubjectPublicKeyInfo of `key`.

@@ -4,6 +4,8 @@
 
 #include <cctype>
 
+#include "monitor/certificate.h"
+
 namespace transportcertd {
 
 std::string FormatManifest(const PublishedManifest& manifest) {
@@ -38,13 +40,7 @@ std::string ContentDigest(std::string_view contents) {
   if (EVP_Digest(contents.data(), contents.size(), out, &len, EVP_sha256(), nullptr) != 1) {
     return {};
   }
-  static constexpr char kDigits[] = "0123456789abcdef";
-  std::string hex;
-  for (unsigned int i = 0; i < len; ++i) {
-    hex += kDigits[out[i] >> 4];
-    hex += kDigits[out[i] & 0xF];
-  }
-  return hex;
+  return HexLower({reinterpret_cast<const char*>(out), len});
 }
 
 namespace {
