@@ -3,19 +3,9 @@
 #include <cstdint>
 
 #include "ipc/bus_errors.h"
+#include "ipc/sd_bus_uv.h"
 
 namespace transportcertd {
-namespace {
-
-template <typename Handle>
-void CloseAndFree(Handle* handle) {
-  if (handle == nullptr) return;
-  handle->data = nullptr;
-  uv_close(reinterpret_cast<uv_handle_t*>(handle),
-           [](uv_handle_t* closed) { delete reinterpret_cast<Handle*>(closed); });
-}
-
-}  // namespace
 
 DeferredReplies::DeferredReplies(uv_loop_t* loop, sd_bus* bus) : bus_(bus) {
   check_ = new uv_check_t;

@@ -17,15 +17,6 @@ std::uint64_t MonotonicNowUsec() {
          static_cast<std::uint64_t>(ts.tv_nsec) / 1'000U;
 }
 
-// libuv requires a handle's memory to stay valid until its close callback has run.
-template <typename Handle>
-void CloseAndFree(Handle* handle) {
-  if (handle == nullptr) return;
-  handle->data = nullptr;
-  uv_close(reinterpret_cast<uv_handle_t*>(handle),
-           [](uv_handle_t* closed) { delete reinterpret_cast<Handle*>(closed); });
-}
-
 std::string ErrnoText(int negative_errno) { return std::strerror(-negative_errno); }
 
 std::string LostReason(const char* what, int negative_errno) {

@@ -26,6 +26,17 @@
 
 namespace transportcertd {
 
+// Closes a libuv handle allocated with `new Handle` and deletes it in its close callback (libuv
+// requires the memory to stay valid until then); clears `data` so that no callback still
+// queued reaches its owner. Null is ignored.
+template <typename Handle>
+void CloseAndFree(Handle* handle) {
+  if (handle == nullptr) return;
+  handle->data = nullptr;
+  uv_close(reinterpret_cast<uv_handle_t*>(handle),
+           [](uv_handle_t* closed) { delete reinterpret_cast<Handle*>(closed); });
+}
+
 class SdBusUv {
  public:
   static constexpr int kMessagesPerTurn = 64;
