@@ -10,8 +10,7 @@
 namespace transportcertd {
 namespace {
 
-using testing::CertSpec;
-using testing::MakeCertificate;
+using testing::MakeCertificateFor;
 using testing::TestCert;
 
 class APemBundle : public ::testing::Test {
@@ -24,12 +23,7 @@ class APemBundle : public ::testing::Test {
     EXPECT_NE(stored, nullptr);
     return stored != nullptr ? *stored : StoredCertificate{};
   }
-  static TestCert Cert(const std::string& name) {
-    CertSpec spec;
-    spec.cn = name;
-    spec.dns_names = {name};
-    return MakeCertificate(spec);
-  }
+  static TestCert Cert(const std::string& name) { return MakeCertificateFor(name); }
 
   testing::TempDir store_;
   StoreScanner scanner_{store_.path(), ScanOptions{}};

@@ -14,8 +14,7 @@
 namespace transportcertd {
 namespace {
 
-using testing::CertSpec;
-using testing::MakeCertificate;
+using testing::MakeCertificateFor;
 using testing::TestCert;
 
 class ARescan : public ::testing::Test {
@@ -26,12 +25,7 @@ class ARescan : public ::testing::Test {
     EXPECT_TRUE(scanned.ok()) << scanned.error().message;
     return scanned.ok() ? std::move(scanned.value()) : std::nullopt;
   }
-  static TestCert Cert(const std::string& host) {
-    CertSpec spec;
-    spec.cn = host;
-    spec.dns_names = {host};
-    return MakeCertificate(spec);
-  }
+  static TestCert Cert(const std::string& host) { return MakeCertificateFor(host); }
 
   testing::TempDir dir_;
   StoreScanner scanner_{dir_.path(), ScanOptions{}};

@@ -19,6 +19,7 @@ namespace {
 using testing::CertSpec;
 using testing::MakeCa;
 using testing::MakeCertificate;
+using testing::MakeCertificateFor;
 using testing::TestCert;
 
 class ACertificateStore : public ::testing::Test {
@@ -49,12 +50,7 @@ class ACertificateStore : public ::testing::Test {
     return chain;
   }
 
-  TestCert Cert(const std::string& cn = "mail.example.com") {
-    CertSpec spec;
-    spec.cn = cn;
-    spec.dns_names = {cn};
-    return MakeCertificate(spec);
-  }
+  TestCert Cert(const std::string& cn = "mail.example.com") { return MakeCertificateFor(cn); }
 
   testing::TempDir dir_;
   testing::TempDir trust_;

@@ -242,6 +242,13 @@ TestCert MakeCertificate(const CertSpec& spec) {
   return cert;
 }
 
+TestCert MakeCertificateFor(const std::string& host) {
+  CertSpec spec;
+  spec.cn = host;
+  spec.dns_names = {host};
+  return MakeCertificate(spec);
+}
+
 TestCert MakeCa(const std::string& cn, const TestCert* parent) {
   CertSpec spec;
   spec.cn = cn;

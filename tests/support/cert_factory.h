@@ -39,6 +39,9 @@ struct CertSpec {
 
 TestCert MakeCertificate(const CertSpec& spec);
 
+// A certificate for `host` (its CN and one SAN DNS name), otherwise as CertSpec's defaults.
+TestCert MakeCertificateFor(const std::string& host);
+
 // A root CA (self-signed, CA:TRUE) and an intermediate signed by `parent`.
 TestCert MakeCa(const std::string& cn, const TestCert* parent = nullptr);
 
