@@ -17,15 +17,16 @@ namespace {
 constexpr std::int64_t kFirstRetryMs = 10'000;
 constexpr std::int64_t kMaxRetryMs = 3'600'000;
 
-// Whether a certificate or key of `inventory` has the public key `sha256` (lowercase hex).
-bool InStore(const Inventory& inventory, const std::string& sha256) {
-  for (const auto& [id, file] : inventory.keys) {
-    if (HexLower(id) == sha256) return true;
-  }
-  return std::any_of(inventory.certificates.begin(), inventory.certificates.end(),
-                     [&](const StoredCertificate& stored) {
-                       return HexLower(stored.cert().public_key_id) == sha256;
-                     });
+// Whether a certificate or key of `inventory` has the public key `id`. The keys are sorted by
+// id; the certificates are compared as bytes, nothing is formatted.
+bool InStore(const Inventory& inventory, const KeyId& id) {
+  const auto key = std::lower_bound(inventory.keys.begin(), inventory.keys.end(), id,
+                                    [](const std::pair<KeyId, std::string>& entry,
+                                       const KeyId& wanted) { return entry.first < wanted; });
+  if (key != inventory.keys.end() && key->first == id) return true;
+  return std::any_of(
+      inventory.certificates.begin(), inventory.certificates.end(),
+      [&](const StoredCertificate& stored) { return stored.cert().public_key_id == id; });
 }
 
 }  // namespace
@@ -66,9 +67,12 @@ bool NextKey::Load() {
   }
   auto sha256 = SpkiSha256OfPrivateKey(*text);
   auto spec = KeySpecOfPrivateKeyPem(*text);
-  if (!sha256 || !spec) {
+  auto parsed = ParseStoreFile(*text);  // its key id as the store would have it
+  if (!sha256 || !spec || !parsed || parsed->keys.size() != 1) {
     spdlog::warn("cannot use the next key {}: {}; generating a new one", path,
-                 !sha256 ? sha256.error().message : spec.error().message);
+                 !sha256 ? sha256.error().message
+                 : !spec ? spec.error().message
+                         : "it does not hold exactly one private key");
     return false;
   }
   struct stat st {};
@@ -76,7 +80,7 @@ bool NextKey::Load() {
   if ((st.st_mode & 077) != 0 && chmod(path.c_str(), 0600) == 0) {
     spdlog::warn("{} was readable by others; made it 0600", path);
   }
-  key_ = Key{std::move(text).value(), std::move(sha256).value(),
+  key_ = Key{std::move(text).value(), std::move(sha256).value(), parsed->keys.front().public_key_id,
              static_cast<UnixTimeMs>(st.st_mtim.tv_sec) * 1000 + st.st_mtim.tv_nsec / 1'000'000,
              *spec};
   return true;
@@ -91,7 +95,7 @@ void NextKey::Update(const Inventory& inventory) {
   } else if (!(key_->spec == config_.key)) {
     StartGeneration("it is " + key_->spec.ToString() + ", [selfsigned] key is " +
                     config_.key.ToString());
-  } else if (InStore(inventory, key_->sha256)) {
+  } else if (InStore(inventory, key_->id)) {
     StartGeneration("a certificate in the store has the current one");
   }
 }

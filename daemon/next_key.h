@@ -26,6 +26,7 @@ class NextKey {
   struct Key {
     std::string pem;       // PKCS#8, unencrypted
     std::string sha256;    // lowercase hex SHA-256 of its SubjectPublicKeyInfo (the 3 1 1 data)
+    KeyId id{};            // the same SHA-256 as bytes: its key id in the store
     UnixTimeMs since = 0;  // when it was made (the file's modification time)
     KeySpec spec;          // its type and size
   };

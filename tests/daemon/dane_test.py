@@ -227,6 +227,27 @@ class DaneRollover(DaemonTest):
         self.assertEqual(spki_sha256_of_certificate(leaf), next_key, "it used the next key")
 
 
+    def test_a_next_key_that_turns_up_in_the_store_is_replaced(self):
+        """A next key in the store is no longer a key only the daemon has: a new one is made,
+        and the records name it."""
+        self.write_config({"dane": {"ports": "25"}})
+        self.start()
+        self.wait_for_first_internal_transport()
+        self.wait_for_log(r"^new next key ")
+        next_key_file = os.path.join(self.state, "next-key.pem")
+        leaked = self.read(next_key_file)
+        leaked_sha256 = spki_sha256_of_private_key(leaked)
+        self.put_in_store("leaked.key", leaked)
+        self.wait_for_log(r"generating .* next key .*: a certificate in the store has the "
+                          r"current one")
+        self.wait_until(lambda: spki_sha256_of_private_key(self.read(next_key_file))
+                        != leaked_sha256, GENERATION_TIMEOUT, "a new next key")
+        new_next = self.assert_next_key_kept_apart()
+        self.wait_until(lambda: any(line.endswith(new_next) for line in self.tlsa_lines()),
+                        GENERATION_TIMEOUT, "the records with the new next key")
+        self.assertFalse(any(line.endswith(leaked_sha256) for line in self.tlsa_lines()))
+
+
 class DaneCaIssued(DaemonTest):
     """A CA-issued published name also gets its issuer's `2 1 1`."""
 
