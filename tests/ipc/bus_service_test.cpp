@@ -867,6 +867,51 @@ TEST_F(ABusService, AnnouncesChangedServicesOnTheCertificateObject) {
                          " org.transportcertd1.Certificate Services");
 }
 
+TEST_F(ABusService, AnnouncesAKeyThatArrivesAndAFileThatHoldsTheCertificateToo) {
+  const testing::TestCert made = testing::MakeCertificate(Named({"keyless.example.com"}));
+  const std::string path = CertificateObjectPath(made.thumbprint);
+  std::vector<std::string> seen =
+      SignalsWhile([&] { backend_.WriteStoreFile("keyless.crt", made.cert_pem); }, 2);
+  ASSERT_EQ(seen.size(), 2U);
+  EXPECT_EQ(seen[0],
+            "InterfacesAdded /org/transportcertd1 " + path + " org.transportcertd1.Certificate");
+
+  // Its key arrives: NoPrivateKey becomes Valid.
+  seen = SignalsWhile([&] { backend_.WriteStoreFile("keyless.key", made.key_pem); }, 1);
+  ASSERT_EQ(seen.size(), 1U);
+  EXPECT_EQ(seen[0], "PropertiesChanged " + path +
+                         " org.transportcertd1.Certificate Status HasPrivateKey");
+
+  // A second file with the same certificate: only its file list changes, and nothing else is
+  // announced for it (the Manager's count and next expiry stay).
+  seen = SignalsWhile(
+      [&] {
+        backend_.WriteStoreFile("copy.crt", made.cert_pem);
+        backend_.SetFqdn("relay.example.com");  // a last, unrelated change ends the wait
+        service_->InventoryChanged();
+      },
+      2);
+  ASSERT_EQ(seen.size(), 2U);
+  EXPECT_EQ(seen[0], "PropertiesChanged " + path + " org.transportcertd1.Certificate Files");
+  EXPECT_EQ(seen[1], "PropertiesChanged /org/transportcertd1 org.transportcertd1.Manager Fqdn");
+
+  // The same files again, renamed: the list changes though its length does not.
+  seen = SignalsWhile(
+      [&] {
+        ASSERT_EQ(std::rename(backend_.Path("copy.crt").c_str(),
+                              backend_.Path("copy2.crt").c_str()),
+                  0);
+        EXPECT_TRUE(backend_.Reload().ok());
+      },
+      1);
+  ASSERT_EQ(seen.size(), 1U);
+  EXPECT_EQ(seen[0], "PropertiesChanged " + path + " org.transportcertd1.Certificate Files");
+  WithClient([&](sd_bus* client) {
+    EXPECT_EQ(testing::GetStringsProperty(client, path, kCertificateInterface, "Files"),
+              (std::vector<std::string>{backend_.Path("copy2.crt"), backend_.Path("keyless.crt")}));
+  });
+}
+
 TEST_F(ABusService, EmitsTheThreeDocumentedSignals) {
   const std::vector<std::string> seen = SignalsWhile(
       [&] {

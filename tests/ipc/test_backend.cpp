@@ -42,6 +42,11 @@ std::string TestBackend::AddCertificate(const CertSpec& spec, bool with_key) {
   return made.thumbprint;
 }
 
+void TestBackend::WriteStoreFile(const std::string& name, const std::string& contents) {
+  store_.Write(name, contents, 0600);
+  Rescan();
+}
+
 void TestBackend::SetInternalTransport(const std::string& thumbprint) {
   bindings_.internal_transport = thumbprint;
   if (service_ != nullptr) service_->InventoryChanged();

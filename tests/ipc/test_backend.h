@@ -24,6 +24,8 @@ class TestBackend : public ManagerBackend {
   // Writes a certificate (and its key unless `with_key` is false) into the store, rescans and
   // announces; returns its thumbprint.
   std::string AddCertificate(const CertSpec& spec, bool with_key = true);
+  // Writes `contents` as store file `name` (mode 0600), rescans and announces.
+  void WriteStoreFile(const std::string& name, const std::string& contents);
   void SetInternalTransport(const std::string& thumbprint);
   void SetAdminGroup(long gid) { admin_gid_ = gid; }
   void SetFqdn(std::string fqdn) { fqdn_ = std::move(fqdn); }
