@@ -102,6 +102,9 @@ Status BusServiceImpl::Register() {
   keep(slot);
 
   deferred_ = std::make_unique<DeferredReplies>(loop_, bus);
+  rows_timer_ = new uv_timer_t;
+  uv_timer_init(loop_, rows_timer_);
+  rows_timer_->data = this;
 
   // What a client sees from now on is the baseline for InventoryChanged().
   announced_manager_ = CurrentManagerState();
@@ -162,6 +165,9 @@ void BusServiceImpl::Stop() {
   if (!bus_) return;
   adapter_.reset();  // no more processing; its libuv handles close on the next loop turn
   if (deferred_) deferred_->Stop();  // callers waiting for a big reply get none
+  CloseAndFree(rows_timer_);
+  rows_timer_ = nullptr;
+  rows_.Clear();
   if (!lost_) {
     // Queued, then written by the flush below; closing the connection releases it anyway.
     sd_bus_release_name_async(bus_.get(), nullptr, kBusName, nullptr, nullptr);
@@ -211,15 +217,15 @@ std::vector<BusServiceImpl::CertificateState> BusServiceImpl::CurrentCertificate
 }
 
 void BusServiceImpl::InventoryChanged() {
+  rows_.Clear();  // built from what may just have changed
   if (!bus_ || lost_) return;
   sd_bus* bus = bus_.get();
   std::vector<CertificateState> current = CurrentCertificateStates();
   const auto find = [](const std::vector<CertificateState>& states, const CertificateState& of) {
-    const auto at = std::lower_bound(
-        states.begin(), states.end(), of,
-        [](const CertificateState& a, const CertificateState& b) {
-          return a.thumbprint < b.thumbprint;
-        });
+    const auto at = std::lower_bound(states.begin(), states.end(), of,
+                                     [](const CertificateState& a, const CertificateState& b) {
+                                       return a.thumbprint < b.thumbprint;
+                                     });
     return at != states.end() && at->thumbprint == of.thumbprint ? &*at : nullptr;
   };
 
@@ -233,9 +239,9 @@ void BusServiceImpl::InventoryChanged() {
   for (const CertificateState& state : current) {
     const CertificateState* before = find(announced_certificates_, state);
     if (before == nullptr) {
-      sd_bus_emit_interfaces_added(
-          bus, CertificateObjectPath(std::string(state.Thumbprint())).c_str(),
-          kCertificateInterface, nullptr);
+      sd_bus_emit_interfaces_added(bus,
+                                   CertificateObjectPath(std::string(state.Thumbprint())).c_str(),
+                                   kCertificateInterface, nullptr);
       continue;
     }
     std::vector<const char*> changed;

@@ -21,6 +21,7 @@
 #include "ipc/backend.h"
 #include "ipc/bus_errors.h"
 #include "ipc/bus_service.h"
+#include "ipc/certificate_rows.h"
 #include "ipc/deferred_replies.h"
 #include "ipc/sd_bus_handles.h"
 #include "ipc/sd_bus_uv.h"
@@ -133,6 +134,11 @@ class BusServiceImpl final : public BusService {
   std::vector<SdBusSlotPtr> slots_;
   std::unique_ptr<SdBusUv> adapter_;
   std::unique_ptr<DeferredReplies> deferred_;  // before the connection: it holds calls
+  // The ListCertificates rows, kept until the next InventoryChanged() or until no
+  // ListCertificates came for kRowsKeptMs (rows_timer_).
+  static constexpr std::uint64_t kRowsKeptMs = 10'000;
+  CertificateRows rows_;
+  uv_timer_t* rows_timer_ = nullptr;
   ManagerState announced_manager_;
   std::vector<CertificateState> announced_certificates_;  // sorted by thumbprint
   bool lost_ = false;
