@@ -2,6 +2,7 @@
 //   bus_service.cpp          connection, name, lifecycle, signals, InventoryChanged announcements
 //   manager_object.cpp       org.transportcertd1.Manager on /org/transportcertd1
 //   deferred_replies.cpp     the big replies (List, Explain) built after the small ones
+//   certificate_rows.cpp     the ListCertificates rows, kept between inventory changes
 //   certificate_objects.cpp  org.transportcertd1.Certificate on /org/transportcertd1/certificate/*
 // Loop thread only.
 #pragma once
