@@ -2,7 +2,9 @@
 // loop (ipc/sd_bus_uv.h), announce what changed, emit the signals, and stop.
 #include "ipc/bus_service.h"
 
+#include <algorithm>
 #include <cstring>
+#include <string_view>
 #include <utility>
 
 #include "ipc/bus_arguments.h"
@@ -31,6 +33,26 @@ void EmitPropertiesChanged(sd_bus* bus, const std::string& path, const char* int
   sd_bus_emit_properties_changed_strv(bus, path.c_str(), interface,
                                       const_cast<char**>(names.data()));
 }
+
+// FNV-1a (64 bits) over a sequence of texts, each with its length, so that ["ab", "c"] and
+// ["a", "bc"] differ: what tells that an announced property changed without keeping it.
+class TextHash {
+ public:
+  TextHash& Add(std::string_view text) {
+    const std::uint64_t size = text.size();
+    for (unsigned i = 0; i < sizeof size; ++i) Byte(static_cast<unsigned char>(size >> (8 * i)));
+    for (const char c : text) Byte(static_cast<unsigned char>(c));
+    return *this;
+  }
+  std::uint64_t value() const { return value_; }
+
+ private:
+  void Byte(unsigned char byte) {
+    value_ ^= byte;
+    value_ *= 0x100000001b3ULL;
+  }
+  std::uint64_t value_ = 0xcbf29ce484222325ULL;
+};
 
 }  // namespace
 
@@ -80,6 +102,9 @@ Status BusServiceImpl::Register() {
   keep(slot);
 
   deferred_ = std::make_unique<DeferredReplies>(loop_, bus);
+  rows_timer_ = new uv_timer_t;
+  uv_timer_init(loop_, rows_timer_);
+  rows_timer_->data = this;
 
   // What a client sees from now on is the baseline for InventoryChanged().
   announced_manager_ = CurrentManagerState();
@@ -140,6 +165,9 @@ void BusServiceImpl::Stop() {
   if (!bus_) return;
   adapter_.reset();  // no more processing; its libuv handles close on the next loop turn
   if (deferred_) deferred_->Stop();  // callers waiting for a big reply get none
+  CloseAndFree(rows_timer_);
+  rows_timer_ = nullptr;
+  rows_.Clear();
   if (!lost_) {
     // Queued, then written by the flush below; closing the connection releases it anyway.
     sd_bus_release_name_async(bus_.get(), nullptr, kBusName, nullptr, nullptr);
@@ -162,50 +190,71 @@ BusServiceImpl::ManagerState BusServiceImpl::CurrentManagerState() const {
   return state;
 }
 
-std::map<std::string, BusServiceImpl::CertificateState> BusServiceImpl::CurrentCertificateStates()
-    const {
-  std::map<std::string, CertificateState> states;
+std::vector<BusServiceImpl::CertificateState> BusServiceImpl::CurrentCertificateStates() const {
+  const auto& certificates = backend_.CurrentInventory().certificates;
   const std::string& internal = backend_.CurrentBindings().internal_transport;
-  for (const StoredCertificate& stored : backend_.CurrentInventory().certificates) {
-    CertificateState state;
-    state.services = ServiceNames(backend_.ServicesOf(stored.cert().thumbprint));
-    state.status = backend_.StatusOf(stored);
+  std::vector<CertificateState> states;
+  states.reserve(certificates.size());
+  for (const StoredCertificate& stored : certificates) {
+    const std::string& thumbprint = stored.cert().thumbprint;
+    CertificateState& state = states.emplace_back();
+    thumbprint.copy(state.thumbprint.data(), state.thumbprint.size());
+    state.services = backend_.ServicesOf(thumbprint) & kAllServices;  // what ServiceNames shows
+    state.status_hash = TextHash().Add(backend_.StatusOf(stored)).value();
     state.has_private_key = stored.HasPrivateKey();
-    state.internal_transport = internal == stored.cert().thumbprint;
-    state.files = stored.files;
-    states.emplace(stored.cert().thumbprint, std::move(state));
+    state.internal_transport = internal == thumbprint;
+    TextHash files;
+    for (const std::string& file : stored.files) files.Add(file);
+    state.files_hash = files.value();
+  }
+  const auto by_thumbprint = [](const CertificateState& a, const CertificateState& b) {
+    return a.thumbprint < b.thumbprint;
+  };
+  if (!std::is_sorted(states.begin(), states.end(), by_thumbprint)) {
+    std::sort(states.begin(), states.end(), by_thumbprint);
   }
   return states;
 }
 
 void BusServiceImpl::InventoryChanged() {
+  rows_.Clear();  // built from what may just have changed
   if (!bus_ || lost_) return;
   sd_bus* bus = bus_.get();
-  std::map<std::string, CertificateState> current = CurrentCertificateStates();
+  std::vector<CertificateState> current = CurrentCertificateStates();
+  const auto find = [](const std::vector<CertificateState>& states, const CertificateState& of) {
+    const auto at = std::lower_bound(states.begin(), states.end(), of,
+                                     [](const CertificateState& a, const CertificateState& b) {
+                                       return a.thumbprint < b.thumbprint;
+                                     });
+    return at != states.end() && at->thumbprint == of.thumbprint ? &*at : nullptr;
+  };
 
-  for (const auto& [thumbprint, state] : announced_certificates_) {
-    if (current.count(thumbprint) == 0) {
-      sd_bus_emit_interfaces_removed(bus, CertificateObjectPath(thumbprint).c_str(),
-                                     kCertificateInterface, nullptr);
+  for (const CertificateState& before : announced_certificates_) {
+    if (find(current, before) == nullptr) {
+      sd_bus_emit_interfaces_removed(
+          bus, CertificateObjectPath(std::string(before.Thumbprint())).c_str(),
+          kCertificateInterface, nullptr);
     }
   }
-  for (const auto& [thumbprint, state] : current) {
-    const std::string path = CertificateObjectPath(thumbprint);
-    const auto announced = announced_certificates_.find(thumbprint);
-    if (announced == announced_certificates_.end()) {
-      sd_bus_emit_interfaces_added(bus, path.c_str(), kCertificateInterface, nullptr);
+  for (const CertificateState& state : current) {
+    const CertificateState* before = find(announced_certificates_, state);
+    if (before == nullptr) {
+      sd_bus_emit_interfaces_added(bus,
+                                   CertificateObjectPath(std::string(state.Thumbprint())).c_str(),
+                                   kCertificateInterface, nullptr);
       continue;
     }
-    const CertificateState& before = announced->second;
     std::vector<const char*> changed;
-    if (state.services != before.services) changed.push_back("Services");
-    if (state.status != before.status) changed.push_back("Status");
-    if (state.has_private_key != before.has_private_key) changed.push_back("HasPrivateKey");
-    if (state.internal_transport != before.internal_transport) {
+    if (state.services != before->services) changed.push_back("Services");
+    if (state.status_hash != before->status_hash) changed.push_back("Status");
+    if (state.has_private_key != before->has_private_key) changed.push_back("HasPrivateKey");
+    if (state.internal_transport != before->internal_transport) {
       changed.push_back("IsInternalTransport");
     }
-    if (state.files != before.files) changed.push_back("Files");
-    EmitPropertiesChanged(bus, path, kCertificateInterface, std::move(changed));
+    if (state.files_hash != before->files_hash) changed.push_back("Files");
+    if (changed.empty()) continue;
+    EmitPropertiesChanged(bus, CertificateObjectPath(std::string(state.Thumbprint())),
+                          kCertificateInterface, std::move(changed));
   }
   announced_certificates_ = std::move(current);
 

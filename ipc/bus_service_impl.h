@@ -2,6 +2,7 @@
 //   bus_service.cpp          connection, name, lifecycle, signals, InventoryChanged announcements
 //   manager_object.cpp       org.transportcertd1.Manager on /org/transportcertd1
 //   deferred_replies.cpp     the big replies (List, Explain) built after the small ones
+//   certificate_rows.cpp     the ListCertificates rows, kept between inventory changes
 //   certificate_objects.cpp  org.transportcertd1.Certificate on /org/transportcertd1/certificate/*
 // Loop thread only.
 #pragma once
@@ -9,21 +10,27 @@
 #include <systemd/sd-bus.h>
 #include <uv.h>
 
+#include <array>
+#include <cstddef>
 #include <cstdint>
 #include <functional>
-#include <map>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "ipc/backend.h"
 #include "ipc/bus_errors.h"
 #include "ipc/bus_service.h"
+#include "ipc/certificate_rows.h"
 #include "ipc/deferred_replies.h"
 #include "ipc/sd_bus_handles.h"
 #include "ipc/sd_bus_uv.h"
 
 namespace transportcertd {
+
+// A thumbprint is the uppercase hex of a SHA-1: the last element of a certificate's object path.
+inline constexpr std::size_t kThumbprintLength = 40;
 
 class BusServiceImpl final : public BusService {
  public:
@@ -95,16 +102,23 @@ class BusServiceImpl final : public BusService {
     std::vector<std::string> published_names, verify_endpoints;
     std::string metrics_textfile;
   };
+  // What was last announced of one certificate: the properties that may change, as values or
+  // hashes, in a fixed-size record without allocations (tens of thousands are kept). A hash
+  // only tells that the text changed, which is all a PropertiesChanged needs.
   struct CertificateState {
-    std::vector<std::string> services;
-    std::string status;
+    std::array<char, kThumbprintLength> thumbprint{};  // uppercase hex, as in the object path
+    std::uint64_t files_hash = 0;                      // of the Files list
+    std::uint64_t status_hash = 0;                     // of the Status text
+    ServiceSet services = 0;
     bool has_private_key = false;
     bool internal_transport = false;
-    std::vector<std::string> files;
+
+    std::string_view Thumbprint() const { return {thumbprint.data(), thumbprint.size()}; }
   };
 
   ManagerState CurrentManagerState() const;
-  std::map<std::string, CertificateState> CurrentCertificateStates() const;
+  // One record per certificate, sorted by thumbprint.
+  std::vector<CertificateState> CurrentCertificateStates() const;
   void OnLost(const std::string& reason);
   // 0 when the caller of `call` may change things (root or admin_group); otherwise sets
   // AccessDenied in `error` and returns the handler's negative result.
@@ -121,8 +135,13 @@ class BusServiceImpl final : public BusService {
   std::vector<SdBusSlotPtr> slots_;
   std::unique_ptr<SdBusUv> adapter_;
   std::unique_ptr<DeferredReplies> deferred_;  // before the connection: it holds calls
+  // The ListCertificates rows, kept until the next InventoryChanged() or until no
+  // ListCertificates came for kRowsKeptMs (rows_timer_).
+  static constexpr std::uint64_t kRowsKeptMs = 10'000;
+  CertificateRows rows_;
+  uv_timer_t* rows_timer_ = nullptr;
   ManagerState announced_manager_;
-  std::map<std::string, CertificateState> announced_certificates_;
+  std::vector<CertificateState> announced_certificates_;  // sorted by thumbprint
   bool lost_ = false;
 };
 

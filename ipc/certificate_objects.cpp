@@ -115,8 +115,8 @@ const sd_bus_vtable BusServiceImpl::kCertificateVtable[] = {
 const StoredCertificate* BusServiceImpl::CertificateAt(const char* path) const {
   const std::string_view full(path);
   const std::string_view prefix(kCertificatePathPrefix);
-  if (full.size() != prefix.size() + 1 + 40 || full.substr(0, prefix.size()) != prefix ||
-      full[prefix.size()] != '/') {
+  if (full.size() != prefix.size() + 1 + kThumbprintLength ||
+      full.substr(0, prefix.size()) != prefix || full[prefix.size()] != '/') {
     return nullptr;
   }
   return backend_.CurrentInventory().Find(std::string(full.substr(prefix.size() + 1)));

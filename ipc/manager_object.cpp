@@ -180,15 +180,6 @@ Error NoCertificateError(std::size_t count, const std::string& fqdn, Service ser
   return Error{message, ErrorCode::kNoCertificate};
 }
 
-// The services of a ListCertificates row (`as`, canonical order), without building a list.
-void AppendServices(MessageWriter& writer, ServiceSet services) {
-  writer.Open(SD_BUS_TYPE_ARRAY, "s");
-  for (const Service service : {Service::kSmtp, Service::kImap, Service::kPop, Service::kHttp}) {
-    if ((services & Bit(service)) != 0) writer.String(ServiceName(service));
-  }
-  writer.Close();
-}
-
 }  // namespace
 
 int BusServiceImpl::Authorize(sd_bus_message* call, sd_bus_error* error) {
@@ -243,30 +234,18 @@ int BusServiceImpl::ListCertificates(sd_bus_message* call, sd_bus_error* /*error
 int BusServiceImpl::ReplyCertificateList(sd_bus_message* call) {
   Result<SdBusMessagePtr> reply = NewReply(call);
   if (!reply.ok()) return -ENOMEM;
-  const std::string& internal = backend_.CurrentBindings().internal_transport;
-  MessageWriter writer(reply->get());
-  std::string path;  // reused: no allocation per row
-  writer.Open(SD_BUS_TYPE_ARRAY, kCertificateRowSignature);
-  for (const StoredCertificate& stored : backend_.CurrentInventory().certificates) {
-    const Certificate& cert = stored.cert();
-    path.assign(kCertificatePathPrefix).append("/").append(cert.thumbprint);
-    writer.Open(SD_BUS_TYPE_STRUCT, kCertificateRowContents)
-        .String(cert.thumbprint)
-        .String(cert.subject)
-        .String(cert.issuer)
-        .Strings(cert.Names())
-        .U64(ToUsec(cert.not_before))
-        .U64(ToUsec(cert.not_after));
-    AppendServices(writer, backend_.ServicesOf(cert.thumbprint));
-    writer.String(backend_.StatusOf(stored))
-        .Bool(cert.self_signed)
-        .Bool(stored.HasPrivateKey())
-        .Bool(!internal.empty() && internal == cert.thumbprint)
-        .ObjectPath(path)
-        .Close();
+  if (const int r = rows_.Append(reply->get(), backend_); r < 0) return r;
+  // Kept for the next calls; given back once none came for a while.
+  if (rows_timer_ != nullptr) {
+    uv_timer_start(
+        rows_timer_,
+        [](uv_timer_t* timer) {
+          auto* self = static_cast<BusServiceImpl*>(timer->data);
+          if (self != nullptr) self->rows_.Clear();
+        },
+        kRowsKeptMs, 0);
   }
-  writer.Close();
-  return SendReply(*reply, writer);
+  return sd_bus_send(nullptr, reply->get(), nullptr);
 }
 
 int BusServiceImpl::GetCertificate(sd_bus_message* call, sd_bus_error* error) {

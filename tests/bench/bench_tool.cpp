@@ -10,6 +10,7 @@
 //                                 rescans of the unchanged store (what they block the loop for)
 //   generation-times              GenerateSelfSigned per key type
 //   list COUNT                    COUNT ListCertificates round trips
+//   explain COUNT HOST            COUNT ExplainSelection(HOST, SMTP) round trips
 //   select SECONDS HOST           SelectCertificate(HOST, SMTP) in a loop, then pipelined
 //   change-latency SRC DEST HOST PUBLISHED
 //                                 rename SRC to DEST (into the store), then time until
@@ -186,18 +187,19 @@ int GenerationTimes() {
   return 0;
 }
 
-int List(int count) {
+// COUNT round trips of `method` (with HOST, SMTP when `host` is given), one at a time.
+int RoundTrips(const char* method, int count, const char* host = nullptr) {
   sd_bus* bus = Connect();
   Latencies times;
   for (int i = 0; i < count; ++i) {
     std::string error;
     const auto start = Clock::now();
-    sd_bus_message* reply = Call(bus, "ListCertificates", &error);
+    sd_bus_message* reply = Call(bus, method, &error, host != nullptr ? host : "", host != nullptr);
     times.ms.push_back(Seconds(Clock::now() - start) * 1000);
     if (reply == nullptr) Fail(error);
     sd_bus_message_unref(reply);
   }
-  std::printf("ListCertificates: %s\n", times.Summary().c_str());
+  std::printf("%s: %s\n", method, times.Summary().c_str());
   sd_bus_flush_close_unref(bus);
   return 0;
 }
@@ -475,6 +477,7 @@ int Usage() {
   std::fprintf(stderr,
                "usage: transportcertd_bench_tool make-store DIR PAIRS | make-pair FILE HOST |"
                " floor DIR | memory DIR | scan DIR | generation-times | list COUNT |"
+               " explain COUNT HOST |"
                " select SECONDS HOST | rescan-block STORE COUNT |"
                " change-latency SRC DEST HOST PUBLISHED |"
                " load CLIENTS SECONDS HOST CHURN_DIR STORE\n");
@@ -496,7 +499,10 @@ int main(int argc, char** argv) {
   if (cmd == "scan" && a.size() == 2) return ScanTimes(a[1]);
   if (cmd == "rescan-block" && a.size() == 3) return RescanBlock(a[1], std::stoi(a[2]));
   if (cmd == "generation-times" && a.size() == 1) return GenerationTimes();
-  if (cmd == "list" && a.size() == 2) return List(std::stoi(a[1]));
+  if (cmd == "list" && a.size() == 2) return RoundTrips("ListCertificates", std::stoi(a[1]));
+  if (cmd == "explain" && a.size() == 3) {
+    return RoundTrips("ExplainSelection", std::stoi(a[1]), a[2].c_str());
+  }
   if (cmd == "select" && a.size() == 3) return SelectRate(std::stod(a[1]), a[2]);
   if (cmd == "change-latency" && a.size() == 5) return ChangeLatency(a[1], a[2], a[3], a[4]);
   if (cmd == "load" && a.size() == 6) {

@@ -320,6 +320,45 @@ TEST_F(ABusService, ListsEveryCertificateWithItsDocumentedFields) {
 
 TEST_F(ABusService, ListsNothingForAnEmptyStore) { EXPECT_TRUE(List().empty()); }
 
+// The rows of ListCertificates are kept from one call to the next (ipc/certificate_rows.h):
+// every change shows in the next listing all the same.
+TEST_F(ABusService, ListsEveryChangeInTheNextListing) {
+  const std::string first = backend_.AddCertificate(Named({"mail.example.com"}));
+  std::vector<Listed> rows = List();
+  ASSERT_EQ(rows.size(), 1U);
+  EXPECT_EQ(rows[0].services, (std::vector<std::string>{"SMTP"}));
+  EXPECT_FALSE(rows[0].internal_transport);
+
+  // The bindings change, the inventory does not.
+  ASSERT_TRUE(Succeeded(Call("EnableCertificate", "sasb", first.c_str(), 1, "HTTP", 0)));
+  rows = List();
+  ASSERT_EQ(rows.size(), 1U);
+  EXPECT_EQ(rows[0].services, (std::vector<std::string>{"SMTP", "HTTP"}));
+  backend_.SetInternalTransport(first);
+  rows = List();
+  ASSERT_EQ(rows.size(), 1U);
+  EXPECT_TRUE(rows[0].internal_transport);
+
+  const std::string second = backend_.AddCertificate(Named({"imap.example.com"}), false);
+  rows = List();
+  ASSERT_EQ(rows.size(), 2U);
+  const Listed& added = rows[0].thumbprint == second ? rows[0] : rows[1];
+  EXPECT_EQ(added.thumbprint, second);
+  EXPECT_EQ(added.status, "NoPrivateKey");
+
+  ASSERT_TRUE(Succeeded(Call("RemoveCertificate", "s", second.c_str())));
+  rows = List();
+  ASSERT_EQ(rows.size(), 1U);
+  EXPECT_EQ(rows[0].thumbprint, first);
+
+  // Even an inventory the bus service was not told about is listed as it is.
+  const testing::TestCert quiet = testing::MakeCertificate(Named({"pop.example.com"}));
+  backend_.WriteStoreFile("quiet.pem", quiet.cert_pem + quiet.key_pem, /*announce=*/false);
+  rows = List();
+  ASSERT_EQ(rows.size(), 2U);
+  EXPECT_TRUE(rows[0].thumbprint == quiet.thumbprint || rows[1].thumbprint == quiet.thumbprint);
+}
+
 TEST_F(ABusService, GetCertificateAcceptsTheThumbprintInAnyCase) {
   const std::string thumbprint = backend_.AddCertificate({});
   std::string lower = thumbprint;
@@ -865,6 +904,50 @@ TEST_F(ABusService, AnnouncesChangedServicesOnTheCertificateObject) {
   ASSERT_EQ(seen.size(), 1U);
   EXPECT_EQ(seen[0], "PropertiesChanged " + CertificateObjectPath(thumbprint) +
                          " org.transportcertd1.Certificate Services");
+}
+
+TEST_F(ABusService, AnnouncesAKeyThatArrivesAndAFileThatHoldsTheCertificateToo) {
+  const testing::TestCert made = testing::MakeCertificate(Named({"keyless.example.com"}));
+  const std::string path = CertificateObjectPath(made.thumbprint);
+  std::vector<std::string> seen =
+      SignalsWhile([&] { backend_.WriteStoreFile("keyless.crt", made.cert_pem); }, 2);
+  ASSERT_EQ(seen.size(), 2U);
+  EXPECT_EQ(seen[0],
+            "InterfacesAdded /org/transportcertd1 " + path + " org.transportcertd1.Certificate");
+
+  // Its key arrives: NoPrivateKey becomes Valid.
+  seen = SignalsWhile([&] { backend_.WriteStoreFile("keyless.key", made.key_pem); }, 1);
+  ASSERT_EQ(seen.size(), 1U);
+  EXPECT_EQ(seen[0],
+            "PropertiesChanged " + path + " org.transportcertd1.Certificate Status HasPrivateKey");
+
+  // A second file with the same certificate: only its file list changes, and nothing else is
+  // announced for it (the Manager's count and next expiry stay).
+  seen = SignalsWhile(
+      [&] {
+        backend_.WriteStoreFile("copy.crt", made.cert_pem);
+        backend_.SetFqdn("relay.example.com");  // a last, unrelated change ends the wait
+        service_->InventoryChanged();
+      },
+      2);
+  ASSERT_EQ(seen.size(), 2U);
+  EXPECT_EQ(seen[0], "PropertiesChanged " + path + " org.transportcertd1.Certificate Files");
+  EXPECT_EQ(seen[1], "PropertiesChanged /org/transportcertd1 org.transportcertd1.Manager Fqdn");
+
+  // The same files again, renamed: the list changes though its length does not.
+  seen = SignalsWhile(
+      [&] {
+        ASSERT_EQ(
+            std::rename(backend_.Path("copy.crt").c_str(), backend_.Path("copy2.crt").c_str()), 0);
+        EXPECT_TRUE(backend_.Reload().ok());
+      },
+      1);
+  ASSERT_EQ(seen.size(), 1U);
+  EXPECT_EQ(seen[0], "PropertiesChanged " + path + " org.transportcertd1.Certificate Files");
+  WithClient([&](sd_bus* client) {
+    EXPECT_EQ(testing::GetStringsProperty(client, path, kCertificateInterface, "Files"),
+              (std::vector<std::string>{backend_.Path("copy2.crt"), backend_.Path("keyless.crt")}));
+  });
 }
 
 TEST_F(ABusService, EmitsTheThreeDocumentedSignals) {

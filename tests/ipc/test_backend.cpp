@@ -26,12 +26,12 @@ Error NoSuch(const std::string& thumbprint) {
 
 TestBackend::TestBackend() { Rescan(); }
 
-void TestBackend::Rescan() {
+void TestBackend::Rescan(bool announce) {
   StoreScanner scanner(store_.path(), ScanOptions{});
   Result<Inventory> scanned = scanner.Scan();
   ASSERT_TRUE(scanned.ok()) << scanned.error().message;
   inventory_ = std::move(scanned).value();
-  if (service_ != nullptr) service_->InventoryChanged();
+  if (service_ != nullptr && announce) service_->InventoryChanged();
 }
 
 std::string TestBackend::AddCertificate(const CertSpec& spec, bool with_key) {
@@ -40,6 +40,12 @@ std::string TestBackend::AddCertificate(const CertSpec& spec, bool with_key) {
   if (with_key) store_.Write(made.thumbprint + ".key", made.key_pem, 0600);
   Rescan();
   return made.thumbprint;
+}
+
+void TestBackend::WriteStoreFile(const std::string& name, const std::string& contents,
+                                 bool announce) {
+  store_.Write(name, contents, 0600);
+  Rescan(announce);
 }
 
 void TestBackend::SetInternalTransport(const std::string& thumbprint) {

@@ -24,6 +24,9 @@ class TestBackend : public ManagerBackend {
   // Writes a certificate (and its key unless `with_key` is false) into the store, rescans and
   // announces; returns its thumbprint.
   std::string AddCertificate(const CertSpec& spec, bool with_key = true);
+  // Writes `contents` as store file `name` (mode 0600), rescans and announces (or, with
+  // `announce` false, does not tell the bus service, as a daemon with a bug would not).
+  void WriteStoreFile(const std::string& name, const std::string& contents, bool announce = true);
   void SetInternalTransport(const std::string& thumbprint);
   void SetAdminGroup(long gid) { admin_gid_ = gid; }
   void SetFqdn(std::string fqdn) { fqdn_ = std::move(fqdn); }
@@ -70,7 +73,7 @@ class TestBackend : public ManagerBackend {
     std::vector<std::string> names;
     GenerationDone done;
   };
-  void Rescan();
+  void Rescan(bool announce = true);
 
   TempDir store_;
   std::string fqdn_ = "mail.example.com";
