@@ -82,6 +82,102 @@ std::string PublicKeyId(EVP_PKEY* key) {
   return id;
 }
 
+// Reads one DER tag and its length at `at` in `der` (minimal definite lengths only, up to
+// 65535). Returns the length of the contents and moves `at` to them; -1 when not so encoded.
+long ReadDerHeader(std::string_view der, std::size_t& at, unsigned char tag) {
+  if (at + 2 > der.size() || static_cast<unsigned char>(der[at]) != tag) return -1;
+  const auto first = static_cast<unsigned char>(der[at + 1]);
+  at += 2;
+  long len = first;
+  if (first == 0x81 || first == 0x82) {
+    const std::size_t bytes = first & 0x7F;
+    if (at + bytes > der.size() || static_cast<unsigned char>(der[at]) == 0) return -1;
+    len = 0;
+    for (std::size_t i = 0; i < bytes; ++i) len = len * 256 + static_cast<unsigned char>(der[at++]);
+    if (len < 0x80) return -1;  // the short form was due
+  } else if (first >= 0x80) {
+    return -1;
+  }
+  return at + static_cast<std::size_t>(len) <= der.size() ? len : -1;
+}
+
+// Whether `der` is exactly a DER RSAPublicKey: SEQUENCE { INTEGER n, INTEGER e }, each
+// positive and in its fewest bytes, nothing after them.
+bool IsCanonicalRsaPublicKey(std::string_view der) {
+  std::size_t at = 0;
+  if (ReadDerHeader(der, at, 0x30) != static_cast<long>(der.size() - at)) return false;
+  for (int i = 0; i < 2; ++i) {
+    const long len = ReadDerHeader(der, at, 0x02);
+    if (len < 1) return false;
+    const auto first = static_cast<unsigned char>(der[at]);
+    if ((first & 0x80) != 0) return false;  // negative
+    if (first == 0 && (len < 2 || (static_cast<unsigned char>(der[at + 1]) & 0x80) == 0)) {
+      return false;  // a zero, or a needless leading zero byte
+    }
+    at += static_cast<std::size_t>(len);
+  }
+  return at == der.size();
+}
+
+// Whether `spki`, a certificate's SubjectPublicKeyInfo DER as stored in it, is byte for byte
+// what i2d_PUBKEY gives for the key OpenSSL decoded from it, so that its digest can stand for
+// PublicKeyId without the encoder (which costs far more than the digest: OpenSSL 3.0 builds
+// an encoder for every call). Only the forms whose re-encoding is known exactly pass; any
+// other (explicit or compressed EC parameters and points, RSA without its NULL parameters or
+// with a key not in DER, other algorithms) goes through the encoder as before:
+// - EC on P-256, P-384 or P-521 by name, the point uncompressed at its full size. The
+//   decoder accepted the point (on the curve, coordinates below the prime), the key keeps
+//   the named curve and the uncompressed form it was read in, and re-encoding the same
+//   coordinates at the curve's size gives the same bytes;
+// - RSA with rsaEncryption and NULL parameters, the key a canonical DER RSAPublicKey: the
+//   encoder writes the same NULL and the same minimal integers.
+bool SpkiIsReencodedForm(std::string_view spki) {
+  // id-ecPublicKey with a named curve, up to the uncompressed point's first byte, 0x04.
+  static constexpr std::string_view kEcPrefixes[] = {
+      {"\x30\x59\x30\x13\x06\x07\x2a\x86\x48\xce\x3d\x02\x01\x06\x08\x2a\x86\x48\xce"
+       "\x3d\x03\x01\x07\x03\x42\x00\x04",
+       27},  // P-256: 64 bytes of point follow
+      {"\x30\x76\x30\x10\x06\x07\x2a\x86\x48\xce\x3d\x02\x01\x06\x05\x2b\x81\x04\x00"
+       "\x22\x03\x62\x00\x04",
+       24},  // P-384: 96 bytes
+      {"\x30\x81\x9b\x30\x10\x06\x07\x2a\x86\x48\xce\x3d\x02\x01\x06\x05\x2b\x81\x04"
+       "\x00\x23\x03\x81\x86\x00\x04",
+       26},  // P-521: 132 bytes
+  };
+  static constexpr std::size_t kEcPointSizes[] = {64, 96, 132};
+  for (std::size_t i = 0; i < std::size(kEcPrefixes); ++i) {
+    if (spki.starts_with(kEcPrefixes[i])) {
+      return spki.size() == kEcPrefixes[i].size() + kEcPointSizes[i];
+    }
+  }
+  // SEQUENCE { SEQUENCE { rsaEncryption, NULL }, BIT STRING (no unused bits) { RSAPublicKey } }
+  static constexpr std::string_view kRsaAlgorithm{
+      "\x30\x0d\x06\x09\x2a\x86\x48\x86\xf7\x0d\x01\x01\x01\x05\x00", 15};
+  std::size_t at = 0;
+  if (ReadDerHeader(spki, at, 0x30) != static_cast<long>(spki.size() - at)) return false;
+  if (spki.substr(at, kRsaAlgorithm.size()) != kRsaAlgorithm) return false;
+  at += kRsaAlgorithm.size();
+  const long bits = ReadDerHeader(spki, at, 0x03);
+  if (bits < 1 || at + static_cast<std::size_t>(bits) != spki.size() || spki[at] != 0) return false;
+  return IsCanonicalRsaPublicKey(spki.substr(at + 1));
+}
+
+// The public key id of a certificate: PublicKeyId of its key, taken from the certificate's
+// SubjectPublicKeyInfo as stored when that is the same bytes (SpkiIsReencodedForm).
+std::string CertificateKeyId(X509* x509, EVP_PKEY* key) {
+  unsigned char* spki = nullptr;
+  const int len = i2d_X509_PUBKEY(X509_get_X509_PUBKEY(x509), &spki);
+  const std::string_view stored(reinterpret_cast<const char*>(spki),
+                                static_cast<size_t>(std::max(len, 0)));
+  std::string id;
+  if (key != nullptr && !SpkiIsReencodedForm(stored)) id = PublicKeyId(key);
+  // Also when the key is of an unsupported algorithm (not decoded, or not encodable): the
+  // stored SubjectPublicKeyInfo identifies the certificate, which then never pairs with a key.
+  if (id.empty() && !stored.empty()) id = Digest(EVP_sha256(), stored);
+  OPENSSL_free(spki);
+  return id;
+}
+
 std::string CurveName(EVP_PKEY* key) {
   char group[80] = {};
   size_t len = 0;
@@ -375,19 +471,7 @@ Result<Certificate> DescribeCertificateAndDer(X509* x509, std::string& der) {
   ReadUsages(x509, cert);
   EVP_PKEY* public_key = X509_get0_pubkey(x509);
   DescribeKey(public_key, cert);
-  std::string key_id = public_key != nullptr ? PublicKeyId(public_key) : "";
-  if (key_id.empty()) {
-    // Unsupported key algorithm: fall back to the raw SubjectPublicKeyInfo so that the
-    // certificate is still identified (it simply never pairs with a key).
-    unsigned char* spki = nullptr;
-    const int len = i2d_X509_PUBKEY(X509_get_X509_PUBKEY(x509), &spki);
-    if (len > 0) {
-      key_id =
-          Digest(EVP_sha256(), {reinterpret_cast<const char*>(spki), static_cast<size_t>(len)});
-      OPENSSL_free(spki);
-    }
-  }
-  cert.public_key_id = ToSha256Digest(key_id);
+  cert.public_key_id = ToSha256Digest(CertificateKeyId(x509, public_key));
   cert.self_signed = X509_self_signed(x509, 1) == 1;
   ERR_clear_error();
   return cert;
