@@ -1,6 +1,5 @@
 #include "monitor/parallel_parse.h"
 
-#include <openssl/crypto.h>
 #include <sched.h>
 #include <sys/stat.h>
 
@@ -29,33 +28,20 @@ bool IsGone(const std::string& path) {
   return lstat(path.c_str(), &st) != 0 && errno == ENOENT;
 }
 
-// A library context of the worker thread's own, made its default for as long as the thread
-// runs. OpenSSL 3.0 looks up decoders, encoders and algorithms in the default library context
-// under read locks that every thread takes and releases for each certificate and key; with
-// one context per thread those locks are no longer shared, and the parse scales with the
-// threads. Nothing created in the context leaves the thread: the workers return plain data
-// (certificates as described, key ids, DER). The context is freed when the thread ends, after
-// whatever the thread kept in its thread_local objects (KeyDecoder in certificate.cpp), which
-// are built after it and so destroyed before it. The caller's thread keeps the process default.
-class WorkerLibCtx {
- public:
-  WorkerLibCtx() : ctx_(OSSL_LIB_CTX_new()) {
-    if (ctx_ != nullptr) previous_ = OSSL_LIB_CTX_set0_default(ctx_);
-  }
-  ~WorkerLibCtx() {
-    if (ctx_ == nullptr) return;
-    OSSL_LIB_CTX_set0_default(previous_);
-    OSSL_LIB_CTX_free(ctx_);
-  }
-  WorkerLibCtx(const WorkerLibCtx&) = delete;
-  WorkerLibCtx& operator=(const WorkerLibCtx&) = delete;
-
- private:
-  OSSL_LIB_CTX* ctx_;
-  OSSL_LIB_CTX* previous_ = nullptr;
-};
-
 }  // namespace
+
+WorkerLibCtxs::~WorkerLibCtxs() {
+  for (OSSL_LIB_CTX* ctx : ctxs_) OSSL_LIB_CTX_free(ctx);
+}
+
+OSSL_LIB_CTX* WorkerLibCtxs::Get(std::size_t n) {
+  while (ctxs_.size() <= n) {
+    OSSL_LIB_CTX* ctx = OSSL_LIB_CTX_new();
+    if (ctx == nullptr) return nullptr;  // the thread works in the process default
+    ctxs_.push_back(ctx);
+  }
+  return ctxs_[n];
+}
 
 unsigned ThreadsFor(std::size_t items, unsigned requested) {
   if (items == 0) return 1;
@@ -64,11 +50,8 @@ unsigned ThreadsFor(std::size_t items, unsigned requested) {
   return static_cast<unsigned>(std::clamp<std::size_t>(wanted, 1, items));
 }
 
-namespace {
-
-// ParallelFor; with `own_lib_ctx`, each thread it starts runs in a WorkerLibCtx.
-void RunInParallel(std::size_t count, unsigned threads, const std::function<void(std::size_t)>& fn,
-                   bool own_lib_ctx) {
+void ParallelFor(std::size_t count, unsigned threads, const std::function<void(std::size_t)>& fn,
+                 WorkerLibCtxs* lib_ctxs) {
   threads =
       static_cast<unsigned>(std::clamp<std::size_t>(threads, 1, std::max<std::size_t>(count, 1)));
   if (threads <= 1) {
@@ -87,13 +70,13 @@ void RunInParallel(std::size_t count, unsigned threads, const std::function<void
   std::vector<std::thread> workers;
   workers.reserve(threads - 1);
   for (unsigned t = 1; t < threads; ++t) {
+    OSSL_LIB_CTX* lib_ctx = lib_ctxs != nullptr ? lib_ctxs->Get(t - 1) : nullptr;
     try {
-      workers.emplace_back([&work, own_lib_ctx] {
-        if (own_lib_ctx) {
-          // First on the thread, so that it outlives the thread's other thread_local objects.
-          thread_local WorkerLibCtx lib_ctx;
-        }
+      workers.emplace_back([&work, lib_ctx] {
+        OSSL_LIB_CTX* const previous =
+            lib_ctx != nullptr ? OSSL_LIB_CTX_set0_default(lib_ctx) : nullptr;
         work();
+        if (previous != nullptr) OSSL_LIB_CTX_set0_default(previous);
       });
     } catch (const std::system_error&) {
       break;  // no more threads to be had: the others (and the caller) do the rest
@@ -103,16 +86,12 @@ void RunInParallel(std::size_t count, unsigned threads, const std::function<void
   for (auto& worker : workers) worker.join();
 }
 
-}  // namespace
-
-void ParallelFor(std::size_t count, unsigned threads, const std::function<void(std::size_t)>& fn) {
-  RunInParallel(count, threads, fn, false);
-}
-
 std::vector<FileParse> ReadAndParseStoreFiles(const std::vector<std::string>& paths,
-                                              std::uint64_t max_size, unsigned threads) {
+                                              std::uint64_t max_size, unsigned threads,
+                                              WorkerLibCtxs* lib_ctxs) {
+  WorkerLibCtxs own_lib_ctxs;  // outlives the threads, which are joined before it is freed
   std::vector<FileParse> results(paths.size());
-  RunInParallel(paths.size(), threads, [&](std::size_t i) {
+  ParallelFor(paths.size(), threads, [&](std::size_t i) {
     FileParse& result = results[i];
     auto contents = ReadStoreFile(paths[i], max_size);
     if (!contents) {
@@ -122,7 +101,7 @@ std::vector<FileParse> ReadAndParseStoreFiles(const std::vector<std::string>& pa
     }
     result.read_ok = true;
     result.parsed = ParseStoreFile(*contents);
-  }, true);
+  }, lib_ctxs != nullptr ? lib_ctxs : &own_lib_ctxs);
   return results;
 }
 
