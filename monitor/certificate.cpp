@@ -119,6 +119,31 @@ bool IsCanonicalRsaPublicKey(std::string_view der) {
   return at == der.size();
 }
 
+// The SubjectPublicKeyInfo DER of an EC key on a named NIST curve with an uncompressed point,
+// up to and including the point's first byte (0x04); the coordinates follow.
+struct EcSpkiForm {
+  const char* group;  // OpenSSL's name of the curve
+  std::string_view prefix;
+  std::size_t point_size;  // of both coordinates
+};
+constexpr EcSpkiForm kEcSpkiForms[] = {
+    {"prime256v1",
+     {"\x30\x59\x30\x13\x06\x07\x2a\x86\x48\xce\x3d\x02\x01\x06\x08\x2a\x86\x48\xce"
+      "\x3d\x03\x01\x07\x03\x42\x00\x04",
+      27},
+     64},
+    {"secp384r1",
+     {"\x30\x76\x30\x10\x06\x07\x2a\x86\x48\xce\x3d\x02\x01\x06\x05\x2b\x81\x04\x00"
+      "\x22\x03\x62\x00\x04",
+      24},
+     96},
+    {"secp521r1",
+     {"\x30\x81\x9b\x30\x10\x06\x07\x2a\x86\x48\xce\x3d\x02\x01\x06\x05\x2b\x81\x04"
+      "\x00\x23\x03\x81\x86\x00\x04",
+      26},
+     132},
+};
+
 // Whether `spki`, a certificate's SubjectPublicKeyInfo DER as stored in it, is byte for byte
 // what i2d_PUBKEY gives for the key OpenSSL decoded from it, so that its digest can stand for
 // PublicKeyId without the encoder (which costs far more than the digest: OpenSSL 3.0 builds
@@ -132,23 +157,8 @@ bool IsCanonicalRsaPublicKey(std::string_view der) {
 // - RSA with rsaEncryption and NULL parameters, the key a canonical DER RSAPublicKey: the
 //   encoder writes the same NULL and the same minimal integers.
 bool SpkiIsReencodedForm(std::string_view spki) {
-  // id-ecPublicKey with a named curve, up to the uncompressed point's first byte, 0x04.
-  static constexpr std::string_view kEcPrefixes[] = {
-      {"\x30\x59\x30\x13\x06\x07\x2a\x86\x48\xce\x3d\x02\x01\x06\x08\x2a\x86\x48\xce"
-       "\x3d\x03\x01\x07\x03\x42\x00\x04",
-       27},  // P-256: 64 bytes of point follow
-      {"\x30\x76\x30\x10\x06\x07\x2a\x86\x48\xce\x3d\x02\x01\x06\x05\x2b\x81\x04\x00"
-       "\x22\x03\x62\x00\x04",
-       24},  // P-384: 96 bytes
-      {"\x30\x81\x9b\x30\x10\x06\x07\x2a\x86\x48\xce\x3d\x02\x01\x06\x05\x2b\x81\x04"
-       "\x00\x23\x03\x81\x86\x00\x04",
-       26},  // P-521: 132 bytes
-  };
-  static constexpr std::size_t kEcPointSizes[] = {64, 96, 132};
-  for (std::size_t i = 0; i < std::size(kEcPrefixes); ++i) {
-    if (spki.starts_with(kEcPrefixes[i])) {
-      return spki.size() == kEcPrefixes[i].size() + kEcPointSizes[i];
-    }
+  for (const EcSpkiForm& form : kEcSpkiForms) {
+    if (spki.starts_with(form.prefix)) return spki.size() == form.prefix.size() + form.point_size;
   }
   // SEQUENCE { SEQUENCE { rsaEncryption, NULL }, BIT STRING (no unused bits) { RSAPublicKey } }
   static constexpr std::string_view kRsaAlgorithm{
@@ -176,6 +186,39 @@ std::string CertificateKeyId(X509* x509, EVP_PKEY* key) {
   if (id.empty() && !stored.empty()) id = Digest(EVP_sha256(), stored);
   OPENSSL_free(spki);
   return id;
+}
+
+// PublicKeyId of a private key. For an EC key on P-256, P-384 or P-521 by name with its point
+// kept uncompressed, the SubjectPublicKeyInfo is put together from the key's curve and point
+// (the encoder writes exactly that: the curve's OID when the key says "named_curve", the point
+// in the key's own format), which costs a parameter query instead of building an encoder.
+// Any other key goes through the encoder.
+std::string PrivateKeyId(EVP_PKEY* key) {
+  char group[32] = {}, encoding[32] = {}, format[32] = {};
+  unsigned char point[1 + 132] = {};
+  OSSL_PARAM params[] = {
+      OSSL_PARAM_utf8_string(OSSL_PKEY_PARAM_GROUP_NAME, group, sizeof group),
+      OSSL_PARAM_utf8_string(OSSL_PKEY_PARAM_EC_ENCODING, encoding, sizeof encoding),
+      OSSL_PARAM_utf8_string(OSSL_PKEY_PARAM_EC_POINT_CONVERSION_FORMAT, format, sizeof format),
+      OSSL_PARAM_octet_string(OSSL_PKEY_PARAM_ENCODED_PUBLIC_KEY, point, sizeof point),
+      OSSL_PARAM_END};
+  if (EVP_PKEY_get_base_id(key) == EVP_PKEY_EC && EVP_PKEY_get_params(key, params) == 1 &&
+      OSSL_PARAM_modified(&params[0]) != 0 && OSSL_PARAM_modified(&params[1]) != 0 &&
+      OSSL_PARAM_modified(&params[2]) != 0 && OSSL_PARAM_modified(&params[3]) != 0 &&
+      std::string_view(encoding) == OSSL_PKEY_EC_ENCODING_GROUP &&
+      std::string_view(format) == OSSL_PKEY_EC_POINT_CONVERSION_FORMAT_UNCOMPRESSED) {
+    for (const EcSpkiForm& form : kEcSpkiForms) {
+      if (std::string_view(group) != form.group || params[3].return_size != 1 + form.point_size ||
+          point[0] != 0x04) {
+        continue;
+      }
+      std::string spki(form.prefix);
+      spki.append(reinterpret_cast<const char*>(point) + 1, form.point_size);
+      return Digest(EVP_sha256(), spki);
+    }
+  }
+  ERR_clear_error();
+  return PublicKeyId(key);
 }
 
 std::string CurveName(EVP_PKEY* key) {
@@ -323,7 +366,7 @@ Status AddPemBlock(const std::string& name, const std::string& header, const uns
     if (!key) return Error{"unreadable private key: " + TakeOpenSslError("malformed DER")};
     Certificate described;
     DescribeKey(key.get(), described);
-    out.keys.push_back({ToSha256Digest(PublicKeyId(key.get())), described.key_algorithm});
+    out.keys.push_back({ToSha256Digest(PrivateKeyId(key.get())), described.key_algorithm});
     return {};
   }
   if (name == "CERTIFICATE REQUEST" || name == "NEW CERTIFICATE REQUEST") {
@@ -503,7 +546,7 @@ Result<std::string> ReadPrivateKeyPem(const std::string& file, const KeyId& publ
   BioPtr in(BIO_new_file(file.c_str(), "r"));
   if (!in) return Error{file + ": " + TakeOpenSslError("cannot open"), ErrorCode::kStore};
   while (EvpPkeyPtr key{PEM_read_bio_PrivateKey(in.get(), nullptr, nullptr, nullptr)}) {
-    if (ToSha256Digest(PublicKeyId(key.get())) != public_key_id) continue;
+    if (ToSha256Digest(PrivateKeyId(key.get())) != public_key_id) continue;
     BioPtr out(BIO_new(BIO_s_mem()));
     if (!out || PEM_write_bio_PrivateKey(out.get(), key.get(), nullptr, nullptr, 0, nullptr,
                                          nullptr) != 1) {

@@ -1,10 +1,11 @@
-// The public key id of a certificate pairs it with its private key: it must be the SHA-256 of
-// the key's SubjectPublicKeyInfo as OpenSSL encodes it (i2d_PUBKEY), whatever form the
-// certificate stores it in, since that is what a private key gives. The scanner takes the
-// stored bytes instead where they are known to be the same, so these tests hold certificates
-// whose stored form differs (compressed points, explicit curves, RSA without its NULL
-// parameters or with a padded integer) and the whole third-party corpus to the encoder's
-// answer, and check that such certificates still pair with their keys in a store.
+// The public key id pairs a certificate with its private key: for both it must be the SHA-256
+// of the key's SubjectPublicKeyInfo as OpenSSL encodes it (i2d_PUBKEY), whatever form the
+// certificate or key file stores it in. The scanner takes a certificate's stored bytes, or
+// puts an EC key's together from its curve and point, where they are known to be the same;
+// these tests hold certificates and keys in other forms (compressed and hybrid points,
+// explicit curves, RSA without its NULL parameters or with a padded integer) and the whole
+// third-party corpus to the encoder's answer, and check that such certificates still pair
+// with their keys in a store.
 #include <gtest/gtest.h>
 #include <openssl/core_names.h>
 #include <openssl/evp.h>
@@ -193,6 +194,29 @@ TEST(APublicKeyId, IsTheEncodersForCertificatesStoringTheirKeyInAnotherForm) {
   }
 }
 
+KeyId EncoderKeyId(EVP_PKEY* key) {
+  unsigned char* der = nullptr;
+  const int len = i2d_PUBKEY(key, &der);
+  const KeyId id = Sha256Of(der, len);
+  OPENSSL_free(der);
+  return id;
+}
+
+TEST(APublicKeyId, IsTheEncodersForPrivateKeysStoredInAnotherForm) {
+  for (const Odd& odd : OddCertificates()) {
+    SCOPED_TRACE(odd.name);
+    // Written from the key as OpenSSL holds it (PKCS#8), and read back: the file's key.
+    const std::string pem = KeyPem(odd.key.get());
+    auto parsed = ParseStoreFile(pem);
+    ASSERT_TRUE(parsed.ok()) << parsed.error().message;
+    ASSERT_EQ(parsed->keys.size(), 1u);
+    BioPtr bio(BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size())));
+    EvpPkeyPtr reread(PEM_read_bio_PrivateKey(bio.get(), nullptr, nullptr, nullptr));
+    ASSERT_TRUE(reread);
+    EXPECT_EQ(parsed->keys[0].public_key_id, EncoderKeyId(reread.get()));
+  }
+}
+
 TEST(APublicKeyId, IsTheEncodersForTheUsualForms) {
   for (const std::string key : {"ec:P-256", "ec:P-384", "ec:P-521", "rsa:2048", "rsa:3072"}) {
     SCOPED_TRACE(key);
@@ -204,6 +228,7 @@ TEST(APublicKeyId, IsTheEncodersForTheUsualForms) {
     ASSERT_EQ(parsed->certificates.size(), 1u);
     ASSERT_EQ(parsed->keys.size(), 1u);
     EXPECT_EQ(parsed->certificates[0].public_key_id, EncoderKeyId(made.x509.get()));
+    EXPECT_EQ(parsed->keys[0].public_key_id, EncoderKeyId(made.key.get()));
     EXPECT_EQ(parsed->certificates[0].public_key_id, parsed->keys[0].public_key_id);
   }
 }
