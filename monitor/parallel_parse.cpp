@@ -91,7 +91,7 @@ std::vector<FileParse> ReadAndParseStoreFiles(const std::vector<std::string>& pa
                                               WorkerLibCtxs* lib_ctxs) {
   WorkerLibCtxs own_lib_ctxs;  // outlives the threads, which are joined before it is freed
   std::vector<FileParse> results(paths.size());
-  ParallelFor(paths.size(), threads, [&](std::size_t i) {
+  const auto read_and_parse = [&](std::size_t i) {
     FileParse& result = results[i];
     auto contents = ReadStoreFile(paths[i], max_size);
     if (!contents) {
@@ -101,7 +101,9 @@ std::vector<FileParse> ReadAndParseStoreFiles(const std::vector<std::string>& pa
     }
     result.read_ok = true;
     result.parsed = ParseStoreFile(*contents);
-  }, lib_ctxs != nullptr ? lib_ctxs : &own_lib_ctxs);
+  };
+  ParallelFor(paths.size(), threads, read_and_parse,
+              lib_ctxs != nullptr ? lib_ctxs : &own_lib_ctxs);
   return results;
 }
 

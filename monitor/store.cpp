@@ -384,13 +384,15 @@ Result<std::optional<Inventory>> StoreScanner::Scan(bool only_if_changed) {
     if (cached_chain(stored.cert().thumbprint) == nullptr) unchecked.push_back(&stored);
   }
   std::vector<ChainCheck> checks(unchecked.size());
-  ParallelFor(unchecked.size(), ThreadsFor(unchecked.size(), options_.threads), [&](std::size_t i) {
+  const auto check_one = [&](std::size_t i) {
     StoredCertificate& stored = *unchecked[i];
     const auto der = stored.cert().self_signed ? std::string() : der_of(stored);
     if (!der) return;
     checks[i].der_found = true;
     checks[i].issuers = CheckChain(trust.get(), intermediates.get(), *der, stored);
-  }, &lib_ctxs);
+  };
+  ParallelFor(unchecked.size(), ThreadsFor(unchecked.size(), options_.threads), check_one,
+              &lib_ctxs);
   std::size_t next_check = 0;
   std::vector<CachedChain> chains;
   chains.reserve(certificates.size());

@@ -123,7 +123,7 @@ struct Odd {
 // An EC certificate whose key is stored with each param set to its value (point format or
 // curve encoding), self-signed.
 Odd EcWith(const std::string& curve, const std::vector<std::pair<const char*, const char*>>& set,
-          bool stored_differs) {
+           bool stored_differs) {
   CertSpec spec;
   spec.key = "ec:" + curve;
   testing::TestCert made = MakeCertificate(spec);
@@ -162,11 +162,13 @@ Odd RsaWith(bool null_parameters, bool padded_exponent) {
 
 std::vector<Odd> OddCertificates() {
   std::vector<Odd> odd;
-  odd.push_back(EcWith("P-256", {{OSSL_PKEY_PARAM_EC_POINT_CONVERSION_FORMAT, "compressed"}}, false));
+  odd.push_back(
+      EcWith("P-256", {{OSSL_PKEY_PARAM_EC_POINT_CONVERSION_FORMAT, "compressed"}}, false));
   odd.push_back(EcWith("P-384", {{OSSL_PKEY_PARAM_EC_POINT_CONVERSION_FORMAT, "hybrid"}}, false));
   odd.push_back(EcWith("P-256", {{OSSL_PKEY_PARAM_EC_ENCODING, "explicit"}}, false));
-  odd.push_back(EcWith("P-521", {{OSSL_PKEY_PARAM_EC_ENCODING, "explicit"},
-                                 {OSSL_PKEY_PARAM_EC_POINT_CONVERSION_FORMAT, "compressed"}},
+  odd.push_back(EcWith("P-521",
+                       {{OSSL_PKEY_PARAM_EC_ENCODING, "explicit"},
+                        {OSSL_PKEY_PARAM_EC_POINT_CONVERSION_FORMAT, "compressed"}},
                        true));
   odd.push_back(RsaWith(false, false));
   odd.push_back(RsaWith(true, true));
@@ -264,7 +266,8 @@ TEST(APublicKeyId, PairsCertificatesStoringTheirKeyInAnotherFormWithTheirKeysInA
   auto inventory = scanner.Scan();
   ASSERT_TRUE(inventory.ok()) << inventory.error().message;
   ASSERT_EQ(inventory->certificates.size(), odd.size());
-  for (const auto& problem : inventory->problems) ADD_FAILURE() << problem.file << ": " << problem.reason;
+  for (const auto& problem : inventory->problems)
+    ADD_FAILURE() << problem.file << ": " << problem.reason;
   for (std::size_t i = 0; i < odd.size(); ++i) {
     SCOPED_TRACE(odd[i].name);
     const std::string cert_file = store / ("odd-" + std::to_string(i) + ".crt");
