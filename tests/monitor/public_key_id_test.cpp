@@ -266,8 +266,9 @@ TEST(APublicKeyId, PairsCertificatesStoringTheirKeyInAnotherFormWithTheirKeysInA
   auto inventory = scanner.Scan();
   ASSERT_TRUE(inventory.ok()) << inventory.error().message;
   ASSERT_EQ(inventory->certificates.size(), odd.size());
-  for (const auto& problem : inventory->problems)
+  for (const auto& problem : inventory->problems) {
     ADD_FAILURE() << problem.file << ": " << problem.reason;
+  }
   for (std::size_t i = 0; i < odd.size(); ++i) {
     SCOPED_TRACE(odd[i].name);
     const std::string cert_file = store / ("odd-" + std::to_string(i) + ".crt");
