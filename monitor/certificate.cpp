@@ -82,6 +82,145 @@ std::string PublicKeyId(EVP_PKEY* key) {
   return id;
 }
 
+// Reads one DER tag and its length at `at` in `der` (minimal definite lengths only, up to
+// 65535). Returns the length of the contents and moves `at` to them; -1 when not so encoded.
+long ReadDerHeader(std::string_view der, std::size_t& at, unsigned char tag) {
+  if (at + 2 > der.size() || static_cast<unsigned char>(der[at]) != tag) return -1;
+  const auto first = static_cast<unsigned char>(der[at + 1]);
+  at += 2;
+  long len = first;
+  if (first == 0x81 || first == 0x82) {
+    const std::size_t bytes = first & 0x7F;
+    if (at + bytes > der.size() || static_cast<unsigned char>(der[at]) == 0) return -1;
+    len = 0;
+    for (std::size_t i = 0; i < bytes; ++i) len = len * 256 + static_cast<unsigned char>(der[at++]);
+    if (len < 0x80) return -1;  // the short form was due
+  } else if (first >= 0x80) {
+    return -1;
+  }
+  return at + static_cast<std::size_t>(len) <= der.size() ? len : -1;
+}
+
+// Whether `der` is exactly a DER RSAPublicKey: SEQUENCE { INTEGER n, INTEGER e }, each
+// positive and in its fewest bytes, nothing after them.
+bool IsCanonicalRsaPublicKey(std::string_view der) {
+  std::size_t at = 0;
+  if (ReadDerHeader(der, at, 0x30) != static_cast<long>(der.size() - at)) return false;
+  for (int i = 0; i < 2; ++i) {
+    const long len = ReadDerHeader(der, at, 0x02);
+    if (len < 1) return false;
+    const auto first = static_cast<unsigned char>(der[at]);
+    if ((first & 0x80) != 0) return false;  // negative
+    if (first == 0 && (len < 2 || (static_cast<unsigned char>(der[at + 1]) & 0x80) == 0)) {
+      return false;  // a zero, or a needless leading zero byte
+    }
+    at += static_cast<std::size_t>(len);
+  }
+  return at == der.size();
+}
+
+// The SubjectPublicKeyInfo DER of an EC key on a named NIST curve with an uncompressed point,
+// up to and including the point's first byte (0x04); the coordinates follow.
+struct EcSpkiForm {
+  const char* group;  // OpenSSL's name of the curve
+  std::string_view prefix;
+  std::size_t point_size;  // of both coordinates
+};
+constexpr EcSpkiForm kEcSpkiForms[] = {
+    {"prime256v1",
+     {"\x30\x59\x30\x13\x06\x07\x2a\x86\x48\xce\x3d\x02\x01\x06\x08\x2a\x86\x48\xce"
+      "\x3d\x03\x01\x07\x03\x42\x00\x04",
+      27},
+     64},
+    {"secp384r1",
+     {"\x30\x76\x30\x10\x06\x07\x2a\x86\x48\xce\x3d\x02\x01\x06\x05\x2b\x81\x04\x00"
+      "\x22\x03\x62\x00\x04",
+      24},
+     96},
+    {"secp521r1",
+     {"\x30\x81\x9b\x30\x10\x06\x07\x2a\x86\x48\xce\x3d\x02\x01\x06\x05\x2b\x81\x04"
+      "\x00\x23\x03\x81\x86\x00\x04",
+      26},
+     132},
+};
+
+// Whether `spki`, a certificate's SubjectPublicKeyInfo DER as stored in it, is byte for byte
+// what i2d_PUBKEY gives for the key OpenSSL decoded from it, so that its digest can stand for
+// PublicKeyId without the encoder (which costs far more than the digest: OpenSSL 3.0 builds
+// an encoder for every call). Only the forms whose re-encoding is known exactly pass; any
+// other (explicit or compressed EC parameters and points, RSA without its NULL parameters or
+// with a key not in DER, other algorithms) goes through the encoder as before:
+// - EC on P-256, P-384 or P-521 by name, the point uncompressed at its full size. The
+//   decoder accepted the point (on the curve, coordinates below the prime), the key keeps
+//   the named curve and the uncompressed form it was read in, and re-encoding the same
+//   coordinates at the curve's size gives the same bytes;
+// - RSA with rsaEncryption and NULL parameters, the key a canonical DER RSAPublicKey: the
+//   encoder writes the same NULL and the same minimal integers.
+bool SpkiIsReencodedForm(std::string_view spki) {
+  for (const EcSpkiForm& form : kEcSpkiForms) {
+    if (spki.starts_with(form.prefix)) return spki.size() == form.prefix.size() + form.point_size;
+  }
+  // SEQUENCE { SEQUENCE { rsaEncryption, NULL }, BIT STRING (no unused bits) { RSAPublicKey } }
+  static constexpr std::string_view kRsaAlgorithm{
+      "\x30\x0d\x06\x09\x2a\x86\x48\x86\xf7\x0d\x01\x01\x01\x05\x00", 15};
+  std::size_t at = 0;
+  if (ReadDerHeader(spki, at, 0x30) != static_cast<long>(spki.size() - at)) return false;
+  if (spki.substr(at, kRsaAlgorithm.size()) != kRsaAlgorithm) return false;
+  at += kRsaAlgorithm.size();
+  const long bits = ReadDerHeader(spki, at, 0x03);
+  if (bits < 1 || at + static_cast<std::size_t>(bits) != spki.size() || spki[at] != 0) return false;
+  return IsCanonicalRsaPublicKey(spki.substr(at + 1));
+}
+
+// The public key id of a certificate: PublicKeyId of its key, taken from the certificate's
+// SubjectPublicKeyInfo as stored when that is the same bytes (SpkiIsReencodedForm).
+std::string CertificateKeyId(X509* x509, EVP_PKEY* key) {
+  unsigned char* spki = nullptr;
+  const int len = i2d_X509_PUBKEY(X509_get_X509_PUBKEY(x509), &spki);
+  const std::string_view stored(reinterpret_cast<const char*>(spki),
+                                static_cast<size_t>(std::max(len, 0)));
+  std::string id;
+  if (key != nullptr && !SpkiIsReencodedForm(stored)) id = PublicKeyId(key);
+  // Also when the key is of an unsupported algorithm (not decoded, or not encodable): the
+  // stored SubjectPublicKeyInfo identifies the certificate, which then never pairs with a key.
+  if (id.empty() && !stored.empty()) id = Digest(EVP_sha256(), stored);
+  OPENSSL_free(spki);
+  return id;
+}
+
+// PublicKeyId of a private key. For an EC key on P-256, P-384 or P-521 by name with its point
+// kept uncompressed, the SubjectPublicKeyInfo is put together from the key's curve and point
+// (the encoder writes exactly that: the curve's OID when the key says "named_curve", the point
+// in the key's own format), which costs a parameter query instead of building an encoder.
+// Any other key goes through the encoder.
+std::string PrivateKeyId(EVP_PKEY* key) {
+  char group[32] = {}, encoding[32] = {}, format[32] = {};
+  unsigned char point[1 + 132] = {};
+  OSSL_PARAM params[] = {
+      OSSL_PARAM_utf8_string(OSSL_PKEY_PARAM_GROUP_NAME, group, sizeof group),
+      OSSL_PARAM_utf8_string(OSSL_PKEY_PARAM_EC_ENCODING, encoding, sizeof encoding),
+      OSSL_PARAM_utf8_string(OSSL_PKEY_PARAM_EC_POINT_CONVERSION_FORMAT, format, sizeof format),
+      OSSL_PARAM_octet_string(OSSL_PKEY_PARAM_ENCODED_PUBLIC_KEY, point, sizeof point),
+      OSSL_PARAM_END};
+  if (EVP_PKEY_get_base_id(key) == EVP_PKEY_EC && EVP_PKEY_get_params(key, params) == 1 &&
+      OSSL_PARAM_modified(&params[0]) != 0 && OSSL_PARAM_modified(&params[1]) != 0 &&
+      OSSL_PARAM_modified(&params[2]) != 0 && OSSL_PARAM_modified(&params[3]) != 0 &&
+      std::string_view(encoding) == OSSL_PKEY_EC_ENCODING_GROUP &&
+      std::string_view(format) == OSSL_PKEY_EC_POINT_CONVERSION_FORMAT_UNCOMPRESSED) {
+    for (const EcSpkiForm& form : kEcSpkiForms) {
+      if (std::string_view(group) != form.group || params[3].return_size != 1 + form.point_size ||
+          point[0] != 0x04) {
+        continue;
+      }
+      std::string spki(form.prefix);
+      spki.append(reinterpret_cast<const char*>(point) + 1, form.point_size);
+      return Digest(EVP_sha256(), spki);
+    }
+  }
+  ERR_clear_error();
+  return PublicKeyId(key);
+}
+
 std::string CurveName(EVP_PKEY* key) {
   char group[80] = {};
   size_t len = 0;
@@ -227,7 +366,7 @@ Status AddPemBlock(const std::string& name, const std::string& header, const uns
     if (!key) return Error{"unreadable private key: " + TakeOpenSslError("malformed DER")};
     Certificate described;
     DescribeKey(key.get(), described);
-    out.keys.push_back({ToSha256Digest(PublicKeyId(key.get())), described.key_algorithm});
+    out.keys.push_back({ToSha256Digest(PrivateKeyId(key.get())), described.key_algorithm});
     return {};
   }
   if (name == "CERTIFICATE REQUEST" || name == "NEW CERTIFICATE REQUEST") {
@@ -375,19 +514,7 @@ Result<Certificate> DescribeCertificateAndDer(X509* x509, std::string& der) {
   ReadUsages(x509, cert);
   EVP_PKEY* public_key = X509_get0_pubkey(x509);
   DescribeKey(public_key, cert);
-  std::string key_id = public_key != nullptr ? PublicKeyId(public_key) : "";
-  if (key_id.empty()) {
-    // Unsupported key algorithm: fall back to the raw SubjectPublicKeyInfo so that the
-    // certificate is still identified (it simply never pairs with a key).
-    unsigned char* spki = nullptr;
-    const int len = i2d_X509_PUBKEY(X509_get_X509_PUBKEY(x509), &spki);
-    if (len > 0) {
-      key_id =
-          Digest(EVP_sha256(), {reinterpret_cast<const char*>(spki), static_cast<size_t>(len)});
-      OPENSSL_free(spki);
-    }
-  }
-  cert.public_key_id = ToSha256Digest(key_id);
+  cert.public_key_id = ToSha256Digest(CertificateKeyId(x509, public_key));
   cert.self_signed = X509_self_signed(x509, 1) == 1;
   ERR_clear_error();
   return cert;
@@ -419,7 +546,7 @@ Result<std::string> ReadPrivateKeyPem(const std::string& file, const KeyId& publ
   BioPtr in(BIO_new_file(file.c_str(), "r"));
   if (!in) return Error{file + ": " + TakeOpenSslError("cannot open"), ErrorCode::kStore};
   while (EvpPkeyPtr key{PEM_read_bio_PrivateKey(in.get(), nullptr, nullptr, nullptr)}) {
-    if (ToSha256Digest(PublicKeyId(key.get())) != public_key_id) continue;
+    if (ToSha256Digest(PrivateKeyId(key.get())) != public_key_id) continue;
     BioPtr out(BIO_new(BIO_s_mem()));
     if (!out || PEM_write_bio_PrivateKey(out.get(), key.get(), nullptr, nullptr, 0, nullptr,
                                          nullptr) != 1) {

@@ -30,6 +30,19 @@ bool IsGone(const std::string& path) {
 
 }  // namespace
 
+WorkerLibCtxs::~WorkerLibCtxs() {
+  for (OSSL_LIB_CTX* ctx : ctxs_) OSSL_LIB_CTX_free(ctx);
+}
+
+OSSL_LIB_CTX* WorkerLibCtxs::Get(std::size_t n) {
+  while (ctxs_.size() <= n) {
+    OSSL_LIB_CTX* ctx = OSSL_LIB_CTX_new();
+    if (ctx == nullptr) return nullptr;  // the thread works in the process default
+    ctxs_.push_back(ctx);
+  }
+  return ctxs_[n];
+}
+
 unsigned ThreadsFor(std::size_t items, unsigned requested) {
   if (items == 0) return 1;
   const std::size_t wanted =
@@ -37,7 +50,8 @@ unsigned ThreadsFor(std::size_t items, unsigned requested) {
   return static_cast<unsigned>(std::clamp<std::size_t>(wanted, 1, items));
 }
 
-void ParallelFor(std::size_t count, unsigned threads, const std::function<void(std::size_t)>& fn) {
+void ParallelFor(std::size_t count, unsigned threads, const std::function<void(std::size_t)>& fn,
+                 WorkerLibCtxs* lib_ctxs) {
   threads =
       static_cast<unsigned>(std::clamp<std::size_t>(threads, 1, std::max<std::size_t>(count, 1)));
   if (threads <= 1) {
@@ -56,8 +70,14 @@ void ParallelFor(std::size_t count, unsigned threads, const std::function<void(s
   std::vector<std::thread> workers;
   workers.reserve(threads - 1);
   for (unsigned t = 1; t < threads; ++t) {
+    OSSL_LIB_CTX* lib_ctx = lib_ctxs != nullptr ? lib_ctxs->Get(t - 1) : nullptr;
     try {
-      workers.emplace_back(work);
+      workers.emplace_back([&work, lib_ctx] {
+        OSSL_LIB_CTX* const previous =
+            lib_ctx != nullptr ? OSSL_LIB_CTX_set0_default(lib_ctx) : nullptr;
+        work();
+        if (previous != nullptr) OSSL_LIB_CTX_set0_default(previous);
+      });
     } catch (const std::system_error&) {
       break;  // no more threads to be had: the others (and the caller) do the rest
     }
@@ -67,9 +87,11 @@ void ParallelFor(std::size_t count, unsigned threads, const std::function<void(s
 }
 
 std::vector<FileParse> ReadAndParseStoreFiles(const std::vector<std::string>& paths,
-                                              std::uint64_t max_size, unsigned threads) {
+                                              std::uint64_t max_size, unsigned threads,
+                                              WorkerLibCtxs* lib_ctxs) {
+  WorkerLibCtxs own_lib_ctxs;  // outlives the threads, which are joined before it is freed
   std::vector<FileParse> results(paths.size());
-  ParallelFor(paths.size(), threads, [&](std::size_t i) {
+  const auto read_and_parse = [&](std::size_t i) {
     FileParse& result = results[i];
     auto contents = ReadStoreFile(paths[i], max_size);
     if (!contents) {
@@ -79,7 +101,9 @@ std::vector<FileParse> ReadAndParseStoreFiles(const std::vector<std::string>& pa
     }
     result.read_ok = true;
     result.parsed = ParseStoreFile(*contents);
-  });
+  };
+  ParallelFor(paths.size(), threads, read_and_parse,
+              lib_ctxs != nullptr ? lib_ctxs : &own_lib_ctxs);
   return results;
 }
 

@@ -4,6 +4,8 @@
 // returned by index, so the outcome is the same as one thread's, in the same order.
 #pragma once
 
+#include <openssl/crypto.h>
+
 #include <cstddef>
 #include <cstdint>
 #include <functional>
@@ -24,10 +26,38 @@ inline constexpr std::size_t kMinItemsPerThread = 16;
 // alone). A requested count is used as given (at most one per item); tests use it.
 unsigned ThreadsFor(std::size_t items, unsigned requested);
 
+// OpenSSL library contexts for the threads ParallelFor starts, one each, made on first use and
+// freed with this object. OpenSSL 3.0 looks up decoders, encoders and algorithms in the
+// default library context under read locks that every thread takes and releases several times
+// for each certificate and key; threads each in a context of their own no longer share those
+// locks, and the parse scales with the threads. Whatever OpenSSL makes in a thread (a key
+// decoded, a trust anchor loaded into a shared X509_STORE, a key exported for a verification)
+// may refer to that thread's context: it must be freed before this object, so a scan declares
+// it before any OpenSSL object it uses and keeps it until the end. A new context costs about
+// what parsing a few files does (its caches start empty), hence one per thread, not per call.
+// It reads no configuration file: it has OpenSSL's default provider alone, as the process
+// default has under Debian's openssl.cnf (a provider that a configuration adds, the legacy one
+// say, would be in the process default only).
+class WorkerLibCtxs {
+ public:
+  WorkerLibCtxs() = default;
+  ~WorkerLibCtxs();
+  WorkerLibCtxs(const WorkerLibCtxs&) = delete;
+  WorkerLibCtxs& operator=(const WorkerLibCtxs&) = delete;
+
+  // The context of the `n`th thread started (from 0); nullptr when none can be made.
+  OSSL_LIB_CTX* Get(std::size_t n);
+
+ private:
+  std::vector<OSSL_LIB_CTX*> ctxs_;
+};
+
 // Calls `fn(i)` for every i in [0, count), on `threads` threads (the caller is one of them).
 // Each index is handed out once; `fn` must only touch what belongs to its index. Returns when
-// every call has returned. `fn` must not throw.
-void ParallelFor(std::size_t count, unsigned threads, const std::function<void(std::size_t)>& fn);
+// every call has returned. `fn` must not throw. With `lib_ctxs`, each thread started works
+// in one of them as its default library context; the caller stays in the process default.
+void ParallelFor(std::size_t count, unsigned threads, const std::function<void(std::size_t)>& fn,
+                 WorkerLibCtxs* lib_ctxs = nullptr);
 
 // One store file read and parsed as the scanner does it.
 struct FileParse {
@@ -37,8 +67,11 @@ struct FileParse {
 };
 
 // Reads (ReadStoreFile, at most `max_size` bytes) and parses (ParseStoreFile) each of `paths`,
-// on `threads` threads. The result is in the order of `paths`.
+// on `threads` threads, each started one in a library context of `lib_ctxs` (or of its own,
+// freed on return, when null: the result holds no OpenSSL object). The result is in the
+// order of `paths`.
 std::vector<FileParse> ReadAndParseStoreFiles(const std::vector<std::string>& paths,
-                                              std::uint64_t max_size, unsigned threads);
+                                              std::uint64_t max_size, unsigned threads,
+                                              WorkerLibCtxs* lib_ctxs = nullptr);
 
 }  // namespace transportcertd

@@ -215,6 +215,9 @@ Result<std::optional<Inventory>> StoreScanner::Scan(bool only_if_changed) {
     if (IsStoreFileName(entry->d_name)) names.emplace_back(entry->d_name);
   }
   std::sort(names.begin(), names.end());
+  // The library contexts of the threads below: declared before every OpenSSL object of the
+  // scan (the trust store, the intermediates), which may refer to them, so freed after them.
+  WorkerLibCtxs lib_ctxs;
 
   // Parse what changed since the last scan (on every core when there is much of it, as on a
   // cold start); forget files that are gone. Files are looked at relative to the open
@@ -257,7 +260,7 @@ Result<std::optional<Inventory>> StoreScanner::Scan(bool only_if_changed) {
   paths.reserve(to_read.size());
   for (const std::size_t i : to_read) paths.push_back(dir_ + "/" + cache[i].first);
   std::vector<FileParse> parses = ReadAndParseStoreFiles(
-      paths, options_.max_file_size, ThreadsFor(paths.size(), options_.threads));
+      paths, options_.max_file_size, ThreadsFor(paths.size(), options_.threads), &lib_ctxs);
   ParsedDers parsed_ders(bytes_to_read);
   std::vector<std::ptrdiff_t> gone;
   for (std::size_t n = 0; n < to_read.size(); ++n) {
@@ -381,13 +384,15 @@ Result<std::optional<Inventory>> StoreScanner::Scan(bool only_if_changed) {
     if (cached_chain(stored.cert().thumbprint) == nullptr) unchecked.push_back(&stored);
   }
   std::vector<ChainCheck> checks(unchecked.size());
-  ParallelFor(unchecked.size(), ThreadsFor(unchecked.size(), options_.threads), [&](std::size_t i) {
+  const auto check_one = [&](std::size_t i) {
     StoredCertificate& stored = *unchecked[i];
     const auto der = stored.cert().self_signed ? std::string() : der_of(stored);
     if (!der) return;
     checks[i].der_found = true;
     checks[i].issuers = CheckChain(trust.get(), intermediates.get(), *der, stored);
-  });
+  };
+  ParallelFor(unchecked.size(), ThreadsFor(unchecked.size(), options_.threads), check_one,
+              &lib_ctxs);
   std::size_t next_check = 0;
   std::vector<CachedChain> chains;
   chains.reserve(certificates.size());

@@ -11,6 +11,7 @@
 #include <condition_variable>
 #include <filesystem>
 #include <functional>
+#include <map>
 #include <mutex>
 #include <set>
 #include <thread>
@@ -71,6 +72,39 @@ TEST(ParallelFor, RunsOnTheCallerAloneForOneThread) {
   std::set<std::thread::id> threads;
   ParallelFor(50, 1, [&](std::size_t) { threads.insert(std::this_thread::get_id()); });
   EXPECT_EQ(threads, std::set<std::thread::id>{std::this_thread::get_id()});
+}
+
+// The library context a thread works in by default (OpenSSL has no getter for it in 3.0).
+OSSL_LIB_CTX* CurrentLibCtx() {
+  OSSL_LIB_CTX* current = OSSL_LIB_CTX_set0_default(nullptr);
+  OSSL_LIB_CTX_set0_default(current);
+  return current;
+}
+
+TEST(ParallelFor, RunsTheThreadsItStartsInLibraryContextsOfTheirOwn) {
+  const OSSL_LIB_CTX* const callers = CurrentLibCtx();
+  WorkerLibCtxs lib_ctxs;
+  std::mutex mutex;
+  std::condition_variable changed;
+  std::map<std::thread::id, std::set<const OSSL_LIB_CTX*>> seen;
+  ParallelFor(
+      200, 2,
+      [&](std::size_t i) {
+        std::unique_lock lock(mutex);
+        seen[std::this_thread::get_id()].insert(CurrentLibCtx());
+        changed.notify_all();
+        // Hold the first index until the other thread has done one, so that both work.
+        if (i == 0) {
+          changed.wait_for(lock, std::chrono::seconds(60), [&] { return seen.size() > 1; });
+        }
+      },
+      &lib_ctxs);
+  ASSERT_EQ(seen.size(), 2u);
+  EXPECT_EQ(seen[std::this_thread::get_id()], std::set<const OSSL_LIB_CTX*>{callers});
+  seen.erase(std::this_thread::get_id());
+  EXPECT_EQ(seen.begin()->second, std::set<const OSSL_LIB_CTX*>{lib_ctxs.Get(0)});
+  EXPECT_NE(lib_ctxs.Get(0), callers);
+  EXPECT_EQ(CurrentLibCtx(), callers);
 }
 
 TEST(ReadAndParseStoreFiles, KeepsTheOrderOfThePathsAndTellsAVanishedFile) {
