@@ -1,5 +1,8 @@
 #include "monitor/parallel_parse.h"
 
+#include <openssl/conf.h>
+#include <openssl/crypto.h>
+#include <openssl/err.h>
 #include <sched.h>
 #include <sys/stat.h>
 
@@ -38,6 +41,12 @@ OSSL_LIB_CTX* WorkerLibCtxs::Get(std::size_t n) {
   while (ctxs_.size() <= n) {
     OSSL_LIB_CTX* ctx = OSSL_LIB_CTX_new();
     if (ctx == nullptr) return nullptr;  // the thread works in the process default
+    // The configuration the process default has (openssl.cnf, or $OPENSSL_CONF), so that a
+    // file is judged alike whichever thread parses it; without one, both have the defaults.
+    if (char* config = CONF_get1_default_config_file(); config != nullptr) {
+      if (OSSL_LIB_CTX_load_config(ctx, config) != 1) ERR_clear_error();
+      OPENSSL_free(config);
+    }
     ctxs_.push_back(ctx);
   }
   return ctxs_[n];

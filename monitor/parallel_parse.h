@@ -35,9 +35,8 @@ unsigned ThreadsFor(std::size_t items, unsigned requested);
 // may refer to that thread's context: it must be freed before this object, so a scan declares
 // it before any OpenSSL object it uses and keeps it until the end. A new context costs about
 // what parsing a few files does (its caches start empty), hence one per thread, not per call.
-// It reads no configuration file: it has OpenSSL's default provider alone, as the process
-// default has under Debian's openssl.cnf (a provider that a configuration adds, the legacy one
-// say, would be in the process default only).
+// It loads the configuration file the process default loads (openssl.cnf, or $OPENSSL_CONF),
+// so that a provider or setting it adds applies in every thread alike.
 class WorkerLibCtxs {
  public:
   WorkerLibCtxs() = default;

@@ -4,11 +4,13 @@
 #include "monitor/parallel_parse.h"
 
 #include <gtest/gtest.h>
+#include <openssl/provider.h>
 #include <sys/stat.h>
 
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
+#include <cstdlib>
 #include <filesystem>
 #include <functional>
 #include <map>
@@ -105,6 +107,31 @@ TEST(ParallelFor, RunsTheThreadsItStartsInLibraryContextsOfTheirOwn) {
   EXPECT_EQ(seen.begin()->second, std::set<const OSSL_LIB_CTX*>{lib_ctxs.Get(0)});
   EXPECT_NE(lib_ctxs.Get(0), callers);
   EXPECT_EQ(CurrentLibCtx(), callers);
+}
+
+TEST(WorkerLibCtxs, LoadTheConfigurationTheProcessDefaultLoads) {
+  // A configuration that activates the legacy provider beside the default one: a worker's
+  // context must have it too, or a file could be judged differently on another thread.
+  testing::TempDir dir;
+  const std::string config =
+      dir.Write("openssl.cnf",
+                "openssl_conf = init\n"
+                "[init]\nproviders = providers\n"
+                "[providers]\ndefault = default_sect\nlegacy = legacy_sect\n"
+                "[default_sect]\nactivate = 1\n[legacy_sect]\nactivate = 1\n");
+  const char* const before = std::getenv("OPENSSL_CONF");
+  const std::string saved = before != nullptr ? before : "";
+  setenv("OPENSSL_CONF", config.c_str(), 1);
+  WorkerLibCtxs lib_ctxs;
+  OSSL_LIB_CTX* const ctx = lib_ctxs.Get(0);
+  if (before != nullptr) {
+    setenv("OPENSSL_CONF", saved.c_str(), 1);
+  } else {
+    unsetenv("OPENSSL_CONF");
+  }
+  ASSERT_NE(ctx, nullptr);
+  EXPECT_EQ(OSSL_PROVIDER_available(ctx, "legacy"), 1);
+  EXPECT_EQ(OSSL_PROVIDER_available(ctx, "default"), 1);
 }
 
 TEST(ReadAndParseStoreFiles, KeepsTheOrderOfThePathsAndTellsAVanishedFile) {
