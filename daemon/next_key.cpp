@@ -18,14 +18,32 @@ constexpr std::int64_t kFirstRetryMs = 10'000;
 constexpr std::int64_t kMaxRetryMs = 3'600'000;
 
 // Whether a certificate or key of `inventory` has the public key `sha256` (lowercase hex).
+// Compared as bytes: this runs on every evaluation, over every certificate and key.
 bool InStore(const Inventory& inventory, const std::string& sha256) {
-  for (const auto& [id, file] : inventory.keys) {
-    if (HexLower(id) == sha256) return true;
+  KeyId id{};
+  if (sha256.size() != id.size() * 2) return false;
+  for (std::size_t i = 0; i < id.size(); ++i) {
+    unsigned value = 0;
+    for (const char c : {sha256[2 * i], sha256[2 * i + 1]}) {
+      unsigned digit = 0;
+      if (c >= '0' && c <= '9') {
+        digit = static_cast<unsigned>(c - '0');
+      } else if (c >= 'a' && c <= 'f') {
+        digit = static_cast<unsigned>(c - 'a' + 10);
+      } else {
+        return false;  // HexLower never writes it: nothing in the store has it
+      }
+      value = value * 16 + digit;
+    }
+    id[i] = static_cast<unsigned char>(value);
   }
-  return std::any_of(inventory.certificates.begin(), inventory.certificates.end(),
-                     [&](const StoredCertificate& stored) {
-                       return HexLower(stored.cert().public_key_id) == sha256;
-                     });
+  const auto key =
+      std::lower_bound(inventory.keys.begin(), inventory.keys.end(), id,
+                       [](const auto& k, const KeyId& wanted) { return k.first < wanted; });
+  if (key != inventory.keys.end() && key->first == id) return true;  // keys are sorted
+  return std::any_of(
+      inventory.certificates.begin(), inventory.certificates.end(),
+      [&](const StoredCertificate& stored) { return stored.cert().public_key_id == id; });
 }
 
 }  // namespace
