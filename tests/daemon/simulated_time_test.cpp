@@ -96,6 +96,35 @@ std::string ThumbprintOfFile(const std::string& path) {
   return described ? described->thumbprint : "";
 }
 
+// A rescan after a store change runs on the thread pool. ScanGate holds each background scan at
+// its start until the test opens it, so the test can look at the daemon while one is in flight.
+class ScanGate {
+ public:
+  void Hold() {  // on the worker
+    std::unique_lock lock(mutex_);
+    ++entered_;
+    changed_.notify_all();
+    changed_.wait(lock, [&] { return open_; });
+  }
+  void Open() {
+    {
+      const std::lock_guard lock(mutex_);
+      open_ = true;
+    }
+    changed_.notify_all();
+  }
+  int Entered() {
+    const std::lock_guard lock(mutex_);
+    return entered_;
+  }
+
+ private:
+  std::mutex mutex_;
+  std::condition_variable changed_;
+  int entered_ = 0;
+  bool open_ = false;
+};
+
 class SimulatedTime : public ::testing::Test {
  protected:
   using Settings = std::map<std::string, std::map<std::string, std::string>>;
@@ -106,6 +135,7 @@ class SimulatedTime : public ::testing::Test {
   }
 
   ~SimulatedTime() override {
+    gate_.Open();  // a background scan a failed test left held
     if (daemon_) {
       EXPECT_EQ(daemon_->Stop(), 0);
     }
@@ -232,6 +262,7 @@ class SimulatedTime : public ::testing::Test {
     return static_cast<int>(std::count(text.begin(), text.end(), '\n'));
   }
 
+  ScanGate gate_;  // holds background scans once a test hands it to the daemon
   TempDir dir_;
   ManualClock clock_{kStart};
   std::shared_ptr<RecordingSink> sink_;
@@ -385,44 +416,14 @@ TEST_F(SimulatedTime, ASupersededCertificateIsRetiredWhenRetireSupersededRunsOut
   EXPECT_TRUE(std::filesystem::exists(Store() + "/renewal.pem"));
 }
 
-// A rescan after a store change runs on the thread pool. ScanGate holds each background scan at
-// its start until the test opens it, so the test can look at the daemon while one is in flight.
-class ScanGate {
- public:
-  void Hold() {  // on the worker
-    std::unique_lock lock(mutex_);
-    ++entered_;
-    changed_.notify_all();
-    changed_.wait(lock, [&] { return open_; });
-  }
-  void Open() {
-    {
-      const std::lock_guard lock(mutex_);
-      open_ = true;
-    }
-    changed_.notify_all();
-  }
-  int Entered() {
-    const std::lock_guard lock(mutex_);
-    return entered_;
-  }
-
- private:
-  std::mutex mutex_;
-  std::condition_variable changed_;
-  int entered_ = 0;
-  bool open_ = false;
-};
-
 TEST_F(SimulatedTime, TheLoopRunsWhileAStoreRescanIsInFlightAndAChangeMeanwhileFollows) {
   const TestCert first = Make("first.example.com", kStart - kDay, kStart + 300 * kDay);
   const TestCert second = Make("second.example.com", kStart - kDay, kStart + 300 * kDay);
   Start();
   SettleAfterStart();
-  ScanGate gate;
-  daemon_->SetBeforeBackgroundScan([&] { gate.Hold(); });
+  daemon_->SetBeforeBackgroundScan([this] { gate_.Hold(); });
   PutInStore("first.pem", first);
-  ASSERT_TRUE(RunUntil([&] { return gate.Entered() == 1; }));
+  ASSERT_TRUE(RunUntil([&] { return gate_.Entered() == 1; }));
 
   // The loop goes on: a timer fires, and the daemon answers from the inventory it has.
   uv_timer_t timer;
@@ -441,9 +442,9 @@ TEST_F(SimulatedTime, TheLoopRunsWhileAStoreRescanIsInFlightAndAChangeMeanwhileF
   PutInStore("second.pem", second);
   const std::uint64_t noticed = uv_now(daemon_->loop()) + 500;
   ASSERT_TRUE(RunUntil([&] { return uv_now(daemon_->loop()) >= noticed; }));
-  EXPECT_EQ(gate.Entered(), 1) << "one scan at a time";
-  gate.Open();
-  EXPECT_TRUE(RunUntil([&] { return gate.Entered() == 2; })) << "a scan follows the first";
+  EXPECT_EQ(gate_.Entered(), 1) << "one scan at a time";
+  gate_.Open();
+  EXPECT_TRUE(RunUntil([&] { return gate_.Entered() == 2; })) << "a scan follows the first";
   EXPECT_TRUE(RunUntil([&] {
     const Inventory& inventory = daemon_->CurrentInventory();
     return inventory.Find(first.thumbprint) != nullptr &&
@@ -452,22 +453,20 @@ TEST_F(SimulatedTime, TheLoopRunsWhileAStoreRescanIsInFlightAndAChangeMeanwhileF
   const StoredCertificate* winner = daemon_->Select("second.example.com", Service::kSmtp).winner;
   ASSERT_NE(winner, nullptr);
   EXPECT_EQ(winner->cert().thumbprint, second.thumbprint);
-  daemon_->SetBeforeBackgroundScan(nullptr);
 }
 
 TEST_F(SimulatedTime, AnImportDuringABackgroundRescanSeesWhatThatRescanFinds) {
   const TestCert cert = Make("dropped.example.com", kStart - kDay, kStart + 300 * kDay);
   Start({{"publish", {{"names", "dropped.example.com"}}}});
   SettleAfterStart();
-  ScanGate gate;
-  daemon_->SetBeforeBackgroundScan([&] { gate.Hold(); });
+  daemon_->SetBeforeBackgroundScan([this] { gate_.Hold(); });
   PutInStore("dropped.pem", cert);
-  ASSERT_TRUE(RunUntil([&] { return gate.Entered() == 1; }));
+  ASSERT_TRUE(RunUntil([&] { return gate_.Entered() == 1; }));
   // The import (on the loop) waits for the scan in flight, then scans itself: the certificate
   // the held scan finds is in the store already, so the import writes nothing.
   std::thread opener([&] {
     std::this_thread::sleep_for(std::chrono::milliseconds(200));
-    gate.Open();
+    gate_.Open();
   });
   const auto imported = daemon_->ImportCertificate(cert.cert_pem + cert.key_pem, 0);
   opener.join();
@@ -481,7 +480,6 @@ TEST_F(SimulatedTime, AnImportDuringABackgroundRescanSeesWhatThatRescanFinds) {
   // took in: the new certificate is published for its name.
   EXPECT_TRUE(RunUntil(
       [&] { return ThumbprintOfFile(Published("dropped.example.com.pem")) == cert.thumbprint; }));
-  daemon_->SetBeforeBackgroundScan(nullptr);
 }
 
 }  // namespace
