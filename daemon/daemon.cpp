@@ -132,7 +132,8 @@ Status Daemon::StartUp() {
   auto bindings = LoadBindings(config_.BindingsPath());
   if (!bindings) return bindings.error();
   bindings_ = std::move(bindings).value();
-  scanner_ = std::make_unique<StoreScanner>(config_.store, StoreScanOptions(config_));
+  scanner_ = std::make_shared<BackgroundScanner>(
+      std::make_unique<StoreScanner>(config_.store, StoreScanOptions(config_)));
   if (Status scanned = Rescan(); !scanned) return scanned;  // also starts watching the store
   WarnAboutSetup(config_, inventory_);
   StartClockChangeWatch();
@@ -256,7 +257,8 @@ Status Daemon::Reload() {
   spdlog::set_level(ParseLogLevel(options_.log_level.value_or(config_.log_level)));
   if (Status dirs = PrepareDirectories(); !dirs) spdlog::error("{}", dirs.error().message);
   if (store_moved || trust_changed) {
-    scanner_ = std::make_unique<StoreScanner>(config_.store, StoreScanOptions(config_));
+    scanner_ = std::make_shared<BackgroundScanner>(
+        std::make_unique<StoreScanner>(config_.store, StoreScanOptions(config_)));
   }
   if (store_moved) StartWatching();
   Refresh();

@@ -2,7 +2,8 @@
 // store, keeps the internal transport certificate working (generating a replacement on the
 // thread pool when needed), raises expiry alerts on one timer armed for the next crossing,
 // publishes for the mail server, watches the store with inotify, and serves D-Bus through
-// BusService. Everything here runs on the loop thread.
+// BusService. Everything here runs on the loop thread (but the scans of store rescans, and the
+// generations, which run on the thread pool).
 //
 // One class, its methods in one file per concern:
 //   daemon.cpp           start-up, Evaluate (the central step), deadlines, reload, shutdown
@@ -17,6 +18,7 @@
 #include <uv.h>
 
 #include <deque>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -35,6 +37,7 @@
 #include "daemon/verify_trigger.h"
 #include "ipc/backend.h"
 #include "ipc/bus_service.h"
+#include "monitor/background_scan.h"
 #include "monitor/clock.h"
 #include "monitor/expiry.h"
 #include "monitor/retirement.h"
@@ -76,6 +79,11 @@ class Daemon final : public ManagerBackend {
   // When the deadline timer fires next (wall-clock milliseconds since the epoch); nullopt
   // when nothing is due.
   std::optional<UnixTimeMs> NextDeadline() const { return next_deadline_; }
+  // Tests only: `hook` runs on the worker at the start of each background rescan of the store
+  // (see monitor/background_scan.h), so that a test can hold one while the loop goes on.
+  void SetBeforeBackgroundScan(std::function<void()> hook) {
+    scanner_->SetBeforeBackgroundScan(std::move(hook));
+  }
 
   // ManagerBackend (see ipc/backend.h).
   std::string Fqdn() const override { return config_.fqdn; }
@@ -120,12 +128,20 @@ class Daemon final : public ManagerBackend {
   bool WatchingStoreDirectory() const;  // the watched directory is still the one at the path
   void StartClockChangeWatch();
   Status Rescan();
-  // The store directory changed: rescan, and evaluate only if a store file was added, changed
-  // or removed (the watch also fires for temporary and other files).
+  void StoreEvent();  // the watch fired: arms the debounce timer for StoreDirectoryChanged
+  // The store directory changed: rescan on the thread pool (or, while a rescan runs, once
+  // more after it), and evaluate only if a store file was added, changed or removed (the
+  // watch also fires for temporary and other files).
   void StoreDirectoryChanged();
-  // The rescan behind both; with only_if_changed, false (and nothing done) when no store file
-  // changed.
+  // On the loop, when the background rescan is over: takes its inventory in and evaluates.
+  void BackgroundScanDone(BackgroundScanner& scanner);
+  // Watches the store directory at its path again if it was removed or replaced.
+  Status CheckStoreDirectory();
+  // The rescan behind Rescan, on the loop; with only_if_changed, false (and nothing done) when
+  // no store file changed.
   Result<bool> RescanStore(bool only_if_changed);
+  // Makes a scan's outcome the current inventory (as RescanStore describes).
+  Result<bool> TakeScan(ScanOutcome scanned, bool only_if_changed);
 
   // evaluation.cpp
   void RaiseExpiryAlerts(UnixTimeMs now);
@@ -164,7 +180,7 @@ class Daemon final : public ManagerBackend {
   uv_loop_t loop_{};
   bool loop_ready_ = false;
   std::unique_ptr<SystemdNotifier> notifier_;
-  std::unique_ptr<StoreScanner> scanner_;
+  std::shared_ptr<BackgroundScanner> scanner_;  // shared with a running background scan
   Inventory inventory_;
   NameIndex names_;  // of inventory_, rebuilt with it
   Bindings bindings_;
@@ -188,7 +204,7 @@ class Daemon final : public ManagerBackend {
   int store_fd_ = -1;  // the directory watcher_ watches, held open (see StartWatching)
   UvHandle<uv_timer_t> debounce_, deadline_, retry_;
   // uv_now() until which the store watch leaves the loop to others: the end of its last
-  // rescan plus as long as that rescan took (store_watch.cpp).
+  // rescan's evaluation plus as long as taking it in took the loop (store_watch.cpp).
   std::uint64_t rescan_free_until_ms_ = 0;
   std::optional<UnixTimeMs> next_deadline_;  // what deadline_ is armed for
   UvHandle<uv_poll_t> clock_change_;

@@ -11,6 +11,7 @@
 #include <cerrno>
 #include <climits>
 #include <map>
+#include <memory>
 
 #include "daemon/daemon.h"
 #include "daemon/logging.h"
@@ -36,27 +37,7 @@ void Daemon::StartWatching() {
   const int started = uv_fs_event_start(
       watcher_.get(),
       [](uv_fs_event_t* handle, const char*, int, int) {
-        auto* self = static_cast<Daemon*>(handle->data);
-        // The first event of a burst arms the timer; later ones ride along, so a rescan
-        // follows within kDebounceMs however busy the directory is. After a rescan that took
-        // longer than that (a large store), the next one waits until as much time has passed
-        // again since it ended: a store that never stops changing takes at most half of the
-        // loop's time, and D-Bus callers get the rest. A change after a quiet spell waits
-        // kDebounceMs as before.
-        if (uv_is_active(reinterpret_cast<uv_handle_t*>(self->debounce_.get()))) return;
-        const std::uint64_t now = uv_now(&self->loop_);
-        const std::uint64_t free_until = self->rescan_free_until_ms_;
-        uv_timer_start(
-            self->debounce_.get(),
-            [](uv_timer_t* t) {
-              auto* daemon = static_cast<Daemon*>(t->data);
-              const std::uint64_t start = uv_hrtime();
-              daemon->StoreDirectoryChanged();
-              const std::uint64_t took = (uv_hrtime() - start) / 1'000'000;
-              uv_update_time(&daemon->loop_);
-              daemon->rescan_free_until_ms_ = uv_now(&daemon->loop_) + took;
-            },
-            std::max(kDebounceMs, free_until > now ? free_until - now : 0), 0);
+        static_cast<Daemon*>(handle->data)->StoreEvent();
       },
       config_.store.c_str(), 0);
   if (started != 0) {
@@ -66,6 +47,22 @@ void Daemon::StartWatching() {
   // Held open so that the directory's inode cannot be reused while it is watched: a store
   // directory removed and made again then always has another inode than the watched one.
   store_fd_ = open(config_.store.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+}
+
+void Daemon::StoreEvent() {
+  // The first event of a burst arms the timer; later ones ride along, so a rescan follows
+  // within kDebounceMs however busy the directory is. After a rescan whose inventory took the
+  // loop longer than that to take in and evaluate (a large store), the next one waits until
+  // as much time has passed again since it ended: a store that never stops changing takes at
+  // most half of the loop's time, and D-Bus callers get the rest. A change after a quiet
+  // spell waits kDebounceMs as before.
+  if (uv_is_active(reinterpret_cast<uv_handle_t*>(debounce_.get()))) return;
+  const std::uint64_t now = uv_now(&loop_);
+  const std::uint64_t free_until = rescan_free_until_ms_;
+  uv_timer_start(
+      debounce_.get(),
+      [](uv_timer_t* t) { static_cast<Daemon*>(t->data)->StoreDirectoryChanged(); },
+      std::max(kDebounceMs, free_until > now ? free_until - now : 0), 0);
 }
 
 bool Daemon::WatchingStoreDirectory() const {
@@ -101,12 +98,62 @@ void Daemon::StartClockChangeWatch() {
 }
 
 void Daemon::StoreDirectoryChanged() {
-  auto changed = RescanStore(true);
-  if (!changed) {
-    spdlog::error("{}", changed.error().message);
+  if (exit_code_ != 0 || !sigterm_) return;  // shutting down
+  if (Status watched = CheckStoreDirectory(); !watched) {
+    spdlog::error("{}", watched.error().message);
     return;
   }
-  if (*changed) Evaluate();
+  if (!scanner_->Request()) return;  // one runs; another follows it
+  // The scan (a stat of every store file, reading and parsing what changed, building the
+  // inventory) runs on the thread pool; the loop answers from the current inventory
+  // meanwhile. The work holds the scanner: a reload may replace scanner_ before it is done.
+  struct Work {
+    uv_work_t request{};
+    Daemon* daemon = nullptr;
+    std::shared_ptr<BackgroundScanner> scanner;
+  };
+  auto work = std::make_unique<Work>();
+  work->request.data = work.get();
+  work->daemon = this;
+  work->scanner = scanner_;
+  const int queued = uv_queue_work(
+      &loop_, &work->request,
+      [](uv_work_t* request) { static_cast<Work*>(request->data)->scanner->BackgroundScan(); },
+      [](uv_work_t* request, int) {
+        const std::unique_ptr<Work> done(static_cast<Work*>(request->data));
+        done->daemon->BackgroundScanDone(*done->scanner);
+      });
+  if (queued != 0) {
+    scanner_->Finished();
+    spdlog::error("cannot rescan {} in the background: {}", config_.store, uv_strerror(queued));
+    return;
+  }
+  (void)work.release();  // the after-work callback frees it
+}
+
+void Daemon::BackgroundScanDone(BackgroundScanner& scanner) {
+  // A reload replaced the scanner meanwhile (and rescanned with the new one): nothing to take.
+  if (&scanner != scanner_.get()) return;
+  const bool again = scanner.Finished();
+  if (exit_code_ != 0 || !sigterm_) return;  // shutting down
+  const std::uint64_t start = uv_hrtime();
+  if (auto outcome = scanner.TakeBackgroundResult()) {
+    auto changed = TakeScan(std::move(*outcome), true);
+    if (!changed) {
+      spdlog::error("{}", changed.error().message);
+    } else if (*changed) {
+      Evaluate();
+    }
+  } else {
+    // A scan on the loop (before an import or a removal, say) took this one's outcome in with
+    // its own, and may have ended without evaluating it (an import of what the store already
+    // held): evaluate now, as for any change.
+    Evaluate();
+  }
+  const std::uint64_t took = (uv_hrtime() - start) / 1'000'000;
+  uv_update_time(&loop_);
+  rescan_free_until_ms_ = uv_now(&loop_) + took;
+  if (again) StoreEvent();  // the store changed while the scan ran
 }
 
 Status Daemon::Rescan() {
@@ -115,7 +162,7 @@ Status Daemon::Rescan() {
   return {};
 }
 
-Result<bool> Daemon::RescanStore(bool only_if_changed) {
+Status Daemon::CheckStoreDirectory() {
   // The watch follows the directory's inode, not its path: when the store directory was
   // removed, or moved away and replaced by a new one, the watch is armed again on whatever is
   // at the path now, before the scan, so nothing dropped in meanwhile goes unnoticed.
@@ -131,15 +178,24 @@ Result<bool> Daemon::RescanStore(bool only_if_changed) {
     }
     StartWatching();
   }
-  auto inventory = scanner_->ScanIfChanged();
-  if (!inventory) return Error{inventory.error().message, ErrorCode::kStore};
-  if (!inventory->has_value()) {
+  return {};
+}
+
+Result<bool> Daemon::RescanStore(bool only_if_changed) {
+  if (Status watched = CheckStoreDirectory(); !watched) return watched.error();
+  // Waits for a background scan that runs, and takes in what it found.
+  return TakeScan(scanner_->ScanNow(), only_if_changed);
+}
+
+Result<bool> Daemon::TakeScan(ScanOutcome scanned, bool only_if_changed) {
+  if (!scanned) return Error{scanned.error().message, ErrorCode::kStore};
+  if (!scanned->has_value()) {
     // No store file changed since the last scan: inventory_ is what a scan would build.
     if (only_if_changed) return false;
   } else {
-    inventory_ = std::move(inventory.value().value());
+    inventory_ = std::move(scanned.value().value().inventory);
+    names_ = std::move(scanned.value().value().names);
   }
-  names_ = NameIndex(inventory_);
   if (expired_selected_) expired_selected_->ForgetNames();
 
   // One line per file, listing every reason; a file is logged again only when what is wrong

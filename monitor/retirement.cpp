@@ -32,7 +32,7 @@ std::vector<std::string> SupersededCertificates(const Inventory& inventory,
     for (const std::string& name : cert.Names()) {
       const std::string host = NormalizeHostname(CoveredName(name));
       // The common case, cheap: no other certificate may even cover this name.
-      if (index.Candidates(host, wildcard).size() <= 1) {
+      if (index.AtMostOneCandidate(host, wildcard)) {
         outranked_everywhere = false;
         break;
       }

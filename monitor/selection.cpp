@@ -382,6 +382,27 @@ NameIndex::NameIndex(const Inventory& inventory) {
 
 // A certificate name covers `fqdn` only if, normalized, it is `fqdn` itself or "*." followed by
 // what comes after one of its dots (the first dot only, one-level): those are the keys looked up.
+bool NameIndex::AtMostOneCandidate(std::string_view fqdn, WildcardMode mode) const {
+  const std::string host = NormalizeHostname(fqdn);
+  std::optional<std::uint32_t> only;  // the one position seen so far
+  auto one_so_far = [&](std::uint64_t key) {
+    auto it = std::lower_bound(entries_.begin(), entries_.end(), std::pair{key, std::uint32_t{0}});
+    for (; it != entries_.end() && it->first == key; ++it) {
+      if (only && *only != it->second) return false;
+      only = it->second;
+    }
+    return true;
+  };
+  if (!one_so_far(HashName(host))) return false;
+  std::string wildcard;
+  for (std::size_t dot = host.find('.'); dot != std::string::npos; dot = host.find('.', dot + 1)) {
+    wildcard.assign("*.").append(host, dot + 1);
+    if (!one_so_far(HashName(wildcard))) return false;
+    if (mode == WildcardMode::kOneLevel) break;
+  }
+  return true;
+}
+
 std::vector<std::size_t> NameIndex::Candidates(std::string_view fqdn, WildcardMode mode) const {
   const std::string host = NormalizeHostname(fqdn);
   std::vector<std::uint64_t> keys = {HashName(host)};

@@ -57,6 +57,9 @@ class NameIndex {
   // Inventory positions, ascending, of every certificate one of whose names may cover `fqdn`
   // under `mode` (a superset: hash collisions and names MatchHostname rejects are included).
   std::vector<std::size_t> Candidates(std::string_view fqdn, WildcardMode mode) const;
+  // Candidates(fqdn, mode).size() <= 1, without building the list: for a check that runs for
+  // every certificate of the store on every evaluation.
+  bool AtMostOneCandidate(std::string_view fqdn, WildcardMode mode) const;
 
  private:
   // (hash of a normalized certificate name, inventory position), sorted.

@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 
 #include <chrono>
+#include <condition_variable>
 #include <filesystem>
 #include <functional>
 #include <map>
@@ -95,6 +96,35 @@ std::string ThumbprintOfFile(const std::string& path) {
   return described ? described->thumbprint : "";
 }
 
+// A rescan after a store change runs on the thread pool. ScanGate holds each background scan at
+// its start until the test opens it, so the test can look at the daemon while one is in flight.
+class ScanGate {
+ public:
+  void Hold() {  // on the worker
+    std::unique_lock lock(mutex_);
+    ++entered_;
+    changed_.notify_all();
+    changed_.wait(lock, [&] { return open_; });
+  }
+  void Open() {
+    {
+      const std::lock_guard lock(mutex_);
+      open_ = true;
+    }
+    changed_.notify_all();
+  }
+  int Entered() {
+    const std::lock_guard lock(mutex_);
+    return entered_;
+  }
+
+ private:
+  std::mutex mutex_;
+  std::condition_variable changed_;
+  int entered_ = 0;
+  bool open_ = false;
+};
+
 class SimulatedTime : public ::testing::Test {
  protected:
   using Settings = std::map<std::string, std::map<std::string, std::string>>;
@@ -105,6 +135,7 @@ class SimulatedTime : public ::testing::Test {
   }
 
   ~SimulatedTime() override {
+    gate_.Open();  // a background scan a failed test left held
     if (daemon_) {
       EXPECT_EQ(daemon_->Stop(), 0);
     }
@@ -180,6 +211,14 @@ class SimulatedTime : public ::testing::Test {
     return true;
   }
 
+  // Waits for what Start() set going (the first internal transport certificate, its
+  // publishing, the rescan its new store file causes) to be over.
+  void SettleAfterStart() {
+    ASSERT_TRUE(RunUntil([&] { return Reloads() == 1; }));
+    const std::uint64_t quiet = uv_now(daemon_->loop()) + 500;  // past the store watch's debounce
+    ASSERT_TRUE(RunUntil([&] { return uv_now(daemon_->loop()) >= quiet; }));
+  }
+
   // Moves the clock to `t`, stopping at each deadline on the way and evaluating there, as the
   // deadline timer would.
   void AdvanceTo(UnixTimeMs t) {
@@ -223,6 +262,7 @@ class SimulatedTime : public ::testing::Test {
     return static_cast<int>(std::count(text.begin(), text.end(), '\n'));
   }
 
+  ScanGate gate_;  // holds background scans once a test hands it to the daemon
   TempDir dir_;
   ManualClock clock_{kStart};
   std::shared_ptr<RecordingSink> sink_;
@@ -374,6 +414,72 @@ TEST_F(SimulatedTime, ASupersededCertificateIsRetiredWhenRetireSupersededRunsOut
   AdvanceTo(kStart + 7 * kDay);
   EXPECT_FALSE(std::filesystem::exists(Store() + "/old.pem")) << "retired after 7 days";
   EXPECT_TRUE(std::filesystem::exists(Store() + "/renewal.pem"));
+}
+
+TEST_F(SimulatedTime, TheLoopRunsWhileAStoreRescanIsInFlightAndAChangeMeanwhileFollows) {
+  const TestCert first = Make("first.example.com", kStart - kDay, kStart + 300 * kDay);
+  const TestCert second = Make("second.example.com", kStart - kDay, kStart + 300 * kDay);
+  Start();
+  SettleAfterStart();
+  daemon_->SetBeforeBackgroundScan([this] { gate_.Hold(); });
+  PutInStore("first.pem", first);
+  ASSERT_TRUE(RunUntil([&] { return gate_.Entered() == 1; }));
+
+  // The loop goes on: a timer fires, and the daemon answers from the inventory it has.
+  uv_timer_t timer;
+  bool fired = false;
+  uv_timer_init(daemon_->loop(), &timer);
+  timer.data = &fired;
+  uv_timer_start(
+      &timer, [](uv_timer_t* t) { *static_cast<bool*>(t->data) = true; }, 1, 0);
+  EXPECT_TRUE(RunUntil([&] { return fired; }));
+  uv_close(reinterpret_cast<uv_handle_t*>(&timer), nullptr);
+  EXPECT_EQ(daemon_->CurrentInventory().Find(first.thumbprint), nullptr) << "not taken in yet";
+  EXPECT_EQ(daemon_->Select("first.example.com", Service::kSmtp).winner, nullptr);
+
+  // A change while the scan is held: noticed (past the debounce delay), but no second scan
+  // starts while the first runs; one follows it.
+  PutInStore("second.pem", second);
+  const std::uint64_t noticed = uv_now(daemon_->loop()) + 500;
+  ASSERT_TRUE(RunUntil([&] { return uv_now(daemon_->loop()) >= noticed; }));
+  EXPECT_EQ(gate_.Entered(), 1) << "one scan at a time";
+  gate_.Open();
+  EXPECT_TRUE(RunUntil([&] { return gate_.Entered() == 2; })) << "a scan follows the first";
+  EXPECT_TRUE(RunUntil([&] {
+    const Inventory& inventory = daemon_->CurrentInventory();
+    return inventory.Find(first.thumbprint) != nullptr &&
+           inventory.Find(second.thumbprint) != nullptr;
+  }));
+  const StoredCertificate* winner = daemon_->Select("second.example.com", Service::kSmtp).winner;
+  ASSERT_NE(winner, nullptr);
+  EXPECT_EQ(winner->cert().thumbprint, second.thumbprint);
+}
+
+TEST_F(SimulatedTime, AnImportDuringABackgroundRescanSeesWhatThatRescanFinds) {
+  const TestCert cert = Make("dropped.example.com", kStart - kDay, kStart + 300 * kDay);
+  Start({{"publish", {{"names", "dropped.example.com"}}}});
+  SettleAfterStart();
+  daemon_->SetBeforeBackgroundScan([this] { gate_.Hold(); });
+  PutInStore("dropped.pem", cert);
+  ASSERT_TRUE(RunUntil([&] { return gate_.Entered() == 1; }));
+  // The import (on the loop) waits for the scan in flight, then scans itself: the certificate
+  // the held scan finds is in the store already, so the import writes nothing.
+  std::thread opener([&] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    gate_.Open();
+  });
+  const auto imported = daemon_->ImportCertificate(cert.cert_pem + cert.key_pem, 0);
+  opener.join();
+  ASSERT_TRUE(imported.ok()) << imported.error().message;
+  EXPECT_EQ(*imported, cert.thumbprint);
+  EXPECT_EQ(Logged("the store already holds it").size(), 1u);
+  const StoredCertificate* stored = daemon_->CurrentInventory().Find(cert.thumbprint);
+  ASSERT_NE(stored, nullptr);
+  EXPECT_EQ(stored->files, std::vector<std::string>{Store() + "/dropped.pem"});
+  // The held scan's completion finds nothing left to take in, and evaluates what the import
+  // took in: the new certificate is published for its name.
+  EXPECT_TRUE(RunUntil(
+      [&] { return ThumbprintOfFile(Published("dropped.example.com.pem")) == cert.thumbprint; }));
 }
 
 }  // namespace

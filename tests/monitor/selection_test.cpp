@@ -665,6 +665,14 @@ TEST_F(ASelection, FindsCertificatesByAnyFormOfTheirNamesThroughTheNameIndex) {
   EXPECT_EQ(index.Candidates("A.B.EXAMPLE.COM", wildcard_), positions({wildcard, deep}));
   EXPECT_EQ(index.Candidates("a.b.example.com", WildcardMode::kOneLevel), positions({deep}));
   EXPECT_EQ(index.Candidates("example.net", wildcard_), std::vector<std::size_t>{});
+  // AtMostOneCandidate says the same as counting the candidates.
+  for (const char* host : {"mail.example.com.", "A.B.EXAMPLE.COM", "a.b.example.com", "example.net",
+                           "other.example.org", "x.example.org", "b.example.com"}) {
+    for (const WildcardMode mode : {WildcardMode::kOneLevel, WildcardMode::kMultiLevel}) {
+      EXPECT_EQ(index.AtMostOneCandidate(host, mode), index.Candidates(host, mode).size() <= 1)
+          << host;
+    }
+  }
   wildcard_ = WildcardMode::kOneLevel;
   EXPECT_EQ(WinnerOf(SelectFor("x.b.example.com")), deep);
 }
