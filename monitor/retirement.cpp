@@ -7,13 +7,6 @@ namespace {
 
 constexpr Service kServices[] = {Service::kSmtp, Service::kImap, Service::kPop, Service::kHttp};
 
-// A host name that a certificate name covers: the name itself, or for a wildcard name one
-// host under it.
-std::string CoveredName(const std::string& name) {
-  if (name.rfind("*.", 0) == 0) return "transportcertd-probe" + name.substr(1);
-  return name;
-}
-
 }  // namespace
 
 std::vector<std::string> SupersededCertificates(const Inventory& inventory,
@@ -21,7 +14,11 @@ std::vector<std::string> SupersededCertificates(const Inventory& inventory,
                                                 ServiceSet default_services, WildcardMode wildcard,
                                                 UnixTime now, const NameIndex& index) {
   std::vector<std::string> superseded;
-  for (const StoredCertificate& stored : inventory.certificates) {
+  for (std::size_t position = 0; position < inventory.certificates.size(); ++position) {
+    // The common case, decided when the index was built: the only certificate for one of its
+    // names is never outranked everywhere.
+    if (index.HasNameOnlyItCovers(position)) continue;
+    const StoredCertificate& stored = inventory.certificates[position];
     const Certificate& cert = stored.cert();
     if (!stored.HasPrivateKey() || cert.is_ca || cert.thumbprint == bindings.internal_transport) {
       continue;
@@ -30,8 +27,8 @@ std::vector<std::string> SupersededCertificates(const Inventory& inventory,
     if (services == 0 || cert.Names().empty()) continue;
     bool outranked_everywhere = true;
     for (const std::string& name : cert.Names()) {
-      const std::string host = NormalizeHostname(CoveredName(name));
-      // The common case, cheap: no other certificate may even cover this name.
+      const std::string host = NormalizeHostname(CoveredHost(name));
+      // No other certificate may even cover this name under this wildcard mode.
       if (index.AtMostOneCandidate(host, wildcard)) {
         outranked_everywhere = false;
         break;

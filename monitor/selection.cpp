@@ -378,6 +378,22 @@ NameIndex::NameIndex(const Inventory& inventory) {
     }
   }
   std::sort(entries_.begin(), entries_.end());
+  // The multi-level mode looks up every key the one-level mode does and more, so a name alone
+  // under it is alone under both.
+  only_it_covers_.assign(certificates.size(), false);
+  for (std::size_t i = 0; i < certificates.size(); ++i) {
+    for (const std::string& name : certificates[i].cert().Names()) {
+      if (AtMostOneCandidate(CoveredHost(name), WildcardMode::kMultiLevel)) {
+        only_it_covers_[i] = true;
+        break;
+      }
+    }
+  }
+}
+
+std::string CoveredHost(const std::string& name) {
+  if (name.rfind("*.", 0) == 0) return "transportcertd-probe" + name.substr(1);
+  return name;
 }
 
 // A certificate name covers `fqdn` only if, normalized, it is `fqdn` itself or "*." followed by

@@ -60,11 +60,24 @@ class NameIndex {
   // Candidates(fqdn, mode).size() <= 1, without building the list: for a check that runs for
   // every certificate of the store on every evaluation.
   bool AtMostOneCandidate(std::string_view fqdn, WildcardMode mode) const;
+  // Whether one of the names of the certificate at inventory position `position` covers a
+  // host (CoveredHost) that no other certificate may cover, under either wildcard mode: it is
+  // the only candidate there, so nothing can outrank it there. Worked out when the index is
+  // built (off the loop, with the scan), for the superseded check that runs on every
+  // evaluation: in a typical store nearly every certificate has such a name.
+  bool HasNameOnlyItCovers(std::size_t position) const {
+    return position < only_it_covers_.size() && only_it_covers_[position];
+  }
 
  private:
   // (hash of a normalized certificate name, inventory position), sorted.
   std::vector<std::pair<std::uint64_t, std::uint32_t>> entries_;
+  std::vector<bool> only_it_covers_;  // by inventory position
 };
+
+// A host name that certificate name `name` covers: the name itself, or for a wildcard name one
+// host under it ("*.example.com" -> "transportcertd-probe.example.com").
+std::string CoveredHost(const std::string& name);
 
 // The same winner, reason and winner_expired as Select, judging only the certificates `index`
 // offers: `judgements` stays empty. `index` must have been built from `input.inventory`.

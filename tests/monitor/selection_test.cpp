@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <ctime>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -675,6 +676,36 @@ TEST_F(ASelection, FindsCertificatesByAnyFormOfTheirNamesThroughTheNameIndex) {
   }
   wildcard_ = WildcardMode::kOneLevel;
   EXPECT_EQ(WinnerOf(SelectFor("x.b.example.com")), deep);
+}
+
+TEST_F(ASelection, KnowsWhichCertificatesAreTheOnlyOnesForOneOfTheirNames) {
+  const std::string alone = StoreSelfSigned(Named({"alone.example.net", "shared.example.net"}));
+  const std::string sharing = StoreSelfSigned(Named({"shared.example.net"}));
+  const std::string renewal = StoreSelfSigned(Named({"shared.example.net"}));
+  // Alone one level down only: "*.b.example.org" covers its host under the multi-level mode.
+  const std::string deep = StoreSelfSigned(Named({"x.a.b.example.org"}));
+  StoreSelfSigned(Named({"*.b.example.org"}));
+  const std::string wildcard = StoreSelfSigned(Named({"*.c.example.org"}));
+  const NameIndex index(inventory_);
+  std::map<std::string, bool> only;
+  for (std::size_t i = 0; i < inventory_.certificates.size(); ++i) {
+    only[inventory_.certificates[i].cert().thumbprint] = index.HasNameOnlyItCovers(i);
+    // The definition: one of its names covers a host no other certificate may cover, under
+    // either mode.
+    bool expected = false;
+    for (const std::string& name : inventory_.certificates[i].cert().Names()) {
+      expected =
+          expected || (index.AtMostOneCandidate(CoveredHost(name), WildcardMode::kOneLevel) &&
+                       index.AtMostOneCandidate(CoveredHost(name), WildcardMode::kMultiLevel));
+    }
+    EXPECT_EQ(index.HasNameOnlyItCovers(i), expected) << i;
+  }
+  EXPECT_TRUE(only[alone]);
+  EXPECT_FALSE(only[sharing]);
+  EXPECT_FALSE(only[renewal]);
+  EXPECT_FALSE(only[deep]);
+  EXPECT_TRUE(only[wildcard]);
+  EXPECT_FALSE(index.HasNameOnlyItCovers(inventory_.certificates.size()));
 }
 
 // ---- Verdict names ----
