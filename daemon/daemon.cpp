@@ -226,7 +226,14 @@ void Daemon::ArmDeadline(UnixTimeMs now) {
     uv_timer_stop(deadline_.get());
     return;
   }
-  const auto delay = static_cast<std::uint64_t>(*next - now);
+  // The timer counts from the loop's time, cached when this loop turn began: before this
+  // evaluation, which may have taken a while. Counted from there, it would fire early, and an
+  // evaluation a few ms before a NotBefore would see the certificate not yet valid in one step
+  // and valid in the next (its DANE record left for one more evaluation and reload). So the
+  // delay counts from the time now, plus one millisecond for the timer's millisecond rounding:
+  // the evaluation it starts never runs before the deadline.
+  uv_update_time(&loop_);
+  const auto delay = static_cast<std::uint64_t>(std::max<UnixTimeMs>(*next - clock_.Now(), 0) + 1);
   spdlog::debug("next deadline in {} ms", delay);
   uv_timer_start(
       deadline_.get(), [](uv_timer_t* t) { static_cast<Daemon*>(t->data)->Evaluate(); }, delay, 0);
