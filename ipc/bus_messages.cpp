@@ -85,9 +85,16 @@ MessageWriter& MessageWriter::Strings(const std::vector<std::string>& texts) {
   return Close();
 }
 
+MessageWriter& MessageWriter::ValidString(const char* text) {
+  return Do([&] { return sd_bus_message_append_basic(message_, SD_BUS_TYPE_STRING, text); });
+}
+
 MessageWriter& MessageWriter::ObjectPath(const std::string& path) {
-  return Do(
-      [&] { return sd_bus_message_append_basic(message_, SD_BUS_TYPE_OBJECT_PATH, path.c_str()); });
+  return ObjectPath(path.c_str());
+}
+
+MessageWriter& MessageWriter::ObjectPath(const char* path) {
+  return Do([&] { return sd_bus_message_append_basic(message_, SD_BUS_TYPE_OBJECT_PATH, path); });
 }
 
 MessageWriter& MessageWriter::Bool(bool value) {

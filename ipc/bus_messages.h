@@ -37,7 +37,10 @@ class MessageWriter {
   MessageWriter& String(const std::string& text);
   MessageWriter& String(const char* text);
   MessageWriter& Strings(const std::vector<std::string>& texts);  // as
+  // `text` is known to be valid UTF-8 (checked when it was stored): appended as it is.
+  MessageWriter& ValidString(const char* text);
   MessageWriter& ObjectPath(const std::string& path);
+  MessageWriter& ObjectPath(const char* path);
   MessageWriter& Bool(bool value);
   MessageWriter& U32(std::uint32_t value);
   MessageWriter& U64(std::uint64_t value);

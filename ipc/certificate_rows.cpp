@@ -8,37 +8,6 @@
 #include "ipc/bus_names.h"
 
 namespace transportcertd {
-namespace {
-
-// Appends values to a message and keeps the first failure; the strings are valid already.
-class Appender {
- public:
-  explicit Appender(sd_bus_message* message) : message_(message) {}
-
-  void Basic(char type, const void* value) {
-    if (result_ >= 0) Keep(sd_bus_message_append_basic(message_, type, value));
-  }
-  void Open(char type, const char* contents) {
-    if (result_ >= 0) Keep(sd_bus_message_open_container(message_, type, contents));
-  }
-  void Close() {
-    if (result_ >= 0) Keep(sd_bus_message_close_container(message_));
-  }
-  void Bool(bool value) {
-    const int as_int = value ? 1 : 0;
-    Basic(SD_BUS_TYPE_BOOLEAN, &as_int);
-  }
-  int result() const { return result_; }
-
- private:
-  void Keep(int r) {
-    if (r < 0) result_ = r;
-  }
-  sd_bus_message* message_;
-  int result_ = 0;
-};
-
-}  // namespace
 
 void CertificateRows::Clear() {
   std::string().swap(text_);
@@ -94,7 +63,7 @@ int CertificateRows::Append(sd_bus_message* reply, ManagerBackend& backend) {
   const std::vector<StoredCertificate>& certificates = backend.CurrentInventory().certificates;
   if (!built_ || !Matches(certificates)) Build(backend);
 
-  Appender out(reply);
+  MessageWriter out(reply);
   out.Open(SD_BUS_TYPE_ARRAY, kCertificateRowSignature);
   for (std::size_t i = 0; i < rows_.size() && out.result() >= 0; ++i) {
     const Row& row = rows_[i];
@@ -104,30 +73,24 @@ int CertificateRows::Append(sd_bus_message* reply, ManagerBackend& backend) {
       text += std::strlen(text) + 1;
       return current;
     };
-    out.Open(SD_BUS_TYPE_STRUCT, kCertificateRowContents);
-    out.Basic(SD_BUS_TYPE_STRING, next());  // thumbprint
-    out.Basic(SD_BUS_TYPE_STRING, next());  // subject
-    out.Basic(SD_BUS_TYPE_STRING, next());  // issuer
+    out.Open(SD_BUS_TYPE_STRUCT, kCertificateRowContents)
+        .ValidString(next())   // thumbprint
+        .ValidString(next())   // subject
+        .ValidString(next());  // issuer
     out.Open(SD_BUS_TYPE_ARRAY, "s");
-    for (std::uint32_t n = 0; n < row.names; ++n) out.Basic(SD_BUS_TYPE_STRING, next());
-    out.Close();
-    out.Basic(SD_BUS_TYPE_UINT64, &row.not_before);
-    out.Basic(SD_BUS_TYPE_UINT64, &row.not_after);
+    for (std::uint32_t n = 0; n < row.names; ++n) out.ValidString(next());
+    out.Close().U64(row.not_before).U64(row.not_after);
     out.Open(SD_BUS_TYPE_ARRAY, "s");
     for (const Service service : {Service::kSmtp, Service::kImap, Service::kPop, Service::kHttp}) {
-      if ((row.services & Bit(service)) != 0) {
-        out.Basic(SD_BUS_TYPE_STRING, ServiceName(service).c_str());
-      }
+      if ((row.services & Bit(service)) != 0) out.String(ServiceName(service));
     }
-    out.Close();
-    // The one field that depends on the clock: asked for every reply.
-    const std::string status = ValidUtf8(backend.StatusOf(certificates[i]));
-    out.Basic(SD_BUS_TYPE_STRING, status.c_str());
-    out.Bool(row.self_signed);
-    out.Bool(row.has_private_key);
-    out.Bool(row.internal_transport);
-    out.Basic(SD_BUS_TYPE_OBJECT_PATH, next());
-    out.Close();
+    out.Close()
+        .String(backend.StatusOf(certificates[i]))  // depends on the clock: asked for every reply
+        .Bool(row.self_signed)
+        .Bool(row.has_private_key)
+        .Bool(row.internal_transport)
+        .ObjectPath(next())
+        .Close();
   }
   out.Close();
   return out.result();
