@@ -15,6 +15,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -78,9 +79,18 @@ class BusServiceImpl final : public BusService {
   int GetCertificateCount(sd_bus_message* reply, sd_bus_error* error);
   int GetNextExpiry(sd_bus_message* reply, sd_bus_error* error);
   int GetVersion(sd_bus_message* reply, sd_bus_error* error);
-  // The deferred builders of the big replies (ipc/deferred_replies.h); 0 or a negative errno.
-  int ReplyCertificateList(sd_bus_message* call);
-  int ReplyExplanation(sd_bus_message* call, const std::string& fqdn, Service service);
+  // An ExplainSelection reply being written a part at a time: the selection as it was when
+  // the reply started.
+  struct Explanation {
+    Selection selection;
+    SdBusMessagePtr message;
+    std::size_t next = 0;  // the next judgement to append
+  };
+  // Write the next part of a big reply (ipc/deferred_replies.h): 1 while more remains, 0 once
+  // it is sent, or a negative errno. `reply` is empty until the first part starts it.
+  int WriteCertificateList(sd_bus_message* call, std::optional<CertificateRows::Reply>& reply);
+  int WriteExplanation(sd_bus_message* call, const std::string& fqdn, Service service,
+                       std::optional<Explanation>& reply);
 
   // ---- org.transportcertd1.Certificate (certificate_objects.cpp) ----
   static const sd_bus_vtable kCertificateVtable[];

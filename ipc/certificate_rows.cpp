@@ -1,5 +1,6 @@
 #include "ipc/certificate_rows.h"
 
+#include <algorithm>
 #include <cstring>
 #include <string_view>
 
@@ -9,44 +10,40 @@
 
 namespace transportcertd {
 
-void CertificateRows::Clear() {
-  std::string().swap(text_);
-  std::vector<Row>().swap(rows_);
-  built_ = false;
-}
-
 bool CertificateRows::Matches(const std::vector<StoredCertificate>& certificates) const {
-  if (certificates.size() != rows_.size()) return false;
-  for (std::size_t i = 0; i < rows_.size(); ++i) {
-    if (certificates[i].certificate.get() != rows_[i].certificate) return false;
+  if (certificates.size() != table_->rows.size()) return false;
+  for (std::size_t i = 0; i < certificates.size(); ++i) {
+    if (certificates[i].certificate.get() != table_->rows[i].certificate) return false;
   }
   return true;
 }
 
-void CertificateRows::Build(const ManagerBackend& backend) {
-  Clear();
+std::shared_ptr<const CertificateRows::Table> CertificateRows::Build(
+    const ManagerBackend& backend) {
+  auto table = std::make_shared<Table>();
+  std::string& text = table->text;
   const std::vector<StoredCertificate>& certificates = backend.CurrentInventory().certificates;
   const std::string& internal = backend.CurrentBindings().internal_transport;
-  const auto add = [this](std::string_view text) {
-    if (IsValidUtf8(text)) {
-      text_.append(text);
+  const auto add = [&text](std::string_view value) {
+    if (IsValidUtf8(value)) {
+      text.append(value);
     } else {
-      text_.append(ValidUtf8(text));
+      text.append(ValidUtf8(value));
     }
-    text_.push_back('\0');
+    text.push_back('\0');
   };
-  rows_.reserve(certificates.size());
+  table->rows.reserve(certificates.size());
   for (const StoredCertificate& stored : certificates) {
     const Certificate& cert = stored.cert();
-    Row& row = rows_.emplace_back();
+    Row& row = table->rows.emplace_back();
     row.certificate = &cert;
-    row.offset = static_cast<std::uint32_t>(text_.size());
+    row.offset = static_cast<std::uint32_t>(text.size());
     add(cert.thumbprint);
     add(cert.subject);
     add(cert.issuer);
     for (const std::string& name : cert.Names()) add(name);
     row.names = static_cast<std::uint32_t>(cert.Names().size());
-    text_.append(kCertificatePathPrefix).append("/").append(cert.thumbprint).push_back('\0');
+    text.append(kCertificatePathPrefix).append("/").append(cert.thumbprint).push_back('\0');
     row.not_before = ToUsec(cert.not_before);
     row.not_after = ToUsec(cert.not_after);
     row.services = backend.ServicesOf(cert.thumbprint);
@@ -54,20 +51,35 @@ void CertificateRows::Build(const ManagerBackend& backend) {
     row.has_private_key = stored.HasPrivateKey();
     row.internal_transport = !internal.empty() && internal == cert.thumbprint;
   }
-  text_.shrink_to_fit();
-  built_ = true;
-  ++builds_;
+  text.shrink_to_fit();
+  return table;
 }
 
-int CertificateRows::Append(sd_bus_message* reply, ManagerBackend& backend) {
+Result<CertificateRows::Reply> CertificateRows::StartReply(sd_bus_message* call,
+                                                           ManagerBackend& backend) {
+  sd_bus_message* message = nullptr;
+  if (sd_bus_message_new_method_return(call, &message) < 0) return Error{"cannot create a reply"};
+  Reply reply;
+  reply.message_.reset(message);
   const std::vector<StoredCertificate>& certificates = backend.CurrentInventory().certificates;
-  if (!built_ || !Matches(certificates)) Build(backend);
+  if (!table_ || !Matches(certificates)) table_ = Build(backend);
+  reply.table_ = table_;
+  // Status depends on the clock: asked for every reply, of every certificate at once.
+  reply.statuses_.reserve(certificates.size());
+  for (const StoredCertificate& stored : certificates) {
+    reply.statuses_.push_back(backend.StatusOf(stored));
+  }
+  return reply;
+}
 
-  MessageWriter out(reply);
-  out.Open(SD_BUS_TYPE_ARRAY, kCertificateRowSignature);
-  for (std::size_t i = 0; i < rows_.size() && out.result() >= 0; ++i) {
-    const Row& row = rows_[i];
-    const char* text = text_.data() + row.offset;
+int CertificateRows::Reply::AppendPart(std::size_t max_rows) {
+  const std::vector<Row>& rows = table_->rows;
+  MessageWriter out(message_.get());
+  if (next_ == 0) out.Open(SD_BUS_TYPE_ARRAY, kCertificateRowSignature);
+  const std::size_t end = std::min(rows.size(), next_ + max_rows);
+  for (; next_ < end && out.result() >= 0; ++next_) {
+    const Row& row = rows[next_];
+    const char* text = table_->text.data() + row.offset;
     const auto next = [&text] {
       const char* current = text;
       text += std::strlen(text) + 1;
@@ -85,13 +97,15 @@ int CertificateRows::Append(sd_bus_message* reply, ManagerBackend& backend) {
       if ((row.services & Bit(service)) != 0) out.String(ServiceName(service));
     }
     out.Close()
-        .String(backend.StatusOf(certificates[i]))  // depends on the clock: asked for every reply
+        .String(statuses_[next_])
         .Bool(row.self_signed)
         .Bool(row.has_private_key)
         .Bool(row.internal_transport)
         .ObjectPath(next())
         .Close();
   }
+  if (out.result() < 0) return out.result();
+  if (next_ < rows.size()) return 1;
   out.Close();
   return out.result();
 }

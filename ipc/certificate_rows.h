@@ -10,36 +10,63 @@
 // the bindings, the configuration: BusService::InventoryChanged) and when no ListCertificates
 // call came for a while, so that an idle daemon does not keep them. As a safety net, a reply
 // rebuilds them when the inventory does not hold the same certificates, in the same order, as
-// when they were built. Loop thread only.
+// when they were built. A reply under way holds the rows it started with, so that clearing
+// (or rebuilding) them meanwhile does not change it. Loop thread only.
 #pragma once
 
 #include <systemd/sd-bus.h>
 
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
 #include "ipc/backend.h"
+#include "ipc/sd_bus_handles.h"
+#include "monitor/result.h"
 
 namespace transportcertd {
 
+// Rows per part of a ListCertificates or ExplainSelection reply (ipc/deferred_replies.h): 250
+// ListCertificates rows take about half a millisecond to write, a loop turn between two parts
+// some microseconds.
+inline constexpr std::size_t kRowsPerPart = 250;
+
 class CertificateRows {
+ private:
+  struct Table;
+
  public:
-  // Appends the ListCertificates array (docs/dbus-api.md) of `backend`'s inventory to `reply`,
-  // building the rows first when there are none or they are not this inventory's. Returns 0 or
-  // the first negative sd-bus result.
-  int Append(sd_bus_message* reply, ManagerBackend& backend);
-  // Forgets the rows and gives their memory back.
-  void Clear();
-  bool built() const { return built_; }
-  // How many times the rows were built (for tests).
-  std::uint64_t builds() const { return builds_; }
+  // A ListCertificates reply being written a part at a time (ipc/deferred_replies.h), from the
+  // rows and the certificates' Status as they were when it started, whatever changes meanwhile.
+  class Reply {
+   public:
+    // Appends the next (at most `max_rows`) rows; the array is opened before the first and
+    // closed after the last. Returns 1 while rows remain, 0 once the reply is complete (to be
+    // sent), or the first negative sd-bus result.
+    int AppendPart(std::size_t max_rows);
+    sd_bus_message* message() const { return message_.get(); }
+
+   private:
+    friend class CertificateRows;
+    std::shared_ptr<const Table> table_;
+    std::vector<std::string> statuses_;  // of each row, taken when the reply started
+    SdBusMessagePtr message_;
+    std::size_t next_ = 0;  // the next row to append
+  };
+
+  // Starts the reply to `call` (docs/dbus-api.md, ListCertificates) with the rows of `backend`'s
+  // inventory, built first when there are none or they are not this inventory's.
+  Result<Reply> StartReply(sd_bus_message* call, ManagerBackend& backend);
+  // Forgets the rows and gives their memory back (a reply under way keeps its own).
+  void Clear() { table_.reset(); }
+  bool built() const { return table_ != nullptr; }
 
  private:
   struct Row {
     const Certificate* certificate = nullptr;  // which certificate it was built from
-    // Offset in text_ of its NUL-terminated strings: thumbprint, subject, issuer, the `names`
+    // Offset in text of its NUL-terminated strings: thumbprint, subject, issuer, the `names`
     // names, the object path.
     std::uint32_t offset = 0;
     std::uint32_t names = 0;
@@ -50,15 +77,16 @@ class CertificateRows {
     bool has_private_key = false;
     bool internal_transport = false;
   };
+  struct Table {
+    std::string text;
+    std::vector<Row> rows;
+  };
 
-  void Build(const ManagerBackend& backend);
+  static std::shared_ptr<const Table> Build(const ManagerBackend& backend);
   // Whether the rows were built from exactly `certificates`, in this order.
   bool Matches(const std::vector<StoredCertificate>& certificates) const;
 
-  std::string text_;
-  std::vector<Row> rows_;
-  bool built_ = false;
-  std::uint64_t builds_ = 0;
+  std::shared_ptr<const Table> table_;
 };
 
 }  // namespace transportcertd

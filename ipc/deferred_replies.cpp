@@ -20,35 +20,39 @@ DeferredReplies::~DeferredReplies() { Stop(); }
 
 void DeferredReplies::Stop() {
   waiting_.clear();
+  under_way_ = false;
   CloseAndFree(check_);
   CloseAndFree(idle_);
   check_ = nullptr;
   idle_ = nullptr;
 }
 
-void DeferredReplies::Add(sd_bus_message* call, Build build) {
-  waiting_.emplace_back(SdBusMessagePtr(sd_bus_message_ref(call)), std::move(build));
+void DeferredReplies::Add(sd_bus_message* call, WritePart write) {
+  waiting_.emplace_back(SdBusMessagePtr(sd_bus_message_ref(call)), std::move(write));
   Schedule();
 }
 
 void DeferredReplies::Flush() {
-  while (!waiting_.empty()) BuildOne();
+  while (!waiting_.empty()) WriteOnePart();
   Schedule();
 }
 
-void DeferredReplies::BuildOne() {
-  SdBusMessagePtr call = std::move(waiting_.front().first);
-  const Build build = std::move(waiting_.front().second);
-  waiting_.pop_front();
+void DeferredReplies::WriteOnePart() {
+  SdBusMessagePtr& call = waiting_.front().first;
+  const WritePart& write = waiting_.front().second;
   // As for a handler sd-bus calls: an exception becomes an error reply (ipc/bus_errors.h).
   SdBusError error;
-  const int r = GuardCallback(error.get(), [&] { return build(call.get()); });
-  if (r >= 0) return;
+  const int r = GuardCallback(error.get(), [&] { return write(call.get()); });
+  under_way_ = r > 0;
+  if (under_way_) return;
+  const SdBusMessagePtr done = std::move(call);
+  waiting_.pop_front();
+  if (r == 0) return;
   // A caller that went away or a closed connection cannot be answered: nothing to do then.
   if (error.is_set()) {
-    sd_bus_reply_method_error(call.get(), error.get());
+    sd_bus_reply_method_error(done.get(), error.get());
   } else {
-    sd_bus_reply_method_errno(call.get(), r, nullptr);
+    sd_bus_reply_method_errno(done.get(), r, nullptr);
   }
 }
 
@@ -60,9 +64,12 @@ bool DeferredReplies::WriteQueueEmpty() const {
 void DeferredReplies::OnCheck(uv_check_t* handle) {
   auto* self = static_cast<DeferredReplies*>(handle->data);
   if (self == nullptr) return;
-  // The poll of this turn has read (and answered) what came in; now one big reply, if the
-  // previous one has left sd-bus's write queue.
-  if (!self->waiting_.empty() && self->WriteQueueEmpty()) self->BuildOne();
+  // The poll of this turn has read (and answered) what came in; now one part of the reply
+  // under way, or the first part of the next one once the previous has left sd-bus's write
+  // queue.
+  if (!self->waiting_.empty() && (self->under_way_ || self->WriteQueueEmpty())) {
+    self->WriteOnePart();
+  }
   self->Schedule();
 }
 
@@ -74,9 +81,9 @@ void DeferredReplies::Schedule() {
     return;
   }
   uv_check_start(check_, &DeferredReplies::OnCheck);
-  // Ready to build: keep the next poll from sleeping. Waiting for the socket: sleep in poll,
+  // A part to write: keep the next poll from sleeping. Waiting for the socket: sleep in poll,
   // which wakes when it is writable (the bus adapter polls for that while sd-bus has output).
-  if (WriteQueueEmpty()) {
+  if (under_way_ || WriteQueueEmpty()) {
     uv_idle_start(idle_, [](uv_idle_t*) {});
   } else {
     uv_idle_stop(idle_);

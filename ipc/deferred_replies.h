@@ -1,19 +1,22 @@
-// Big replies wait their turn so that small ones do not wait behind them (docs/dbus-api.md,
-// "Order of replies"; docs/benchmarks.md, "Under load"). At thousands of certificates a
-// ListCertificates reply is megabytes and an ExplainSelection reply about one; built as they
-// arrive, every call read after one of them (a SelectCertificate of a few hundred bytes included)
-// would wait for it to be built and then for the bus to take it. Here such a call is kept, with
-// what builds its reply, and:
+// Big replies wait their turn, and are written a part at a time, so that small ones do not
+// wait behind them (docs/dbus-api.md, "Order of replies"; docs/benchmarks.md, "Under load"). At
+// thousands of certificates a ListCertificates reply is megabytes and an ExplainSelection reply
+// about one; written in one go as they arrive, every call read after one of them (a
+// SelectCertificate of a few hundred bytes included) would wait for all of it to be written and
+// then for the bus to take it. Here such a call is kept, with what writes its reply, and:
 //   - every call read from the bus in a loop turn is handled first (the small ones answered at
-//     once), then ONE waiting reply is built and sent (a uv_check handle, after the poll);
-//   - the next one is built only once sd-bus has handed the previous one to the socket, so
+//     once), then ONE part of the oldest waiting reply is written (a uv_check handle, after the
+//     poll): what the reply holds is taken when its first part is written, and it is sent with
+//     its last, so a call that comes meanwhile waits for one part at most;
+//   - the next reply is started only once sd-bus has handed the previous one to the socket, so
 //     that at most one big reply sits in the connection's write queue ahead of small ones
 //     (the loop then sleeps in poll until the socket is writable, it does not spin);
-//   - while replies wait and the write queue is empty, a uv_idle handle keeps the loop from
-//     sleeping; with nothing waiting both handles are stopped: no wake-up while idle.
-// A reply is built when its turn comes, from what the daemon holds then. Flush() builds every
-// waiting reply at once, in order; the bus service calls it before anything that changes what
-// they answer, so that a call is never answered with a change made after a later call.
+//   - while a reply is under way, or replies wait and the write queue is empty, a uv_idle
+//     handle keeps the loop from sleeping; with nothing waiting both handles are stopped: no
+//     wake-up while idle.
+// Flush() writes every waiting reply to the end at once, in order; the bus service calls it
+// before anything that changes what they answer, so that a call is never answered with a change
+// made after a later call.
 //
 // Loop thread only. The libuv handles' memory is freed in their close callbacks, so the loop
 // must run (at least once) after Stop() or destruction.
@@ -33,9 +36,10 @@ namespace transportcertd {
 
 class DeferredReplies {
  public:
-  // Builds and sends the reply to `call` (or an error reply); returns a negative errno when
-  // nothing could be sent, and then the call is answered with that errno.
-  using Build = std::function<int(sd_bus_message* call)>;
+  // Writes the next part of the reply to `call`: returns 1 while more remains, 0 once the reply
+  // (or an error reply) is sent, or a negative errno when nothing could be sent (the call is then
+  // answered with that errno, or with the error an exception carried: ipc/bus_errors.h).
+  using WritePart = std::function<int(sd_bus_message* call)>;
 
   // `bus` is the connection the calls came on; it must outlive this object.
   DeferredReplies(uv_loop_t* loop, sd_bus* bus);
@@ -44,8 +48,8 @@ class DeferredReplies {
   DeferredReplies& operator=(const DeferredReplies&) = delete;
 
   // Keeps `call` (a reference is taken) until its turn.
-  void Add(sd_bus_message* call, Build build);
-  // Builds and sends every waiting reply now, oldest first.
+  void Add(sd_bus_message* call, WritePart write);
+  // Writes and sends every waiting reply now, to the end, oldest first.
   void Flush();
   // Drops what waits (the connection is closing) and closes the handles. Idempotent.
   void Stop();
@@ -54,14 +58,15 @@ class DeferredReplies {
 
  private:
   static void OnCheck(uv_check_t* handle);
-  // Builds the oldest waiting reply.
-  void BuildOne();
+  // Writes the next part of the oldest waiting reply.
+  void WriteOnePart();
   // Starts or stops the handles for what waits and what sd-bus still has to write.
   void Schedule();
   bool WriteQueueEmpty() const;
 
   sd_bus* bus_;
-  std::deque<std::pair<SdBusMessagePtr, Build>> waiting_;
+  std::deque<std::pair<SdBusMessagePtr, WritePart>> waiting_;
+  bool under_way_ = false;  // the oldest waiting reply has parts written
   uv_check_t* check_ = nullptr;
   uv_idle_t* idle_ = nullptr;
 };

@@ -5,8 +5,10 @@
 #include <grp.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstring>
 #include <memory>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -226,16 +228,23 @@ int BusServiceImpl::Authorize(sd_bus_message* call, sd_bus_error* error) {
 // ---- reading ----
 
 int BusServiceImpl::ListCertificates(sd_bus_message* call, sd_bus_error* /*error*/) {
-  // Megabytes at thousands of certificates: built when its turn comes (ipc/deferred_replies.h).
-  deferred_->Add(call, [this](sd_bus_message* waiting) { return ReplyCertificateList(waiting); });
+  // Megabytes at thousands of certificates: written when its turn comes, a part at a time
+  // (ipc/deferred_replies.h).
+  deferred_->Add(call,
+                 [this, reply = std::make_shared<std::optional<CertificateRows::Reply>>()](
+                     sd_bus_message* waiting) { return WriteCertificateList(waiting, *reply); });
   return 1;
 }
 
-int BusServiceImpl::ReplyCertificateList(sd_bus_message* call) {
-  Result<SdBusMessagePtr> reply = NewReply(call);
-  if (!reply.ok()) return -ENOMEM;
-  if (const int r = rows_.Append(reply->get(), backend_); r < 0) return r;
-  // Kept for the next calls; given back once none came for a while.
+int BusServiceImpl::WriteCertificateList(sd_bus_message* call,
+                                         std::optional<CertificateRows::Reply>& reply) {
+  if (!reply) {
+    Result<CertificateRows::Reply> started = rows_.StartReply(call, backend_);
+    if (!started.ok()) return -ENOMEM;
+    reply = std::move(started).value();
+  }
+  if (const int r = reply->AppendPart(kRowsPerPart); r != 0) return r;
+  // The rows are kept for the next calls; given back once none came for a while.
   if (rows_timer_ != nullptr) {
     uv_timer_start(
         rows_timer_,
@@ -245,7 +254,8 @@ int BusServiceImpl::ReplyCertificateList(sd_bus_message* call) {
         },
         kRowsKeptMs, 0);
   }
-  return sd_bus_send(nullptr, reply->get(), nullptr);
+  const int sent = sd_bus_send(nullptr, reply->message(), nullptr);
+  return sent < 0 ? sent : 0;
 }
 
 int BusServiceImpl::GetCertificate(sd_bus_message* call, sd_bus_error* error) {
@@ -302,29 +312,41 @@ int BusServiceImpl::SelectCertificate(sd_bus_message* call, sd_bus_error* error)
 int BusServiceImpl::ExplainSelection(sd_bus_message* call, sd_bus_error* error) {
   Result<SelectionArguments> args = ReadSelectionArguments(call);
   if (!args.ok()) return SetBusError(error, args.error());
-  // About a megabyte at thousands of certificates: built when its turn comes.
-  deferred_->Add(call, [this, fqdn = args->fqdn, service = args->service](sd_bus_message* waiting) {
-    return ReplyExplanation(waiting, fqdn, service);
-  });
+  // About a megabyte at thousands of certificates: written when its turn comes, a part at a
+  // time.
+  deferred_->Add(call,
+                 [this, fqdn = args->fqdn, service = args->service,
+                  reply = std::make_shared<std::optional<Explanation>>()](sd_bus_message* waiting) {
+                   return WriteExplanation(waiting, fqdn, service, *reply);
+                 });
   return 1;
 }
 
-int BusServiceImpl::ReplyExplanation(sd_bus_message* call, const std::string& fqdn,
-                                     Service service) {
-  const Selection selection = backend_.Explain(fqdn, service);
-  Result<SdBusMessagePtr> reply = NewReply(call);
-  if (!reply.ok()) return -ENOMEM;
-  MessageWriter writer(reply->get());
-  writer.Open(SD_BUS_TYPE_ARRAY, kVerdictRowSignature);
-  for (const Judgement& judgement : selection.judgements) {
+int BusServiceImpl::WriteExplanation(sd_bus_message* call, const std::string& fqdn, Service service,
+                                     std::optional<Explanation>& reply) {
+  if (!reply) {
+    Selection selection = backend_.Explain(fqdn, service);
+    Result<SdBusMessagePtr> message = NewReply(call);
+    if (!message.ok()) return -ENOMEM;
+    reply = Explanation{std::move(selection), std::move(message).value(), 0};
+  }
+  const std::vector<Judgement>& judgements = reply->selection.judgements;
+  MessageWriter writer(reply->message.get());
+  if (reply->next == 0) writer.Open(SD_BUS_TYPE_ARRAY, kVerdictRowSignature);
+  const std::size_t end = std::min(judgements.size(), reply->next + kRowsPerPart);
+  for (; reply->next < end && writer.result() >= 0; ++reply->next) {
+    const Judgement& judgement = judgements[reply->next];
     writer.Open(SD_BUS_TYPE_STRUCT, kVerdictRowContents)
         .String(judgement.thumbprint)
         .String(VerdictName(judgement.verdict))
         .String(judgement.reason)
         .Close();
   }
+  if (writer.result() < 0) return writer.result();
+  if (reply->next < judgements.size()) return 1;
   writer.Close();
-  return SendReply(*reply, writer);
+  const int sent = SendReply(reply->message, writer);
+  return sent < 0 ? sent : 0;
 }
 
 int BusServiceImpl::GetTlsaRecords(sd_bus_message* call, sd_bus_error* error) {

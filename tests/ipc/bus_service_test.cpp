@@ -12,11 +12,13 @@
 #include <chrono>
 #include <cstdint>
 #include <ctime>
+#include <functional>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "ipc/bus_names.h"
+#include "ipc/certificate_rows.h"
 #include "tests/ipc/bus_test_support.h"
 #include "tests/ipc/test_backend.h"
 #include "tests/support/assertions.h"
@@ -506,6 +508,94 @@ TEST_F(ABusService, AnswersWhatWasAskedBeforeAChangeWithoutTheChange) {
   EXPECT_EQ(ReadString(replies.explain.get()), "selected");
   // Asked after: without.
   EXPECT_EQ(List()[0].services, std::vector<std::string>{});
+}
+
+// The order a client gets its replies in when it sends `big` (ListCertificates or
+// ExplainSelection) and then, while the service writes that reply, SelectCertificate: `hook`
+// (the test backend's StatusOf or Explain hook) runs when the service starts the big reply and
+// holds the loop until the SelectCertificate has reached the service.
+std::vector<std::string> ReplyOrder(const std::string& address, const char* big,
+                                    const std::function<void(std::function<void()>)>& set_hook,
+                                    uv_loop_t* loop, SdBusMessagePtr& big_reply) {
+  std::atomic<bool> started{false};
+  std::atomic<bool> select_sent{false};
+  set_hook([&] {
+    if (started.exchange(true)) return;
+    for (int i = 0; i < 10'000 && !select_sent; ++i) std::this_thread::sleep_for(1ms);
+    std::this_thread::sleep_for(300ms);  // the bus daemon passes it on meanwhile
+  });
+  std::vector<std::string> order;  // the client thread's until it has finished
+  struct Slot {
+    std::vector<std::string>* order;
+    std::string name;
+    SdBusMessagePtr* keep;
+  };
+  auto note = [](sd_bus_message* reply, void* userdata, sd_bus_error*) -> int {
+    auto* slot = static_cast<Slot*>(userdata);
+    slot->order->push_back(slot->name);
+    if (slot->keep != nullptr) slot->keep->reset(sd_bus_message_ref(reply));
+    return 0;
+  };
+  Slot big_slot{&order, big, &big_reply};
+  Slot select_slot{&order, "SelectCertificate", nullptr};
+  ClientThread client(loop, [&] {
+    SdBusPtr bus = ConnectClient(address);
+    if (!bus) return;
+    if (std::string(big) == "ListCertificates") {
+      sd_bus_call_method_async(bus.get(), nullptr, kBusName, kManagerPath, kManagerInterface, big,
+                               note, &big_slot, "");
+    } else {
+      sd_bus_call_method_async(bus.get(), nullptr, kBusName, kManagerPath, kManagerInterface, big,
+                               note, &big_slot, "ss", "host-7.example.net", "SMTP");
+    }
+    sd_bus_flush(bus.get());
+    const auto deadline = std::chrono::steady_clock::now() + 20s;
+    while (!started && std::chrono::steady_clock::now() < deadline) {
+      std::this_thread::sleep_for(1ms);
+    }
+    sd_bus_call_method_async(bus.get(), nullptr, kBusName, kManagerPath, kManagerInterface,
+                             "SelectCertificate", note, &select_slot, "ss", "host-7.example.net",
+                             "SMTP");
+    sd_bus_flush(bus.get());
+    select_sent = true;
+    while (order.size() < 2 && std::chrono::steady_clock::now() < deadline) {
+      if (sd_bus_process(bus.get(), nullptr) > 0) continue;
+      sd_bus_wait(bus.get(), 100'000);
+    }
+  });
+  EXPECT_TRUE(client.Finish());
+  set_hook(nullptr);
+  return order;
+}
+
+// Big replies are written a part at a time (ipc/deferred_replies.h), so a small call that
+// comes while one is written waits for one part, not for all of it.
+TEST_F(ABusService, AnswersASmallCallThatComesWhileABigReplyIsWritten) {
+  const std::size_t count = 2 * kRowsPerPart + 1;  // three parts
+  backend_.AddCertificates(count);
+  SdBusMessagePtr list;
+  EXPECT_EQ(ReplyOrder(
+                bus_.address(), "ListCertificates",
+                [this](std::function<void()> hook) { backend_.SetOnStatusOf(std::move(hook)); },
+                &loop_, list),
+            (std::vector<std::string>{"SelectCertificate", "ListCertificates"}));
+  ASSERT_TRUE(list);
+  const std::vector<Listed> listed = ReadListing(list.get());
+  ASSERT_EQ(listed.size(), count);
+  EXPECT_EQ(listed.back().status, "Valid");
+
+  SdBusMessagePtr explained;
+  EXPECT_EQ(ReplyOrder(
+                bus_.address(), "ExplainSelection",
+                [this](std::function<void()> hook) { backend_.SetOnExplain(std::move(hook)); },
+                &loop_, explained),
+            (std::vector<std::string>{"SelectCertificate", "ExplainSelection"}));
+  ASSERT_TRUE(explained);
+  const std::vector<Judged> verdicts = ReadVerdicts(explained.get());
+  ASSERT_EQ(verdicts.size(), count);
+  EXPECT_EQ(std::count_if(verdicts.begin(), verdicts.end(),
+                          [](const Judged& judged) { return judged.verdict == "selected"; }),
+            1);
 }
 
 TEST_F(ABusService, GetTlsaRecordsAnswersForTheFqdnOrEveryPublishedName) {

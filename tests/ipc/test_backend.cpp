@@ -5,6 +5,7 @@
 
 #include <ctime>
 #include <stdexcept>
+#include <string>
 #include <utility>
 
 #include "monitor/dane.h"
@@ -42,6 +43,20 @@ std::string TestBackend::AddCertificate(const CertSpec& spec, bool with_key) {
   return made.thumbprint;
 }
 
+void TestBackend::AddCertificates(std::size_t count) {
+  const TestCert first = MakeCertificateFor("host-0.example.net");
+  store_.Write("host-0.crt", first.cert_pem);
+  store_.Write("host-0.key", first.key_pem, 0600);
+  for (std::size_t i = 1; i < count; ++i) {
+    CertSpec spec;
+    spec.cn = "host-" + std::to_string(i) + ".example.net";
+    spec.dns_names = {spec.cn};
+    spec.same_key_as = &first;
+    store_.Write("host-" + std::to_string(i) + ".crt", MakeCertificate(spec).cert_pem);
+  }
+  Rescan();
+}
+
 void TestBackend::WriteStoreFile(const std::string& name, const std::string& contents,
                                  bool announce) {
   store_.Write(name, contents, 0600);
@@ -58,6 +73,7 @@ ServiceSet TestBackend::ServicesOf(const std::string& thumbprint) const {
 }
 
 std::string TestBackend::StatusOf(const StoredCertificate& certificate) const {
+  if (on_status_of_) on_status_of_();
   const UnixTime now = std::time(nullptr);
   if (certificate.cert().version != 3) return "Unusable";
   if (!certificate.HasPrivateKey()) return "NoPrivateKey";
@@ -84,6 +100,7 @@ Selection TestBackend::Select(const std::string& fqdn, Service service) {
 }
 
 Selection TestBackend::Explain(const std::string& fqdn, Service service) {
+  if (on_explain_) on_explain_();
   return Select(fqdn, service);
 }
 

@@ -5,6 +5,8 @@
 // Loop thread only.
 #pragma once
 
+#include <cstddef>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -24,6 +26,9 @@ class TestBackend : public ManagerBackend {
   // Writes a certificate (and its key unless `with_key` is false) into the store, rescans and
   // announces; returns its thumbprint.
   std::string AddCertificate(const CertSpec& spec, bool with_key = true);
+  // Writes `count` certificates for host-N.example.net (N from 0, one key for them all),
+  // then rescans and announces once.
+  void AddCertificates(std::size_t count);
   // Writes `contents` as store file `name` (mode 0600), rescans and announces (or, with
   // `announce` false, does not tell the bus service, as a daemon with a bug would not).
   void WriteStoreFile(const std::string& name, const std::string& contents, bool announce = true);
@@ -32,6 +37,9 @@ class TestBackend : public ManagerBackend {
   void SetFqdn(std::string fqdn) { fqdn_ = std::move(fqdn); }
   // Makes Select() throw, as a bug in the daemon would.
   void SetThrowOnSelect(bool on) { throw_on_select_ = on; }
+  // Called on every StatusOf() and every Explain(), before the answer (on the loop thread).
+  void SetOnStatusOf(std::function<void()> hook) { on_status_of_ = std::move(hook); }
+  void SetOnExplain(std::function<void()> hook) { on_explain_ = std::move(hook); }
   // Generations asked for and not finished yet.
   std::size_t PendingGenerations() const { return pending_.size(); }
   // Finishes the oldest pending generation: a self-signed certificate for the FQDN (+ the
@@ -87,6 +95,7 @@ class TestBackend : public ManagerBackend {
   int reloads_ = 0;
   std::string last_tlsa_name_ = "(none)";
   bool throw_on_select_ = false;
+  std::function<void()> on_status_of_, on_explain_;
 };
 
 }  // namespace transportcertd::testing
