@@ -198,8 +198,12 @@ const StoredCertificate* Inventory::Find(const std::string& thumbprint) const {
 
 StoreScanner::CompactFileParts::CompactFileParts(FileParts parts) {
   const bool nothing_else = parts.problems.empty();
-  if (nothing_else && parts.certificates.size() == 1 && parts.key_ids.empty()) {
+  const bool one_certificate = nothing_else && parts.certificates.size() == 1;
+  if (one_certificate && parts.key_ids.empty()) {
     parts_ = std::move(parts.certificates.front());
+  } else if (one_certificate && parts.key_ids.size() == 1 &&
+             parts.key_ids.front() == parts.certificates.front()->public_key_id) {
+    parts_ = CertificateWithItsKey{std::move(parts.certificates.front())};
   } else if (nothing_else && parts.certificates.empty() && parts.key_ids.size() == 1) {
     parts_ = parts.key_ids.front();
   } else if (!nothing_else || !parts.certificates.empty() || !parts.key_ids.empty()) {
@@ -215,6 +219,9 @@ std::span<const std::shared_ptr<const Certificate>> StoreScanner::CompactFilePar
   if (const auto* one = std::get_if<std::shared_ptr<const Certificate>>(&parts_)) {
     return {one, 1};
   }
+  if (const auto* pair = std::get_if<CertificateWithItsKey>(&parts_)) {
+    return {&pair->certificate, 1};
+  }
   if (const auto* all = std::get_if<std::unique_ptr<const FileParts>>(&parts_)) {
     return (*all)->certificates;
   }
@@ -223,6 +230,9 @@ std::span<const std::shared_ptr<const Certificate>> StoreScanner::CompactFilePar
 
 std::span<const KeyId> StoreScanner::CompactFileParts::key_ids() const {
   if (const auto* one = std::get_if<KeyId>(&parts_)) return {one, 1};
+  if (const auto* pair = std::get_if<CertificateWithItsKey>(&parts_)) {
+    return {&pair->certificate->public_key_id, 1};
+  }
   if (const auto* all = std::get_if<std::unique_ptr<const FileParts>>(&parts_)) {
     return (*all)->key_ids;
   }

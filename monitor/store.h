@@ -122,10 +122,11 @@ class StoreScanner {
     std::vector<std::string> problems;  // why the file, or parts of it, could not be used
   };
   // FileParts as the scanner keeps them between scans, for every store file, in as little
-  // memory as it can. Nearly every store file holds exactly one certificate or exactly one
-  // private key and nothing else; that one is held here itself (40 bytes in all, no
-  // allocation), and only a file with anything else (several certificates or keys, both, a
-  // problem) has its FileParts allocated, behind the one pointer.
+  // memory as it can. Nearly every store file holds exactly one certificate, exactly one
+  // private key, or one certificate and its own key, and nothing else; that is held here
+  // itself (40 bytes in all, no allocation), and only a file with anything else (a chain,
+  // several keys, a key of another certificate, a problem) has its FileParts allocated,
+  // behind the one pointer.
   class CompactFileParts {
    public:
     CompactFileParts() = default;  // nothing: no certificate, no key, no problem
@@ -135,9 +136,15 @@ class StoreScanner {
     std::span<const std::string> problems() const;
 
    private:
+    // One certificate and the private key of that certificate: the key's id is the
+    // certificate's public_key_id.
+    struct CertificateWithItsKey {
+      std::shared_ptr<const Certificate> certificate;
+    };
     // Which of these it holds is which alternative is set: nothing; the file's one
-    // certificate; the file's one key id; or everything else.
-    std::variant<std::monostate, std::shared_ptr<const Certificate>, KeyId,
+    // certificate; its one certificate and that certificate's key; its one key id; or
+    // everything else.
+    std::variant<std::monostate, std::shared_ptr<const Certificate>, CertificateWithItsKey, KeyId,
                  std::unique_ptr<const FileParts>>
         parts_;
   };

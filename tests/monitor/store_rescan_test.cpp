@@ -234,6 +234,12 @@ TEST_F(ARescan, FollowsAFileFromOnePartToSeveralAndBack) {
   ASSERT_TRUE(ScanIfChanged().has_value());
   ExpectRescansGive("certificate b: mail.pem key mail.pem\nkey b: mail.pem\n");
 
+  dir_.Write("mail.pem", b.cert_pem + a.key_pem);  // a certificate and another's key
+  ASSERT_TRUE(ScanIfChanged().has_value());
+  ExpectRescansGive(
+      "certificate b: mail.pem\nkey a: mail.pem\nproblem mail.pem: private key that matches no "
+      "certificate in the store\n");
+
   dir_.Write("mail.pem", b.cert_pem);
   ASSERT_TRUE(ScanIfChanged().has_value());
   ExpectRescansGive("certificate b: mail.pem\n");
