@@ -384,6 +384,9 @@ Result<std::optional<Inventory>> StoreScanner::Scan(bool only_if_changed) {
     ++kept;
   }
   certificates.resize(kept);
+  // Kept until the next scan: no room for the copies merged (a chain's intermediate, say, is
+  // in every chain file).
+  certificates.shrink_to_fit();
   std::sort(keys.begin(), keys.end());  // a key's first file is its first entry
 
   // Chain checks are the costly part of a rescan; their results hold as long as the store's
@@ -494,6 +497,7 @@ Result<std::optional<Inventory>> StoreScanner::Scan(bool only_if_changed) {
             });
   inventory.problems.erase(std::unique(inventory.problems.begin(), inventory.problems.end()),
                            inventory.problems.end());
+  inventory.problems.shrink_to_fit();
   return std::optional<Inventory>(std::move(inventory));
 }
 
