@@ -210,9 +210,9 @@ TEST_F(ARescan, FollowsAFileFromOnePartToSeveralAndBack) {
   dir_.Write("mail.pem", a.cert_pem + b.cert_pem + a.key_pem);
   ASSERT_TRUE(ScanIfChanged().has_value());
   ExpectRescansGive(a_first ? "certificate a: mail.pem key mail.pem\ncertificate b: mail.pem\n"
-                                  "key a: mail.pem\n"
+                              "key a: mail.pem\n"
                             : "certificate b: mail.pem\ncertificate a: mail.pem key mail.pem\n"
-                                  "key a: mail.pem\n");
+                              "key a: mail.pem\n");
 
   dir_.Write("mail.pem", a.key_pem);
   ASSERT_TRUE(ScanIfChanged().has_value());
@@ -227,8 +227,7 @@ TEST_F(ARescan, FollowsAFileFromOnePartToSeveralAndBack) {
 
   dir_.Write("mail.pem", "not a certificate\n");
   ASSERT_TRUE(ScanIfChanged().has_value());
-  ExpectRescansGive(
-      "problem mail.pem: neither PEM nor a DER certificate (too long)\n");
+  ExpectRescansGive("problem mail.pem: neither PEM nor a DER certificate (too long)\n");
 
   dir_.Write("mail.pem", b.key_pem + b.cert_pem);
   ASSERT_TRUE(ScanIfChanged().has_value());
