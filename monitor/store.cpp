@@ -197,6 +197,7 @@ const StoredCertificate* Inventory::Find(const std::string& thumbprint) const {
 }
 
 StoreScanner::CompactFileParts::CompactFileParts(FileParts parts) {
+  static_assert(sizeof(CompactFileParts) <= 40 && sizeof(CachedFile) <= 72, "see store.h");
   const bool nothing_else = parts.problems.empty();
   const bool one_certificate = nothing_else && parts.certificates.size() == 1;
   if (one_certificate && parts.key_ids.empty()) {
