@@ -196,6 +196,57 @@ const StoredCertificate* Inventory::Find(const std::string& thumbprint) const {
   return it != certificates.end() && it->cert().thumbprint == thumbprint ? &*it : nullptr;
 }
 
+StoreScanner::CompactFileParts::CompactFileParts(FileParts parts) {
+  static_assert(sizeof(CompactFileParts) <= 40 && sizeof(CachedFile) <= 72, "see store.h");
+  const bool nothing_else = parts.problems.empty();
+  const bool one_certificate = nothing_else && parts.certificates.size() == 1;
+  if (one_certificate && parts.key_ids.empty()) {
+    parts_ = std::move(parts.certificates.front());
+  } else if (one_certificate && parts.key_ids.size() == 1 &&
+             parts.key_ids.front() == parts.certificates.front()->public_key_id) {
+    parts_ = CertificateWithItsKey{std::move(parts.certificates.front())};
+  } else if (nothing_else && parts.certificates.empty() && parts.key_ids.size() == 1) {
+    parts_ = parts.key_ids.front();
+  } else if (!nothing_else || !parts.certificates.empty() || !parts.key_ids.empty()) {
+    parts.certificates.shrink_to_fit();  // kept until the file changes: no spare capacity
+    parts.key_ids.shrink_to_fit();
+    parts.problems.shrink_to_fit();
+    parts_ = std::make_unique<const FileParts>(std::move(parts));
+  }
+}
+
+std::span<const std::shared_ptr<const Certificate>> StoreScanner::CompactFileParts::certificates()
+    const {
+  if (const auto* one = std::get_if<std::shared_ptr<const Certificate>>(&parts_)) {
+    return {one, 1};
+  }
+  if (const auto* pair = std::get_if<CertificateWithItsKey>(&parts_)) {
+    return {&pair->certificate, 1};
+  }
+  if (const auto* all = std::get_if<std::unique_ptr<const FileParts>>(&parts_)) {
+    return (*all)->certificates;
+  }
+  return {};
+}
+
+std::span<const KeyId> StoreScanner::CompactFileParts::key_ids() const {
+  if (const auto* one = std::get_if<KeyId>(&parts_)) return {one, 1};
+  if (const auto* pair = std::get_if<CertificateWithItsKey>(&parts_)) {
+    return {&pair->certificate->public_key_id, 1};
+  }
+  if (const auto* all = std::get_if<std::unique_ptr<const FileParts>>(&parts_)) {
+    return (*all)->key_ids;
+  }
+  return {};
+}
+
+std::span<const std::string> StoreScanner::CompactFileParts::problems() const {
+  if (const auto* all = std::get_if<std::unique_ptr<const FileParts>>(&parts_)) {
+    return (*all)->problems;
+  }
+  return {};
+}
+
 StoreScanner::StoreScanner(std::string dir, ScanOptions options)
     : dir_(std::move(dir)), options_(std::move(options)) {}
 
@@ -250,7 +301,7 @@ Result<std::optional<Inventory>> StoreScanner::Scan(bool only_if_changed) {
     }
     to_read.push_back(cache.size());
     bytes_to_read += std::min(stamp.size, options_.max_file_size);
-    cache.emplace_back(std::move(name), CachedFile{stamp, {}, {}, {}});
+    cache.emplace_back(std::move(name), CachedFile{stamp, {}});
   }
   dir.reset();
   // Nothing added (every file was in the cache), changed or removed (every cached file was
@@ -273,18 +324,22 @@ Result<std::optional<Inventory>> StoreScanner::Scan(bool only_if_changed) {
     if (!parses[n].read_ok) file.stamp = {};  // unreadable files are retried on every scan
     Result<ParsedFile>& parsed = parses[n].parsed;
     if (!parsed) {
-      file.problems.push_back(parsed.error().message);
+      FileParts parts;
+      parts.problems.push_back(parsed.error().message);
+      file.parts = CompactFileParts(std::move(parts));
       continue;
     }
-    ParsedFile& parts = parsed.value();
-    for (std::size_t c = 0; c < parts.certificates.size(); ++c) {
-      auto cert = std::make_shared<const Certificate>(std::move(parts.certificates[c]));
-      parsed_ders.Add(cert.get(), parts.certificate_ders[c]);
-      file.certificates.push_back(std::move(cert));
+    ParsedFile& parse = parsed.value();
+    FileParts parts;
+    for (std::size_t c = 0; c < parse.certificates.size(); ++c) {
+      auto cert = std::make_shared<const Certificate>(std::move(parse.certificates[c]));
+      parsed_ders.Add(cert.get(), parse.certificate_ders[c]);
+      parts.certificates.push_back(std::move(cert));
     }
-    for (const auto& key : parts.keys) file.key_ids.push_back(key.public_key_id);
-    file.problems = std::move(parts.skipped);
-    parts = {};  // its DER is in parsed_ders now
+    for (const auto& key : parse.keys) parts.key_ids.push_back(key.public_key_id);
+    parts.problems = std::move(parse.skipped);
+    parse = {};  // its DER is in parsed_ders now
+    file.parts = CompactFileParts(std::move(parts));
   }
   parses.clear();
   parsed_ders.Sort();
@@ -300,19 +355,19 @@ Result<std::optional<Inventory>> StoreScanner::Scan(bool only_if_changed) {
   std::vector<std::pair<KeyId, std::string>>& keys = inventory.keys;
   std::size_t cert_count = 0, key_count = 0;
   for (const auto& [name, file] : cache_) {
-    cert_count += file.certificates.size();
-    key_count += file.key_ids.size();
+    cert_count += file.parts.certificates().size();
+    key_count += file.parts.key_ids().size();
   }
   certificates.reserve(cert_count);
   keys.reserve(key_count);
   for (const auto& [name, file] : cache_) {
     const std::string path = dir_ + "/" + name;
-    for (const auto& why : file.problems) inventory.problems.push_back({path, why});
-    for (const auto& cert : file.certificates) {
+    for (const auto& why : file.parts.problems()) inventory.problems.push_back({path, why});
+    for (const auto& cert : file.parts.certificates()) {
       certificates.emplace_back().certificate = cert;
       certificates.back().files.push_back(path);
     }
-    for (const auto& key_id : file.key_ids) keys.emplace_back(key_id, path);
+    for (const auto& key_id : file.parts.key_ids()) keys.emplace_back(key_id, path);
   }
   // By thumbprint; a certificate in several files is one entry listing them all, in file order.
   std::stable_sort(certificates.begin(), certificates.end(),
@@ -330,6 +385,9 @@ Result<std::optional<Inventory>> StoreScanner::Scan(bool only_if_changed) {
     ++kept;
   }
   certificates.resize(kept);
+  // Kept until the next scan: no room for the copies merged (a chain's intermediate, say, is
+  // in every chain file).
+  certificates.shrink_to_fit();
   std::sort(keys.begin(), keys.end());  // a key's first file is its first entry
 
   // Chain checks are the costly part of a rescan; their results hold as long as the store's
@@ -440,6 +498,7 @@ Result<std::optional<Inventory>> StoreScanner::Scan(bool only_if_changed) {
             });
   inventory.problems.erase(std::unique(inventory.problems.begin(), inventory.problems.end()),
                            inventory.problems.end());
+  inventory.problems.shrink_to_fit();
   return std::optional<Inventory>(std::move(inventory));
 }
 

@@ -92,6 +92,24 @@ TEST_F(ACertificateStore, ListsACertificateFoundInTwoFilesOnceWithBothFiles) {
   EXPECT_FALSE(inventory.certificates[0].HasPrivateKey());
 }
 
+TEST_F(ACertificateStore, KeepsNoSpareRoomForCertificatesMergedFromSeveralFiles) {
+  // A chain file per leaf, each with the same intermediate: the inventory is kept until the
+  // next scan, so it holds no room for the copies it merged.
+  const auto ca = MakeCa("Test Intermediate");
+  for (const std::string name : {"a", "b", "c", "d"}) {
+    CertSpec spec;
+    spec.cn = name + ".example.com";
+    spec.issuer = &ca;
+    dir_.Write(name + ".pem", MakeCertificate(spec).cert_pem + ca.cert_pem);
+  }
+  for (const std::string name : {"e", "f", "g"}) dir_.Write(name + ".pem", "not a certificate\n");
+  const auto inventory = Scan();
+  ASSERT_EQ(inventory.certificates.size(), 5u);
+  EXPECT_EQ(inventory.certificates.capacity(), inventory.certificates.size());
+  ASSERT_EQ(inventory.problems.size(), 3u);
+  EXPECT_EQ(inventory.problems.capacity(), inventory.problems.size());
+}
+
 TEST_F(ACertificateStore, ReadsACertificateBackFromItsFile) {
   const auto made = Cert();
   dir_.Write("mail.pem", made.key_pem + made.cert_pem);
