@@ -221,40 +221,46 @@ void BusServiceImpl::InventoryChanged() {
   if (!bus_ || lost_) return;
   sd_bus* bus = bus_.get();
   std::vector<CertificateState> current = CurrentCertificateStates();
-  const auto find = [](const std::vector<CertificateState>& states, const CertificateState& of) {
-    const auto at = std::lower_bound(states.begin(), states.end(), of,
-                                     [](const CertificateState& a, const CertificateState& b) {
-                                       return a.thumbprint < b.thumbprint;
-                                     });
-    return at != states.end() && at->thumbprint == of.thumbprint ? &*at : nullptr;
-  };
-
-  for (const CertificateState& before : announced_certificates_) {
-    if (find(current, before) == nullptr) {
-      sd_bus_emit_interfaces_removed(
-          bus, CertificateObjectPath(std::string(before.Thumbprint())).c_str(),
-          kCertificateInterface, nullptr);
-    }
-  }
+  // Both sorted by thumbprint: one pass over the two finds what went, what came and what
+  // changed. Removals are announced first, as a client would expect of a replacement.
+  std::vector<const CertificateState*> gone, came;
+  std::vector<std::pair<const CertificateState*, std::vector<const char*>>> altered;
+  auto before = announced_certificates_.cbegin();
+  const auto before_end = announced_certificates_.cend();
   for (const CertificateState& state : current) {
-    const CertificateState* before = find(announced_certificates_, state);
-    if (before == nullptr) {
-      sd_bus_emit_interfaces_added(bus,
-                                   CertificateObjectPath(std::string(state.Thumbprint())).c_str(),
-                                   kCertificateInterface, nullptr);
+    for (; before != before_end && before->thumbprint < state.thumbprint; ++before) {
+      gone.push_back(&*before);
+    }
+    if (before == before_end || state.thumbprint < before->thumbprint) {
+      came.push_back(&state);
       continue;
     }
-    std::vector<const char*> changed;
-    if (state.services != before->services) changed.push_back("Services");
-    if (state.status_hash != before->status_hash) changed.push_back("Status");
-    if (state.has_private_key != before->has_private_key) changed.push_back("HasPrivateKey");
+    std::vector<const char*> properties;
+    if (state.services != before->services) properties.push_back("Services");
+    if (state.status_hash != before->status_hash) properties.push_back("Status");
+    if (state.has_private_key != before->has_private_key) properties.push_back("HasPrivateKey");
     if (state.internal_transport != before->internal_transport) {
-      changed.push_back("IsInternalTransport");
+      properties.push_back("IsInternalTransport");
     }
-    if (state.files_hash != before->files_hash) changed.push_back("Files");
-    if (changed.empty()) continue;
-    EmitPropertiesChanged(bus, CertificateObjectPath(std::string(state.Thumbprint())),
-                          kCertificateInterface, std::move(changed));
+    if (state.files_hash != before->files_hash) properties.push_back("Files");
+    if (!properties.empty()) altered.emplace_back(&state, std::move(properties));
+    ++before;
+  }
+  for (; before != before_end; ++before) gone.push_back(&*before);
+
+  for (const CertificateState* state : gone) {
+    sd_bus_emit_interfaces_removed(bus,
+                                   CertificateObjectPath(std::string(state->Thumbprint())).c_str(),
+                                   kCertificateInterface, nullptr);
+  }
+  for (const CertificateState* state : came) {
+    sd_bus_emit_interfaces_added(bus,
+                                 CertificateObjectPath(std::string(state->Thumbprint())).c_str(),
+                                 kCertificateInterface, nullptr);
+  }
+  for (auto& [state, properties] : altered) {
+    EmitPropertiesChanged(bus, CertificateObjectPath(std::string(state->Thumbprint())),
+                          kCertificateInterface, std::move(properties));
   }
   announced_certificates_ = std::move(current);
 
