@@ -57,7 +57,8 @@ Selection Daemon::Select(const std::string& fqdn, Service service) {
 }
 
 Selection Daemon::Explain(const std::string& fqdn, Service service) {
-  return AlertIfExpired(transportcertd::Select(SelectionFor(fqdn, service)), fqdn, service);
+  return AlertIfExpired(transportcertd::Select(SelectionFor(fqdn, service), &names_), fqdn,
+                        service);
 }
 
 Selection Daemon::AlertIfExpired(Selection selection, const std::string& fqdn, Service service) {

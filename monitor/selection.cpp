@@ -307,12 +307,13 @@ const char* VerdictName(Verdict v) {
 namespace {
 
 // Judges the certificate at `index`: eligible ones join `candidates`, the others get a reason.
-// `valid_fqdn`: whether input.fqdn passed IsValidHostname (nothing matches an invalid one).
-std::optional<std::string> Judge(const SelectionInput& input, bool valid_fqdn, std::size_t index,
+// `may_match`: whether one of its names may cover input.fqdn (not when the FQDN is invalid, or
+// when a name index does not offer the certificate).
+std::optional<std::string> Judge(const SelectionInput& input, bool may_match, std::size_t index,
                                  std::vector<Candidate>& candidates) {
   const StoredCertificate& stored = input.inventory.certificates[index];
   const NameMatch match =
-      valid_fqdn ? BestNameMatch(stored.cert(), input.fqdn, input.wildcard) : NameMatch::kNone;
+      may_match ? BestNameMatch(stored.cert(), input.fqdn, input.wildcard) : NameMatch::kNone;
   auto reason = IneligibleBecause(stored, match, input);
   if (!reason) candidates.push_back({&stored, index, match, input.now > stored.cert().not_after});
   return reason;
@@ -338,16 +339,24 @@ std::uint64_t HashName(std::string_view normalized) {
 
 }  // namespace
 
-Selection Select(const SelectionInput& input) {
+Selection Select(const SelectionInput& input, const NameIndex* index) {
   Selection selection;
   std::vector<Candidate> candidates;
   const std::size_t count = input.inventory.certificates.size();
   const bool valid_fqdn = IsValidHostname(input.fqdn);
+  std::vector<std::size_t> offered;  // ascending
+  if (index != nullptr && valid_fqdn) offered = index->Candidates(input.fqdn, input.wildcard);
+  auto next_offered = offered.cbegin();
   selection.judgements.reserve(count);
   for (std::size_t i = 0; i < count; ++i) {
+    bool may_match = valid_fqdn;
+    if (index != nullptr) {
+      while (next_offered != offered.cend() && *next_offered < i) ++next_offered;
+      may_match = next_offered != offered.cend() && *next_offered == i;
+    }
     Judgement judgement{
         input.inventory.certificates[i].cert().thumbprint, Verdict::kIneligible, {}};
-    if (auto reason = Judge(input, valid_fqdn, i, candidates)) {
+    if (auto reason = Judge(input, may_match, i, candidates)) {
       judgement.reason = std::move(*reason);
     } else {
       judgement.verdict = Verdict::kEligible;
@@ -448,7 +457,7 @@ Selection SelectWinner(const SelectionInput& input, const NameIndex& index) {
   std::vector<Candidate> candidates;
   for (const std::size_t i : index.Candidates(input.fqdn, input.wildcard)) {
     if (i < input.inventory.certificates.size()) {
-      Judge(input, /*valid_fqdn=*/true, i, candidates);
+      Judge(input, /*may_match=*/true, i, candidates);
     }
   }
   PickWinner(candidates, selection);

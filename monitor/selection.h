@@ -43,8 +43,13 @@ struct Selection {
   std::vector<Judgement> judgements;          // one per certificate, in inventory order
 };
 
+class NameIndex;
+
 // The full selection: a judgement with its reason for every certificate (ExplainSelection).
-Selection Select(const SelectionInput& input);
+// With `index` (built from `input.inventory`), the names of only the certificates it offers
+// are matched against the FQDN, the others' cannot cover it: the same judgements, without
+// matching every name of the store.
+Selection Select(const SelectionInput& input, const NameIndex* index = nullptr);
 
 // Where in an inventory the certificates are that may cover a host name, so that finding the
 // winner looks at those few and not at every certificate in the store. Built once per

@@ -80,8 +80,9 @@ class ASelection : public ::testing::Test {
     return spec;
   }
 
-  // The full selection; every call also checks that SelectWinner, through a NameIndex, picks
-  // the same winner for the same reason, so each test here tests both.
+  // The full selection; every call also checks that the full selection through a NameIndex
+  // judges every certificate alike and that SelectWinner picks the same winner for the same
+  // reason, so each test here tests all three.
   Selection SelectFor(const std::string& fqdn = "mail.example.com",
                       Service service = Service::kSmtp) const {
     const SelectionInput input{.inventory = inventory_,
@@ -92,7 +93,18 @@ class ASelection : public ::testing::Test {
                                .wildcard = wildcard_,
                                .now = now_};
     Selection full = Select(input);
-    const Selection fast = SelectWinner(input, NameIndex(inventory_));
+    const NameIndex index(inventory_);
+    const Selection fast = SelectWinner(input, index);
+    const Selection indexed = Select(input, &index);
+    EXPECT_EQ(WinnerOf(indexed), WinnerOf(full)) << fqdn;
+    EXPECT_EQ(indexed.reason, full.reason) << fqdn;
+    EXPECT_EQ(indexed.winner_expired, full.winner_expired) << fqdn;
+    EXPECT_EQ(indexed.judgements.size(), full.judgements.size()) << fqdn;
+    for (std::size_t i = 0; i < full.judgements.size() && i < indexed.judgements.size(); ++i) {
+      EXPECT_EQ(indexed.judgements[i].thumbprint, full.judgements[i].thumbprint) << fqdn;
+      EXPECT_EQ(indexed.judgements[i].verdict, full.judgements[i].verdict) << fqdn;
+      EXPECT_EQ(indexed.judgements[i].reason, full.judgements[i].reason) << fqdn;
+    }
     EXPECT_EQ(WinnerOf(fast), WinnerOf(full)) << "SelectWinner and Select differ for " << fqdn;
     EXPECT_EQ(fast.reason, full.reason) << fqdn;
     EXPECT_EQ(fast.winner_expired, full.winner_expired) << fqdn;
