@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <memory>
 
+#include "monitor/selection.h"
 #include "monitor/trust_anchors.h"
 #include "tests/support/cert_factory.h"
 #include "tests/support/temp_dir.h"
@@ -71,6 +72,29 @@ TEST_F(ACertificateStore, PairsACertificateWithItsKeyInAnotherFile) {
   ASSERT_EQ(inventory.certificates.size(), 1u);
   EXPECT_EQ(inventory.certificates[0].key_file, dir_ / "mail-key.pem");
   EXPECT_TRUE(inventory.problems.empty());
+}
+
+TEST_F(ACertificateStore, TellsWhichCertificatesAreUsableAsSelectionJudgesThem) {
+  dir_.Write("good.pem", Cert("good.example.com").cert_pem);
+  CertSpec weak;
+  weak.key = "rsa:1024";
+  dir_.Write("weak.pem", MakeCertificate(weak).cert_pem);
+  CertSpec v1;
+  v1.version = 1;
+  v1.cn = "old.example.com";
+  dir_.Write("v1.pem", MakeCertificate(v1).cert_pem);
+  CertSpec client_only;
+  client_only.cn = "client.example.com";
+  client_only.eku = std::vector<std::string>{"clientAuth"};
+  dir_.Write("client.pem", MakeCertificate(client_only).cert_pem);
+  const auto inventory = Scan();
+  ASSERT_EQ(inventory.certificates.size(), 4u);
+  int usable = 0;
+  for (const StoredCertificate& stored : inventory.certificates) {
+    EXPECT_EQ(stored.usable, !UnusableReason(stored.cert()).has_value()) << stored.cert().subject;
+    usable += stored.usable ? 1 : 0;
+  }
+  EXPECT_EQ(usable, 1);
 }
 
 TEST_F(ACertificateStore, PairsCertificateAndKeyInOneFile) {
