@@ -219,6 +219,8 @@ std::vector<BusServiceImpl::CertificateState> BusServiceImpl::CurrentCertificate
 void BusServiceImpl::InventoryChanged() {
   rows_.Clear();  // built from what may just have changed
   if (!bus_ || lost_) return;
+  // The reply under way first: it does not show the change the signals below announce.
+  if (deferred_) deferred_->FinishUnderWay();
   sd_bus* bus = bus_.get();
   std::vector<CertificateState> current = CurrentCertificateStates();
   // Both sorted by thumbprint: one pass over the two finds what went, what came and what
@@ -293,6 +295,7 @@ void BusServiceImpl::EmitCertificateExpiring(const std::string& thumbprint,
                                              std::uint64_t not_after_usec,
                                              const std::string& threshold) {
   if (!bus_ || lost_) return;
+  if (deferred_) deferred_->FinishUnderWay();
   EmitManagerSignal(bus_.get(), "CertificateExpiring", "ssts", ValidUtf8(thumbprint).c_str(),
                     ValidUtf8(subject).c_str(), not_after_usec, ValidUtf8(threshold).c_str());
 }
@@ -301,6 +304,7 @@ void BusServiceImpl::EmitCertificateExpired(const std::string& thumbprint,
                                             const std::string& subject,
                                             std::uint64_t not_after_usec) {
   if (!bus_ || lost_) return;
+  if (deferred_) deferred_->FinishUnderWay();
   EmitManagerSignal(bus_.get(), "CertificateExpired", "sst", ValidUtf8(thumbprint).c_str(),
                     ValidUtf8(subject).c_str(), not_after_usec);
 }
@@ -308,6 +312,7 @@ void BusServiceImpl::EmitCertificateExpired(const std::string& thumbprint,
 void BusServiceImpl::EmitInternalTransportCertificateChanged(const std::string& old_thumbprint,
                                                              const std::string& new_thumbprint) {
   if (!bus_ || lost_) return;
+  if (deferred_) deferred_->FinishUnderWay();
   EmitManagerSignal(bus_.get(), "InternalTransportCertificateChanged", "ss",
                     ValidUtf8(old_thumbprint).c_str(), ValidUtf8(new_thumbprint).c_str());
 }

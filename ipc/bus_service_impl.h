@@ -79,10 +79,10 @@ class BusServiceImpl final : public BusService {
   int GetCertificateCount(sd_bus_message* reply, sd_bus_error* error);
   int GetNextExpiry(sd_bus_message* reply, sd_bus_error* error);
   int GetVersion(sd_bus_message* reply, sd_bus_error* error);
-  // An ExplainSelection reply being written a part at a time: the selection as it was when
+  // An ExplainSelection reply being written a part at a time: the judgements as they were when
   // the reply started.
   struct Explanation {
-    Selection selection;
+    std::vector<Judgement> judgements;
     SdBusMessagePtr message;
     std::size_t next = 0;  // the next judgement to append
   };

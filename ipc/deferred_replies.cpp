@@ -37,6 +37,11 @@ void DeferredReplies::Flush() {
   Schedule();
 }
 
+void DeferredReplies::FinishUnderWay() {
+  while (under_way_ && !waiting_.empty()) WriteOnePart();
+  Schedule();
+}
+
 void DeferredReplies::WriteOnePart() {
   SdBusMessagePtr& call = waiting_.front().first;
   const WritePart& write = waiting_.front().second;

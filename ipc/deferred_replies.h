@@ -16,7 +16,9 @@
 //     wake-up while idle.
 // Flush() writes every waiting reply to the end at once, in order; the bus service calls it
 // before anything that changes what they answer, so that a call is never answered with a change
-// made after a later call.
+// made after a later call. A part holds up the calls that come meanwhile for about a
+// millisecond, except the first, which takes what the reply answers (every certificate's
+// Status, the rows when they must be built again, or an explanation's whole selection).
 //
 // Loop thread only. The libuv handles' memory is freed in their close callbacks, so the loop
 // must run (at least once) after Stop() or destruction.
@@ -51,6 +53,10 @@ class DeferredReplies {
   void Add(sd_bus_message* call, WritePart write);
   // Writes and sends every waiting reply now, to the end, oldest first.
   void Flush();
+  // Writes and sends the rest of the reply under way, if any, now. The bus service calls it
+  // before it sends a signal, so that a reply never reaches a client after a signal of a change
+  // the reply does not show; the replies not started yet answer from the state after it.
+  void FinishUnderWay();
   // Drops what waits (the connection is closing) and closes the handles. Idempotent.
   void Stop();
 

@@ -328,9 +328,9 @@ int BusServiceImpl::WriteExplanation(sd_bus_message* call, const std::string& fq
     Selection selection = backend_.Explain(fqdn, service);
     Result<SdBusMessagePtr> message = NewReply(call);
     if (!message.ok()) return -ENOMEM;
-    reply = Explanation{std::move(selection), std::move(message).value(), 0};
+    reply = Explanation{std::move(selection.judgements), std::move(message).value(), 0};
   }
-  const std::vector<Judgement>& judgements = reply->selection.judgements;
+  const std::vector<Judgement>& judgements = reply->judgements;
   MessageWriter writer(reply->message.get());
   if (reply->next == 0) writer.Open(SD_BUS_TYPE_ARRAY, kVerdictRowSignature);
   const std::size_t end = std::min(judgements.size(), reply->next + kRowsPerPart);

@@ -598,6 +598,74 @@ TEST_F(ABusService, AnswersASmallCallThatComesWhileABigReplyIsWritten) {
             1);
 }
 
+// A reply under way is sent before the signals of a change made while it is written, so that a
+// client that lists and then follows the signals misses nothing.
+TEST_F(ABusService, SendsTheReplyUnderWayBeforeTheSignalsOfALaterChange) {
+  const std::size_t count = 2 * kRowsPerPart + 1;  // three parts
+  backend_.AddCertificates(count);
+  // A call answered after the InterfacesAdded of these has let them all out before the client
+  // below subscribes.
+  ASSERT_EQ(List().size(), count);
+  uv_timer_t change{};
+  uv_timer_init(&loop_, &change);
+  change.data = &backend_;
+  bool started = false;
+  backend_.SetOnStatusOf([&] {
+    if (started) return;
+    started = true;
+    // A store change in the next loop turn: after the reply's first part, before its second.
+    uv_timer_start(
+        &change,
+        [](uv_timer_t* timer) {
+          static_cast<TestBackend*>(timer->data)->AddCertificate(Named({"late.example.com"}));
+        },
+        0, 0);
+  });
+  struct Seen {
+    std::vector<std::string> order;
+    SdBusMessagePtr list;
+  } seen;
+  WithClient([&](sd_bus* client) {
+    sd_bus_slot* raw = nullptr;
+    ASSERT_GE(sd_bus_match_signal(
+                  client, &raw, kBusName, nullptr, "org.freedesktop.DBus.ObjectManager",
+                  "InterfacesAdded",
+                  [](sd_bus_message* m, void* userdata, sd_bus_error*) {
+                    static_cast<Seen*>(userdata)->order.emplace_back(DescribeSignal(m));
+                    return 0;
+                  },
+                  &seen),
+              0);
+    const SdBusSlotPtr match(raw);
+    sd_bus_call_method_async(
+        client, nullptr, kBusName, kManagerPath, kManagerInterface, "ListCertificates",
+        [](sd_bus_message* reply, void* userdata, sd_bus_error*) {
+          auto* into = static_cast<Seen*>(userdata);
+          into->order.emplace_back("ListCertificates");
+          into->list.reset(sd_bus_message_ref(reply));
+          return 0;
+        },
+        &seen, "");
+    const auto deadline = std::chrono::steady_clock::now() + 20s;
+    while (seen.order.size() < 2 && std::chrono::steady_clock::now() < deadline) {
+      if (sd_bus_process(client, nullptr) > 0) continue;
+      sd_bus_wait(client, 100'000);
+    }
+  });
+  backend_.SetOnStatusOf(nullptr);
+  bool closed = false;
+  change.data = &closed;
+  uv_close(reinterpret_cast<uv_handle_t*>(&change),
+           [](uv_handle_t* handle) { *static_cast<bool*>(handle->data) = true; });
+  EXPECT_TRUE(PumpUntil(&loop_, [&] { return closed; }));
+  ASSERT_EQ(seen.order.size(), 2U);
+  EXPECT_EQ(seen.order[0], "ListCertificates");
+  EXPECT_TRUE(Contains(seen.order[1], "InterfacesAdded")) << seen.order[1];
+  ASSERT_TRUE(seen.list);
+  EXPECT_EQ(ReadListing(seen.list.get()).size(), count);  // as it was when the reply started
+  EXPECT_EQ(List().size(), count + 1);
+}
+
 TEST_F(ABusService, GetTlsaRecordsAnswersForTheFqdnOrEveryPublishedName) {
   const std::string thumbprint = backend_.AddCertificate({});
   CallResult all = Call("GetTlsaRecords", "s", "");
