@@ -255,7 +255,11 @@ class DovecotIntegration(DaemonTest):
         self.assertEqual(len(self.logged(rf"^no certificate is eligible for {re.escape(NAME)} "
                                          r"\(IMAP\); keeping the published file")), 1,
                          self.log_tail())
-        self.assertNotRegex(self.dovecot.log(), r"Error: .*No such file")
+        # No published file went missing. (Dovecot's own "No such file" errors for its runtime
+        # files, from a login process started while two quick reloads re-read the configuration,
+        # are not ours: only a certificate file would name a .pem.)
+        self.assertNotRegex(self.dovecot.log(),
+                            r"Error: .*(\.pem.*No such file|No such file.*\.pem)")
 
     def test_a_missing_local_name_file_freezes_dovecot(self):
         """Why a name keeps its file: Dovecot refuses reloads while one is missing."""
