@@ -95,24 +95,34 @@ void ParallelFor(std::size_t count, unsigned threads, const std::function<void(s
   for (auto& worker : workers) worker.join();
 }
 
-std::vector<FileParse> ReadAndParseStoreFiles(const std::vector<std::string>& paths,
-                                              std::uint64_t max_size, unsigned threads,
-                                              WorkerLibCtxs* lib_ctxs) {
+void ReadAndParseStoreFiles(const std::vector<std::string>& paths, std::uint64_t max_size,
+                            unsigned threads, WorkerLibCtxs* lib_ctxs,
+                            const std::function<void(std::size_t, FileParse)>& take) {
   WorkerLibCtxs own_lib_ctxs;  // outlives the threads, which are joined before it is freed
-  std::vector<FileParse> results(paths.size());
   const auto read_and_parse = [&](std::size_t i) {
-    FileParse& result = results[i];
+    FileParse result;
     auto contents = ReadStoreFile(paths[i], max_size);
     if (!contents) {
       result.gone = IsGone(paths[i]);
       result.parsed = contents.error();
-      return;
+    } else {
+      result.read_ok = true;
+      result.parsed = ParseStoreFile(*contents);
     }
-    result.read_ok = true;
-    result.parsed = ParseStoreFile(*contents);
+    contents = Error{};  // freed before `take` keeps anything
+    take(i, std::move(result));
   };
   ParallelFor(paths.size(), threads, read_and_parse,
               lib_ctxs != nullptr ? lib_ctxs : &own_lib_ctxs);
+}
+
+std::vector<FileParse> ReadAndParseStoreFiles(const std::vector<std::string>& paths,
+                                              std::uint64_t max_size, unsigned threads,
+                                              WorkerLibCtxs* lib_ctxs) {
+  std::vector<FileParse> results(paths.size());
+  ReadAndParseStoreFiles(
+      paths, max_size, threads, lib_ctxs,
+      [&results](std::size_t i, FileParse parse) { results[i] = std::move(parse); });
   return results;
 }
 

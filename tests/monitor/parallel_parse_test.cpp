@@ -159,6 +159,30 @@ TEST(ReadAndParseStoreFiles, KeepsTheOrderOfThePathsAndTellsAVanishedFile) {
   EXPECT_FALSE(parses.back().read_ok);
 }
 
+// The scanner keeps only part of each parse, and keeps memory compact by taking it before the
+// next file is read (see parallel_parse.h): each parse must be handed over as soon as it is
+// made, not once every file is parsed. On one thread, a file removed while the parse before it
+// is taken is then gone when its turn comes.
+TEST(ReadAndParseStoreFiles, HandsEachParseOverBeforeTheNextFileIsRead) {
+  testing::TempDir dir;
+  std::vector<std::string> paths;
+  for (int i = 0; i < 3; ++i) {
+    CertSpec spec;
+    spec.cn = "host" + std::to_string(i) + ".example.com";
+    paths.push_back(dir.Write("c" + std::to_string(i) + ".pem", MakeCertificate(spec).cert_pem));
+  }
+  std::vector<int> taken(paths.size(), 0);
+  std::vector<bool> gone(paths.size(), false);
+  ReadAndParseStoreFiles(paths, std::uint64_t{1024} * 1024, 1, nullptr,
+                         [&](std::size_t i, const FileParse& parse) {
+                           ++taken[i];
+                           gone[i] = parse.gone;
+                           if (i == 0) fs::remove(paths[1]);
+                         });
+  EXPECT_EQ(taken, std::vector<int>({1, 1, 1}));
+  EXPECT_EQ(gone, std::vector<bool>({false, true, false}));
+}
+
 // Everything of an inventory that a user can see, one line per certificate, problem and key,
 // so that a difference shows as the lines that differ.
 using Seen = std::vector<std::string>;
