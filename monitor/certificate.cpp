@@ -263,14 +263,22 @@ void ReadNames(X509* x509, Certificate& cert) {
     cert.dns_names.emplace_back(reinterpret_cast<const char*>(ASN1_STRING_get0_data(s)),
                                 static_cast<size_t>(ASN1_STRING_length(s)));
   }
-  auto read_cns = [](const X509_NAME* name, std::vector<std::string>& out) {
-    for (int i = X509_NAME_get_index_by_NID(name, NID_commonName, -1); i >= 0;
-         i = X509_NAME_get_index_by_NID(name, NID_commonName, i)) {
-      out.push_back(AsnStringToUtf8(X509_NAME_ENTRY_get_data(X509_NAME_get_entry(name, i))));
-    }
-  };
-  read_cns(X509_get_subject_name(x509), cert.common_names);
-  read_cns(X509_get_issuer_name(x509), cert.issuer_common_names);
+  const X509_NAME* subject = X509_get_subject_name(x509);
+  for (int i = X509_NAME_get_index_by_NID(subject, NID_commonName, -1); i >= 0;
+       i = X509_NAME_get_index_by_NID(subject, NID_commonName, i)) {
+    cert.common_names.push_back(
+        AsnStringToUtf8(X509_NAME_ENTRY_get_data(X509_NAME_get_entry(subject, i))));
+  }
+  const X509_NAME* issuer = X509_get_issuer_name(x509);
+  int last_cn = -1;
+  for (int i = X509_NAME_get_index_by_NID(issuer, NID_commonName, -1); i >= 0;
+       i = X509_NAME_get_index_by_NID(issuer, NID_commonName, i)) {
+    last_cn = i;
+  }
+  if (last_cn >= 0) {
+    cert.issuer_common_name =
+        AsnStringToUtf8(X509_NAME_ENTRY_get_data(X509_NAME_get_entry(issuer, last_cn)));
+  }
 }
 
 void ReadUsages(X509* x509, Certificate& cert) {
@@ -278,21 +286,14 @@ void ReadUsages(X509* x509, Certificate& cert) {
   if ((flags & EXFLAG_KUSAGE) != 0) cert.key_usage = X509_get_key_usage(x509);
   cert.is_ca = (flags & EXFLAG_CA) != 0;
   if ((flags & EXFLAG_XKUSAGE) == 0) return;
-  std::vector<std::string> usages;
+  cert.has_extended_key_usage = true;
   EkuPtr eku(static_cast<EXTENDED_KEY_USAGE*>(
       X509_get_ext_d2i(x509, NID_ext_key_usage, nullptr, nullptr)));
   for (int i = 0; eku && i < sk_ASN1_OBJECT_num(eku.get()); ++i) {
-    const ASN1_OBJECT* obj = sk_ASN1_OBJECT_value(eku.get(), i);
-    const int nid = OBJ_obj2nid(obj);
-    if (nid != NID_undef) {
-      usages.emplace_back(OBJ_nid2sn(nid));  // "serverAuth", "clientAuth", ...
-      continue;
+    if (OBJ_obj2nid(sk_ASN1_OBJECT_value(eku.get(), i)) == NID_server_auth) {
+      cert.extended_key_usage_server_auth = true;
     }
-    char oid[128] = {};
-    OBJ_obj2txt(oid, sizeof oid, obj, 1);
-    usages.emplace_back(oid);
   }
-  cert.extended_key_usage = std::move(usages);
 }
 
 // Decodes private keys of one DER structure. OpenSSL 3.0 builds a decoder context on every
@@ -483,8 +484,7 @@ std::string HexLower(const Sha256Digest& digest) {
 std::string Certificate::Sha256Hex() const { return HexUpper(sha256); }
 
 bool Certificate::HasServerAuth() const {
-  return !extended_key_usage || std::find(extended_key_usage->begin(), extended_key_usage->end(),
-                                          "serverAuth") != extended_key_usage->end();
+  return !has_extended_key_usage || extended_key_usage_server_auth;
 }
 
 namespace {

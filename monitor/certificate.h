@@ -37,21 +37,22 @@ struct Certificate {
   std::string subject;     // RFC 4514
   std::string issuer;      // RFC 4514
   std::string serial;      // uppercase hex, "-" prefixed when negative
-  int version = 0;         // 1, 2 or 3
   UnixTime not_before = 0;
   UnixTime not_after = 0;
-  std::vector<std::string> dns_names;            // SAN dNSName entries, as written
-  std::vector<std::string> common_names;         // subject CN values
-  std::vector<std::string> issuer_common_names;  // issuer CN values
+  std::vector<std::string> dns_names;     // SAN dNSName entries, as written
+  std::vector<std::string> common_names;  // subject CN values
+  std::string issuer_common_name;         // the issuer's last CN value; empty if it has none
+  std::string key_algorithm;              // "RSA", "EC P-256", "DSA", "ED25519", ...
+  std::string curve;                      // "P-256", "P-384", "P-521", other short name, or empty
+  int version = 0;                        // 1, 2 or 3
   KeyType key_type = KeyType::kOther;
-  std::string key_algorithm;  // "RSA", "EC P-256", "DSA", "ED25519", ...
   int key_bits = 0;
-  std::string curve;                       // "P-256", "P-384", "P-521", other short name, or empty
   std::optional<std::uint32_t> key_usage;  // keyUsage bits when the extension is present
-  // extendedKeyUsage short names ("serverAuth") when the extension is present.
-  std::optional<std::vector<std::string>> extended_key_usage;
-  bool is_ca = false;        // basicConstraints CA:TRUE
+  bool is_ca = false;                      // basicConstraints CA:TRUE
   bool self_signed = false;  // issuer == subject and the signature verifies with its own key
+  // Whether the extendedKeyUsage extension is present, and whether it lists serverAuth.
+  bool has_extended_key_usage = false;
+  bool extended_key_usage_server_auth = false;
   KeyId public_key_id{};
 
   // Uppercase hex of `sha256`.

@@ -167,7 +167,7 @@ std::string RenderMetrics(const MetricsSnapshot& s) {
     const Certificate& cert = c.stored->cert();
     x509_labels.push_back(
         RenderLabels({{"filepath", c.stored->files.empty() ? "" : c.stored->files.front()},
-                      {"issuer_CN", LastOf(cert.issuer_common_names)},
+                      {"issuer_CN", cert.issuer_common_name},
                       {"serial_number", SerialToDecimal(cert.serial)},
                       {"subject_CN", LastOf(cert.common_names)},
                       {"thumbprint", cert.thumbprint}}));

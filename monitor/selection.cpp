@@ -108,7 +108,7 @@ std::optional<std::string> CheckUsages(const Certificate& cert) {
       return "key usage does not allow key encipherment (RSA)";
     }
   }
-  if (cert.extended_key_usage && !cert.HasServerAuth()) {
+  if (!cert.HasServerAuth()) {
     return "extended key usage lacks serverAuth";
   }
   return std::nullopt;

@@ -52,7 +52,7 @@ TEST(ACertificate, IsDescribedWithEveryFieldTheDaemonShows) {
   ASSERT_TRUE(c.key_usage.has_value());
   EXPECT_EQ(*c.key_usage & (kKeyUsageDigitalSignature | kKeyUsageKeyEncipherment),
             kKeyUsageDigitalSignature | kKeyUsageKeyEncipherment);
-  ASSERT_TRUE(c.extended_key_usage.has_value());
+  ASSERT_TRUE(c.has_extended_key_usage);
   EXPECT_TRUE(c.HasServerAuth());
   EXPECT_TRUE(c.self_signed);
   EXPECT_FALSE(c.is_ca);
@@ -106,8 +106,24 @@ TEST(ACertificate, KeepsTheCommonNamesOfItsIssuer) {
   spec.issuer = &ca;
   auto parsed = ParseStoreFile(MakeCertificate(spec).cert_pem);
   ASSERT_TRUE(parsed.ok());
-  EXPECT_EQ(parsed->certificates[0].issuer_common_names, std::vector<std::string>{"Test Root"});
+  EXPECT_EQ(parsed->certificates[0].issuer_common_name, "Test Root");
   EXPECT_EQ(parsed->certificates[0].common_names, std::vector<std::string>{"mail.example.com"});
+}
+
+// Metrics label a certificate with its issuer's last CN, as other exporters do.
+TEST(ACertificate, KeepsTheLastCommonNameOfAnIssuerWithSeveral) {
+  X509Ptr x509 = X509FromDer(MakeCertificate({}).der);
+  ASSERT_NE(x509, nullptr);
+  X509NamePtr issuer(X509_NAME_new());
+  for (const char* cn : {"First CN", "Second CN", "Last CN"}) {
+    ASSERT_EQ(X509_NAME_add_entry_by_NID(issuer.get(), NID_commonName, MBSTRING_UTF8,
+                                         reinterpret_cast<const unsigned char*>(cn), -1, -1, 0),
+              1);
+  }
+  ASSERT_EQ(X509_set_issuer_name(x509.get(), issuer.get()), 1);
+  auto described = DescribeCertificate(x509.get());
+  ASSERT_TRUE(described.ok()) << described.error().message;
+  EXPECT_EQ(described->issuer_common_name, "Last CN");
 }
 
 TEST(ACertificate, ThatOnlyLooksSelfIssuedIsNotSelfSigned) {

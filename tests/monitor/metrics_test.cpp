@@ -29,7 +29,7 @@ Certificate PlainCertificate(const std::string& thumbprint = "AAAA") {
   cert.subject = "CN=mail.example.com";
   cert.issuer = "CN=Example CA";
   cert.common_names = {"mail.example.com"};
-  cert.issuer_common_names = {"Example CA"};
+  cert.issuer_common_name = "Example CA";
   cert.serial = "1F";
   cert.not_before = kNotBefore;
   cert.not_after = kNotAfter;
@@ -209,7 +209,7 @@ TEST_F(AMetricsRendering, ShowsSerialNumbersInDecimalAsTheExporterDoes) {
 TEST_F(AMetricsRendering, UsesTheLastCommonNameAndEmptyLabelsWhenThereIsNone) {
   Certificate cert = PlainCertificate();
   cert.common_names = {"first.example.com", "last.example.com"};
-  cert.issuer_common_names = {};
+  cert.issuer_common_name.clear();
   Add(cert, "Valid", Bit(Service::kSmtp), false, {});
   const std::string line = Samples(Render(), "x509_cert_not_after").at(0);
   EXPECT_NE(line.find(R"(subject_CN="last.example.com")"), std::string::npos) << line;
