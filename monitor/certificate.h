@@ -52,6 +52,9 @@ struct Certificate {
   std::optional<std::vector<std::string>> extended_key_usage;
   bool is_ca = false;        // basicConstraints CA:TRUE
   bool self_signed = false;  // issuer == subject and the signature verifies with its own key
+  // UnusableReason finds nothing wrong: set once by DescribeCertificate, for the Status every
+  // evaluation and every listing asks of every certificate.
+  bool usable = false;
   KeyId public_key_id{};
 
   // Uppercase hex of `sha256`.
@@ -78,6 +81,10 @@ struct ParsedFile {
 
 // Reads a certificate from an OpenSSL object. Fails only on certificates OpenSSL cannot encode.
 Result<Certificate> DescribeCertificate(X509* x509);
+
+// Why `cert` can never be selected, whatever the host name or service (docs/selection.md, rules
+// 1, 4 and 5: version, key, usages), or nullopt. The `Unusable` status of ListCertificates.
+std::optional<std::string> UnusableReason(const Certificate& cert);
 
 // Parses the contents of one store file: PEM (any number of CERTIFICATE / PRIVATE KEY /
 // RSA PRIVATE KEY / EC PRIVATE KEY blocks) or a single DER certificate. Fails with a reason a
