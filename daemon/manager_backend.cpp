@@ -31,7 +31,7 @@ ServiceSet Daemon::ServicesOf(const std::string& thumbprint) const {
 
 std::string Daemon::StatusOf(const StoredCertificate& stored) const {
   const UnixTimeMs now = clock_.Now();
-  if (!stored.usable) return "Unusable";  // UnusableReason, worked out by the scan
+  if (!stored.cert().usable) return "Unusable";  // UnusableReason, worked out once per certificate
   if (!stored.HasPrivateKey()) return "NoPrivateKey";
   if (IsExpired(stored.cert(), now)) return "Expired";
   if (IsNotYetValid(stored.cert(), now)) return "NotYetValid";

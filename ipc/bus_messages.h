@@ -5,6 +5,7 @@
 
 #include <systemd/sd-bus.h>
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <string>
@@ -63,6 +64,24 @@ class MessageWriter {
   sd_bus_message* message_;
   int result_ = 0;
 };
+
+// Appends the next part of an array of `count` elements of `signature` (a big reply written a
+// part at a time: ipc/deferred_replies.h). `next` is the next element to append, 0 before the
+// first part: the array is opened then. Calls `write_row(out, i)` for each i from `next` on, at
+// most `max_rows` (> 0) of them, while nothing failed, advancing `next`; the array is closed
+// after the last element. Returns 1 while elements remain, 0 once the array is complete, or the
+// first negative sd-bus result.
+template <typename WriteRow>
+int AppendArrayPart(sd_bus_message* message, const char* signature, std::size_t count,
+                    std::size_t& next, std::size_t max_rows, const WriteRow& write_row) {
+  MessageWriter out(message);
+  if (next == 0) out.Open(SD_BUS_TYPE_ARRAY, signature);
+  const std::size_t end = next + std::min(count - next, max_rows);
+  for (; next < end && out.result() >= 0; ++next) write_row(out, next);
+  if (out.result() < 0) return out.result();
+  if (next < count) return 1;
+  return out.Close().result();
+}
 
 // Seconds since the epoch → the `t` microseconds of docs/dbus-api.md (times before 1970 become 0).
 std::uint64_t ToUsec(UnixTime seconds);

@@ -1,6 +1,5 @@
 #include "ipc/certificate_rows.h"
 
-#include <algorithm>
 #include <cstring>
 #include <string_view>
 
@@ -73,12 +72,8 @@ Result<CertificateRows::Reply> CertificateRows::StartReply(sd_bus_message* call,
 }
 
 int CertificateRows::Reply::AppendPart(std::size_t max_rows) {
-  const std::vector<Row>& rows = table_->rows;
-  MessageWriter out(message_.get());
-  if (next_ == 0) out.Open(SD_BUS_TYPE_ARRAY, kCertificateRowSignature);
-  const std::size_t end = std::min(rows.size(), next_ + max_rows);
-  for (; next_ < end && out.result() >= 0; ++next_) {
-    const Row& row = rows[next_];
+  const auto write_row = [this](MessageWriter& out, std::size_t i) {
+    const Row& row = table_->rows[i];
     const char* text = table_->text.data() + row.offset;
     const auto next = [&text] {
       const char* current = text;
@@ -97,17 +92,15 @@ int CertificateRows::Reply::AppendPart(std::size_t max_rows) {
       if ((row.services & Bit(service)) != 0) out.String(ServiceName(service));
     }
     out.Close()
-        .String(statuses_[next_])
+        .String(statuses_[i])
         .Bool(row.self_signed)
         .Bool(row.has_private_key)
         .Bool(row.internal_transport)
         .ObjectPath(next())
         .Close();
-  }
-  if (out.result() < 0) return out.result();
-  if (next_ < rows.size()) return 1;
-  out.Close();
-  return out.result();
+  };
+  return AppendArrayPart(message_.get(), kCertificateRowSignature, table_->rows.size(), next_,
+                         max_rows, write_row);
 }
 
 }  // namespace transportcertd

@@ -5,7 +5,6 @@
 #include <grp.h>
 #include <unistd.h>
 
-#include <algorithm>
 #include <cstring>
 #include <memory>
 #include <optional>
@@ -331,21 +330,18 @@ int BusServiceImpl::WriteExplanation(sd_bus_message* call, const std::string& fq
     reply = Explanation{std::move(selection.judgements), std::move(message).value(), 0};
   }
   const std::vector<Judgement>& judgements = reply->judgements;
-  MessageWriter writer(reply->message.get());
-  if (reply->next == 0) writer.Open(SD_BUS_TYPE_ARRAY, kVerdictRowSignature);
-  const std::size_t end = std::min(judgements.size(), reply->next + kRowsPerPart);
-  for (; reply->next < end && writer.result() >= 0; ++reply->next) {
-    const Judgement& judgement = judgements[reply->next];
-    writer.Open(SD_BUS_TYPE_STRUCT, kVerdictRowContents)
+  const auto write_row = [&judgements](MessageWriter& out, std::size_t i) {
+    const Judgement& judgement = judgements[i];
+    out.Open(SD_BUS_TYPE_STRUCT, kVerdictRowContents)
         .String(judgement.thumbprint)
         .String(VerdictName(judgement.verdict))
         .String(judgement.reason)
         .Close();
-  }
-  if (writer.result() < 0) return writer.result();
-  if (reply->next < judgements.size()) return 1;
-  writer.Close();
-  const int sent = SendReply(reply->message, writer);
+  };
+  const int r = AppendArrayPart(reply->message.get(), kVerdictRowSignature, judgements.size(),
+                                reply->next, kRowsPerPart, write_row);
+  if (r != 0) return r;
+  const int sent = sd_bus_send(nullptr, reply->message.get(), nullptr);
   return sent < 0 ? sent : 0;
 }
 

@@ -487,6 +487,69 @@ bool Certificate::HasServerAuth() const {
   return !has_extended_key_usage || extended_key_usage_server_auth;
 }
 
+// ---- Rules 1, 4 and 5 of docs/selection.md, which look at the certificate alone. ----
+// Each check returns the reason it fails, or nothing.
+
+namespace {
+
+// What rule 4 accepts, appended to every weak-key reason.
+constexpr char kKeyRequirement[] = " (RSA ≥ 2048 or ECDSA P-256/P-384/P-521 required)";
+
+std::optional<std::string> CheckVersion(const Certificate& cert) {
+  if (cert.version == 3) {
+    return std::nullopt;
+  }
+  return "X.509 v" + std::to_string(cert.version) + " (version 3 required)";
+}
+
+std::optional<std::string> CheckKeyStrength(const Certificate& cert) {
+  switch (cert.key_type) {
+    case KeyType::kRsa:
+      if (cert.key_bits >= 2048) {
+        return std::nullopt;
+      }
+      return "weak key: RSA " + std::to_string(cert.key_bits) + " bits" + kKeyRequirement;
+    case KeyType::kEc:
+      if (cert.curve == "P-256" || cert.curve == "P-384" || cert.curve == "P-521") {
+        return std::nullopt;
+      }
+      return "weak key: ECDSA " +
+             (cert.curve.empty() ? std::string("on an unnamed curve") : cert.curve) +
+             kKeyRequirement;
+    case KeyType::kOther:
+      break;
+  }
+  const std::string algorithm = cert.key_algorithm.empty() ? "unknown" : cert.key_algorithm;
+  return "unsupported key: " + algorithm + kKeyRequirement;
+}
+
+std::optional<std::string> CheckUsages(const Certificate& cert) {
+  if (cert.key_usage) {
+    if ((*cert.key_usage & kKeyUsageDigitalSignature) == 0) {
+      return "key usage does not allow digital signature";
+    }
+    if (cert.key_type == KeyType::kRsa && (*cert.key_usage & kKeyUsageKeyEncipherment) == 0) {
+      return "key usage does not allow key encipherment (RSA)";
+    }
+  }
+  if (!cert.HasServerAuth()) {
+    return "extended key usage lacks serverAuth";
+  }
+  return std::nullopt;
+}
+
+}  // namespace
+
+std::optional<std::string> UnusableReason(const Certificate& cert) {
+  if (auto reason = CheckVersion(cert)) {
+    return reason;
+  }
+  if (auto reason = CheckKeyStrength(cert)) {
+    return reason;
+  }
+  return CheckUsages(cert);
+}
+
 namespace {
 
 Result<Certificate> DescribeCertificateAndDer(X509* x509, std::string& der) {
@@ -516,6 +579,7 @@ Result<Certificate> DescribeCertificateAndDer(X509* x509, std::string& der) {
   DescribeKey(public_key, cert);
   cert.public_key_id = ToSha256Digest(CertificateKeyId(x509, public_key));
   cert.self_signed = X509_self_signed(x509, 1) == 1;
+  cert.usable = !UnusableReason(cert);
   ERR_clear_error();
   return cert;
 }

@@ -20,7 +20,7 @@ namespace transportcertd {
 // Seconds since the Unix epoch (UTC).
 using UnixTime = std::int64_t;
 
-enum class KeyType { kRsa, kEc, kOther };
+enum class KeyType : std::uint8_t { kRsa, kEc, kOther };
 
 // keyUsage bits we look at (subset of X509v3_KU_*).
 inline constexpr std::uint32_t kKeyUsageDigitalSignature = 0x80;
@@ -45,14 +45,17 @@ struct Certificate {
   std::string key_algorithm;              // "RSA", "EC P-256", "DSA", "ED25519", ...
   std::string curve;                      // "P-256", "P-384", "P-521", other short name, or empty
   int version = 0;                        // 1, 2 or 3
-  KeyType key_type = KeyType::kOther;
   int key_bits = 0;
   std::optional<std::uint32_t> key_usage;  // keyUsage bits when the extension is present
-  bool is_ca = false;                      // basicConstraints CA:TRUE
+  KeyType key_type = KeyType::kOther;
+  bool is_ca = false;        // basicConstraints CA:TRUE
   bool self_signed = false;  // issuer == subject and the signature verifies with its own key
   // Whether the extendedKeyUsage extension is present, and whether it lists serverAuth.
   bool has_extended_key_usage = false;
   bool extended_key_usage_server_auth = false;
+  // UnusableReason finds nothing wrong: set once by DescribeCertificate, for the Status every
+  // evaluation and every listing asks of every certificate.
+  bool usable = false;
   KeyId public_key_id{};
 
   // Uppercase hex of `sha256`.
@@ -79,6 +82,10 @@ struct ParsedFile {
 
 // Reads a certificate from an OpenSSL object. Fails only on certificates OpenSSL cannot encode.
 Result<Certificate> DescribeCertificate(X509* x509);
+
+// Why `cert` can never be selected, whatever the host name or service (docs/selection.md, rules
+// 1, 4 and 5: version, key, usages), or nullopt. The `Unusable` status of ListCertificates.
+std::optional<std::string> UnusableReason(const Certificate& cert);
 
 // Parses the contents of one store file: PEM (any number of CERTIFICATE / PRIVATE KEY /
 // RSA PRIVATE KEY / EC PRIVATE KEY blocks) or a single DER certificate. Fails with a reason a

@@ -13,9 +13,6 @@ namespace {
 // How many of a certificate's names a "name mismatch" reason lists before "…".
 constexpr std::size_t kNamesListed = 4;
 
-// What rule 4 accepts, appended to every weak-key reason.
-constexpr char kKeyRequirement[] = " (RSA ≥ 2048 or ECDSA P-256/P-384/P-521 required)";
-
 // An eligible certificate and the facts the ranking looks at.
 struct Candidate {
   const StoredCertificate* stored = nullptr;
@@ -26,13 +23,6 @@ struct Candidate {
 
 // ---- Eligibility (docs/selection.md, rules 1–7). ----
 // Each check returns the reason it fails, or nothing.
-
-std::optional<std::string> CheckVersion(const Certificate& cert) {
-  if (cert.version == 3) {
-    return std::nullopt;
-  }
-  return "X.509 v" + std::to_string(cert.version) + " (version 3 required)";
-}
 
 // The best match among the certificate's names: exact over wildcard over none. `fqdn` has
 // passed IsValidHostname.
@@ -78,42 +68,6 @@ std::optional<std::string> CheckPrivateKey(const StoredCertificate& stored) {
   return "no private key in the store";
 }
 
-std::optional<std::string> CheckKeyStrength(const Certificate& cert) {
-  switch (cert.key_type) {
-    case KeyType::kRsa:
-      if (cert.key_bits >= 2048) {
-        return std::nullopt;
-      }
-      return "weak key: RSA " + std::to_string(cert.key_bits) + " bits" + kKeyRequirement;
-    case KeyType::kEc:
-      if (cert.curve == "P-256" || cert.curve == "P-384" || cert.curve == "P-521") {
-        return std::nullopt;
-      }
-      return "weak key: ECDSA " +
-             (cert.curve.empty() ? std::string("on an unnamed curve") : cert.curve) +
-             kKeyRequirement;
-    case KeyType::kOther:
-      break;
-  }
-  const std::string algorithm = cert.key_algorithm.empty() ? "unknown" : cert.key_algorithm;
-  return "unsupported key: " + algorithm + kKeyRequirement;
-}
-
-std::optional<std::string> CheckUsages(const Certificate& cert) {
-  if (cert.key_usage) {
-    if ((*cert.key_usage & kKeyUsageDigitalSignature) == 0) {
-      return "key usage does not allow digital signature";
-    }
-    if (cert.key_type == KeyType::kRsa && (*cert.key_usage & kKeyUsageKeyEncipherment) == 0) {
-      return "key usage does not allow key encipherment (RSA)";
-    }
-  }
-  if (!cert.HasServerAuth()) {
-    return "extended key usage lacks serverAuth";
-  }
-  return std::nullopt;
-}
-
 std::optional<std::string> CheckService(const StoredCertificate& stored,
                                         const SelectionInput& input) {
   const ServiceSet services =
@@ -135,8 +89,9 @@ std::optional<std::string> CheckNotBefore(const Certificate& cert, UnixTime now)
 std::optional<std::string> IneligibleBecause(const StoredCertificate& stored, NameMatch match,
                                              const SelectionInput& input) {
   const Certificate& cert = stored.cert();
-  if (auto reason = CheckVersion(cert)) {
-    return reason;
+  // Rules 1, 4 and 5 look at the certificate alone: UnusableReason checks them, in this order.
+  if (cert.version != 3) {
+    return UnusableReason(cert);  // rule 1
   }
   if (auto reason = CheckName(cert, match)) {
     return reason;
@@ -144,10 +99,7 @@ std::optional<std::string> IneligibleBecause(const StoredCertificate& stored, Na
   if (auto reason = CheckPrivateKey(stored)) {
     return reason;
   }
-  if (auto reason = CheckKeyStrength(cert)) {
-    return reason;
-  }
-  if (auto reason = CheckUsages(cert)) {
+  if (auto reason = UnusableReason(cert)) {  // rules 4 and 5, the version being 3
     return reason;
   }
   if (auto reason = CheckService(stored, input)) {
@@ -158,20 +110,6 @@ std::optional<std::string> IneligibleBecause(const StoredCertificate& stored, Na
   }
   return std::nullopt;
 }
-
-}  // namespace
-
-std::optional<std::string> UnusableReason(const Certificate& cert) {
-  if (auto reason = CheckVersion(cert)) {
-    return reason;
-  }
-  if (auto reason = CheckKeyStrength(cert)) {
-    return reason;
-  }
-  return CheckUsages(cert);
-}
-
-namespace {
 
 // ---- Ranking (docs/selection.md, preferences 1–4). ----
 

@@ -88,8 +88,4 @@ std::string CoveredHost(const std::string& name);
 // offers: `judgements` stays empty. `index` must have been built from `input.inventory`.
 Selection SelectWinner(const SelectionInput& input, const NameIndex& index);
 
-// Why `cert` can never be selected, whatever the host name or service (rules 1, 4 and 5:
-// version, key, usages), or nullopt. The `Unusable` status of ListCertificates.
-std::optional<std::string> UnusableReason(const Certificate& cert);
-
 }  // namespace transportcertd

@@ -16,7 +16,6 @@
 #include <tuple>
 
 #include "monitor/parallel_parse.h"
-#include "monitor/selection.h"
 
 namespace transportcertd {
 namespace {
@@ -406,7 +405,6 @@ Result<std::optional<Inventory>> StoreScanner::Scan(bool only_if_changed) {
     ++kept;
   }
   certificates.resize(kept);
-  for (StoredCertificate& stored : certificates) stored.usable = !UnusableReason(stored.cert());
   // Kept until the next scan: no room for the copies merged (a chain's intermediate, say, is
   // in every chain file).
   certificates.shrink_to_fit();

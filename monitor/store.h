@@ -35,10 +35,6 @@ struct StoredCertificate {
   std::vector<std::string> files;  // store files holding this certificate (full paths, sorted)
   std::string key_file;            // full path of the file with its private key; empty if none
   ChainStatus chain = ChainStatus::kIncomplete;
-  // Whether UnusableReason (monitor/selection.h) finds nothing wrong with the certificate itself:
-  // worked out by the scan, off the daemon's loop, for the Status every evaluation and every
-  // listing asks of every certificate.
-  bool usable = false;
   // The issuers to publish after the leaf (DER, no trust anchor), shared by every certificate
   // of the inventory with the same chain; nullptr when there are none.
   std::shared_ptr<const std::vector<std::string>> issuers;

@@ -573,23 +573,26 @@ std::vector<std::string> ReplyOrder(const std::string& address, const char* big,
 TEST_F(ABusService, AnswersASmallCallThatComesWhileABigReplyIsWritten) {
   const std::size_t count = 2 * kRowsPerPart + 1;  // three parts
   backend_.AddCertificates(count);
-  SdBusMessagePtr list;
-  EXPECT_EQ(ReplyOrder(
-                bus_.address(), "ListCertificates",
-                [this](std::function<void()> hook) { backend_.SetOnStatusOf(std::move(hook)); },
-                &loop_, list),
-            (std::vector<std::string>{"SelectCertificate", "ListCertificates"}));
+  // The reply to `method`, which must come after the SelectCertificate; `set_hook` sets the
+  // test backend's hook that runs when the service starts the reply.
+  const auto big_reply = [this](const char* method,
+                                void (TestBackend::*set_hook)(std::function<void()>)) {
+    SdBusMessagePtr reply;
+    EXPECT_EQ(ReplyOrder(
+                  bus_.address(), method,
+                  [&](std::function<void()> hook) { (backend_.*set_hook)(std::move(hook)); },
+                  &loop_, reply),
+              (std::vector<std::string>{"SelectCertificate", method}));
+    return reply;
+  };
+
+  const SdBusMessagePtr list = big_reply("ListCertificates", &TestBackend::SetOnStatusOf);
   ASSERT_TRUE(list);
   const std::vector<Listed> listed = ReadListing(list.get());
   ASSERT_EQ(listed.size(), count);
   EXPECT_EQ(listed.back().status, "Valid");
 
-  SdBusMessagePtr explained;
-  EXPECT_EQ(ReplyOrder(
-                bus_.address(), "ExplainSelection",
-                [this](std::function<void()> hook) { backend_.SetOnExplain(std::move(hook)); },
-                &loop_, explained),
-            (std::vector<std::string>{"SelectCertificate", "ExplainSelection"}));
+  const SdBusMessagePtr explained = big_reply("ExplainSelection", &TestBackend::SetOnExplain);
   ASSERT_TRUE(explained);
   const std::vector<Judged> verdicts = ReadVerdicts(explained.get());
   ASSERT_EQ(verdicts.size(), count);

@@ -60,6 +60,34 @@ TEST(ACertificate, IsDescribedWithEveryFieldTheDaemonShows) {
   EXPECT_EQ(parsed->certificate_ders, std::vector<std::string>{made.der});
 }
 
+// Usable is worked out once, when the certificate is read: what UnusableReason says of it.
+TEST(ACertificate, IsUsableUnlessItsVersionKeyOrUsagesRuleItOut) {
+  CertSpec weak;
+  weak.key = "rsa:1024";
+  CertSpec v1;
+  v1.version = 1;
+  CertSpec client_only;
+  client_only.eku = std::vector<std::string>{"clientAuth"};
+  const struct {
+    const char* what;
+    CertSpec spec;
+    bool usable;
+  } kCases[] = {
+      {"a server certificate", CertSpec{}, true},
+      {"a weak key", weak, false},
+      {"X.509 v1", v1, false},
+      {"clientAuth only", client_only, false},
+  };
+  for (const auto& c : kCases) {
+    auto parsed = ParseStoreFile(MakeCertificate(c.spec).cert_pem);
+    ASSERT_TRUE(parsed.ok()) << c.what << ": " << parsed.error().message;
+    ASSERT_EQ(parsed->certificates.size(), 1u) << c.what;
+    const Certificate& cert = parsed->certificates[0];
+    EXPECT_EQ(cert.usable, c.usable) << c.what;
+    EXPECT_EQ(cert.usable, !UnusableReason(cert).has_value()) << c.what;
+  }
+}
+
 TEST(ACertificate, NamesTheEcCurveAndKeySize) {
   CertSpec spec;
   spec.key = "ec:P-384";
