@@ -527,6 +527,19 @@ TEST_F(ASelection, RejectsAnExtendedKeyUsageWithoutServerAuth) {
   EXPECT_EQ(WhyIneligible(client_only), "extended key usage lacks serverAuth");
 }
 
+// As OpenSSL's TLS server purpose check: anyExtendedKeyUsage alone, or only a purpose
+// unknown to OpenSSL, does not list serverAuth.
+TEST_F(ASelection, RejectsAnExtendedKeyUsageOfAnyPurposeOrOfAnUnknownOneOnly) {
+  CertSpec spec;
+  spec.eku = std::vector<std::string>{"anyExtendedKeyUsage"};
+  const std::string any = StoreSelfSigned(spec);
+  spec.eku = std::vector<std::string>{"1.3.6.1.4.1.99999.1"};
+  const std::string unknown = StoreSelfSigned(spec);
+
+  EXPECT_EQ(WhyIneligible(any), "extended key usage lacks serverAuth");
+  EXPECT_EQ(WhyIneligible(unknown), "extended key usage lacks serverAuth");
+}
+
 TEST_F(ASelection, AcceptsAnExtendedKeyUsageWithServerAuth) {
   CertSpec spec;
   spec.eku = std::vector<std::string>{"clientAuth", "serverAuth"};
