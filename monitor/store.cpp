@@ -330,6 +330,7 @@ Result<std::optional<Inventory>> StoreScanner::Scan(bool only_if_changed) {
         Parsed& out = parses[n];
         out.gone = read.gone;
         out.read_ok = read.read_ok;
+        if (out.gone) return;  // nothing to report
         FileParts parts;
         if (!read.parsed) {
           parts.problems.push_back(read.parsed.error().message);
