@@ -216,25 +216,35 @@ std::vector<BusServiceImpl::CertificateState> BusServiceImpl::CurrentCertificate
   return states;
 }
 
+void BusServiceImpl::SendSignals(std::function<void(sd_bus*)> send) {
+  if (!deferred_) {
+    send(bus_.get());
+    return;
+  }
+  deferred_->AfterUnderWay([this, send = std::move(send)] {
+    if (bus_ && !lost_) send(bus_.get());
+  });
+}
+
 void BusServiceImpl::InventoryChanged() {
   rows_.Clear();  // built from what may just have changed
   if (!bus_ || lost_) return;
-  // The reply under way first: it does not show the change the signals below announce.
-  if (deferred_) deferred_->FinishUnderWay();
-  sd_bus* bus = bus_.get();
   std::vector<CertificateState> current = CurrentCertificateStates();
   // Both sorted by thumbprint: one pass over the two finds what went, what came and what
   // changed. Removals are announced first, as a client would expect of a replacement.
-  std::vector<const CertificateState*> gone, came;
-  std::vector<std::pair<const CertificateState*, std::vector<const char*>>> altered;
+  std::vector<std::string> gone, came;
+  std::vector<std::pair<std::string, std::vector<const char*>>> altered;
+  const auto path_of = [](const CertificateState& state) {
+    return CertificateObjectPath(std::string(state.Thumbprint()));
+  };
   auto before = announced_certificates_.cbegin();
   const auto before_end = announced_certificates_.cend();
   for (const CertificateState& state : current) {
     for (; before != before_end && before->thumbprint < state.thumbprint; ++before) {
-      gone.push_back(&*before);
+      gone.push_back(path_of(*before));
     }
     if (before == before_end || state.thumbprint < before->thumbprint) {
-      came.push_back(&state);
+      came.push_back(path_of(state));
       continue;
     }
     std::vector<const char*> properties;
@@ -245,25 +255,10 @@ void BusServiceImpl::InventoryChanged() {
       properties.push_back("IsInternalTransport");
     }
     if (state.files_hash != before->files_hash) properties.push_back("Files");
-    if (!properties.empty()) altered.emplace_back(&state, std::move(properties));
+    if (!properties.empty()) altered.emplace_back(path_of(state), std::move(properties));
     ++before;
   }
-  for (; before != before_end; ++before) gone.push_back(&*before);
-
-  for (const CertificateState* state : gone) {
-    sd_bus_emit_interfaces_removed(bus,
-                                   CertificateObjectPath(std::string(state->Thumbprint())).c_str(),
-                                   kCertificateInterface, nullptr);
-  }
-  for (const CertificateState* state : came) {
-    sd_bus_emit_interfaces_added(bus,
-                                 CertificateObjectPath(std::string(state->Thumbprint())).c_str(),
-                                 kCertificateInterface, nullptr);
-  }
-  for (auto& [state, properties] : altered) {
-    EmitPropertiesChanged(bus, CertificateObjectPath(std::string(state->Thumbprint())),
-                          kCertificateInterface, std::move(properties));
-  }
+  for (; before != before_end; ++before) gone.push_back(path_of(*before));
   announced_certificates_ = std::move(current);
 
   const ManagerState manager = CurrentManagerState();
@@ -286,8 +281,23 @@ void BusServiceImpl::InventoryChanged() {
   if (manager.metrics_textfile != announced_manager_.metrics_textfile) {
     changed.push_back(kPropertyMetricsTextfile);
   }
-  EmitPropertiesChanged(bus, kManagerPath, kManagerInterface, std::move(changed));
   announced_manager_ = manager;
+
+  if (gone.empty() && came.empty() && altered.empty() && changed.empty()) return;
+  // sd-bus reads the properties a signal carries when it is sent: the values then current.
+  SendSignals([gone = std::move(gone), came = std::move(came), altered = std::move(altered),
+               changed = std::move(changed)](sd_bus* bus) mutable {
+    for (const std::string& path : gone) {
+      sd_bus_emit_interfaces_removed(bus, path.c_str(), kCertificateInterface, nullptr);
+    }
+    for (const std::string& path : came) {
+      sd_bus_emit_interfaces_added(bus, path.c_str(), kCertificateInterface, nullptr);
+    }
+    for (auto& [path, properties] : altered) {
+      EmitPropertiesChanged(bus, path, kCertificateInterface, std::move(properties));
+    }
+    EmitPropertiesChanged(bus, kManagerPath, kManagerInterface, std::move(changed));
+  });
 }
 
 void BusServiceImpl::EmitCertificateExpiring(const std::string& thumbprint,
@@ -295,26 +305,32 @@ void BusServiceImpl::EmitCertificateExpiring(const std::string& thumbprint,
                                              std::uint64_t not_after_usec,
                                              const std::string& threshold) {
   if (!bus_ || lost_) return;
-  if (deferred_) deferred_->FinishUnderWay();
-  EmitManagerSignal(bus_.get(), "CertificateExpiring", "ssts", ValidUtf8(thumbprint).c_str(),
-                    ValidUtf8(subject).c_str(), not_after_usec, ValidUtf8(threshold).c_str());
+  SendSignals([thumbprint = ValidUtf8(thumbprint), subject = ValidUtf8(subject), not_after_usec,
+               threshold = ValidUtf8(threshold)](sd_bus* bus) {
+    EmitManagerSignal(bus, "CertificateExpiring", "ssts", thumbprint.c_str(), subject.c_str(),
+                      not_after_usec, threshold.c_str());
+  });
 }
 
 void BusServiceImpl::EmitCertificateExpired(const std::string& thumbprint,
                                             const std::string& subject,
                                             std::uint64_t not_after_usec) {
   if (!bus_ || lost_) return;
-  if (deferred_) deferred_->FinishUnderWay();
-  EmitManagerSignal(bus_.get(), "CertificateExpired", "sst", ValidUtf8(thumbprint).c_str(),
-                    ValidUtf8(subject).c_str(), not_after_usec);
+  SendSignals([thumbprint = ValidUtf8(thumbprint), subject = ValidUtf8(subject),
+               not_after_usec](sd_bus* bus) {
+    EmitManagerSignal(bus, "CertificateExpired", "sst", thumbprint.c_str(), subject.c_str(),
+                      not_after_usec);
+  });
 }
 
 void BusServiceImpl::EmitInternalTransportCertificateChanged(const std::string& old_thumbprint,
                                                              const std::string& new_thumbprint) {
   if (!bus_ || lost_) return;
-  if (deferred_) deferred_->FinishUnderWay();
-  EmitManagerSignal(bus_.get(), "InternalTransportCertificateChanged", "ss",
-                    ValidUtf8(old_thumbprint).c_str(), ValidUtf8(new_thumbprint).c_str());
+  SendSignals([old_thumbprint = ValidUtf8(old_thumbprint),
+               new_thumbprint = ValidUtf8(new_thumbprint)](sd_bus* bus) {
+    EmitManagerSignal(bus, "InternalTransportCertificateChanged", "ss", old_thumbprint.c_str(),
+                      new_thumbprint.c_str());
+  });
 }
 
 }  // namespace transportcertd

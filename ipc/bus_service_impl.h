@@ -130,6 +130,9 @@ class BusServiceImpl final : public BusService {
   // One record per certificate, sorted by thumbprint.
   std::vector<CertificateState> CurrentCertificateStates() const;
   void OnLost(const std::string& reason);
+  // Sends signals with `send`, now, or once the big reply under way is sent: never before a
+  // reply that does not show the change they announce (DeferredReplies::AfterUnderWay).
+  void SendSignals(std::function<void(sd_bus*)> send);
   // 0 when the caller of `call` may change things (root or admin_group); otherwise sets
   // AccessDenied in `error` and returns the handler's negative result.
   int Authorize(sd_bus_message* call, sd_bus_error* error);

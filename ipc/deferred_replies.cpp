@@ -21,6 +21,7 @@ DeferredReplies::~DeferredReplies() { Stop(); }
 void DeferredReplies::Stop() {
   waiting_.clear();
   under_way_ = false;
+  after_under_way_.clear();
   CloseAndFree(check_);
   CloseAndFree(idle_);
   check_ = nullptr;
@@ -37,9 +38,12 @@ void DeferredReplies::Flush() {
   Schedule();
 }
 
-void DeferredReplies::FinishUnderWay() {
-  while (under_way_ && !waiting_.empty()) WriteOnePart();
-  Schedule();
+void DeferredReplies::AfterUnderWay(std::function<void()> send) {
+  if (!under_way_) {
+    send();
+    return;
+  }
+  after_under_way_.push_back(std::move(send));
 }
 
 void DeferredReplies::WriteOnePart() {
@@ -52,13 +56,16 @@ void DeferredReplies::WriteOnePart() {
   if (under_way_) return;
   const SdBusMessagePtr done = std::move(call);
   waiting_.pop_front();
-  if (r == 0) return;
   // A caller that went away or a closed connection cannot be answered: nothing to do then.
-  if (error.is_set()) {
+  if (r < 0 && error.is_set()) {
     sd_bus_reply_method_error(done.get(), error.get());
-  } else {
+  } else if (r < 0) {
     sd_bus_reply_method_errno(done.get(), r, nullptr);
   }
+  // The reply is sent: now the signals of the changes it does not show.
+  const std::vector<std::function<void()>> sends = std::move(after_under_way_);
+  after_under_way_.clear();
+  for (const auto& send : sends) send();
 }
 
 bool DeferredReplies::WriteQueueEmpty() const {

@@ -31,6 +31,7 @@
 #include <deque>
 #include <functional>
 #include <utility>
+#include <vector>
 
 #include "ipc/sd_bus_handles.h"
 
@@ -53,10 +54,13 @@ class DeferredReplies {
   void Add(sd_bus_message* call, WritePart write);
   // Writes and sends every waiting reply now, to the end, oldest first.
   void Flush();
-  // Writes and sends the rest of the reply under way, if any, now. The bus service calls it
-  // before it sends a signal, so that a reply never reaches a client after a signal of a change
-  // the reply does not show; the replies not started yet answer from the state after it.
-  void FinishUnderWay();
+  // Runs `send` (which sends signals) now when no reply is under way, or else as soon as the
+  // reply under way is sent, before the next reply starts: a reply never reaches a client after
+  // a signal of a change the reply does not show, and the replies not started yet answer from
+  // the state after it. Queued sends run in the order given. The bus service sends every signal
+  // through it; the reply under way is not hurried (its remaining parts would hold the loop up
+  // to 20 ms at 10,000 certificates), its parts go on one per loop turn.
+  void AfterUnderWay(std::function<void()> send);
   // Drops what waits (the connection is closing) and closes the handles. Idempotent.
   void Stop();
 
@@ -73,6 +77,7 @@ class DeferredReplies {
   sd_bus* bus_;
   std::deque<std::pair<SdBusMessagePtr, WritePart>> waiting_;
   bool under_way_ = false;  // the oldest waiting reply has parts written
+  std::vector<std::function<void()>> after_under_way_;  // AfterUnderWay, in order
   uv_check_t* check_ = nullptr;
   uv_idle_t* idle_ = nullptr;
 };
