@@ -101,7 +101,7 @@ Status BusServiceImpl::Register() {
   if (r < 0) return Error{"cannot register the object manager: " + ErrnoText(r)};
   keep(slot);
 
-  deferred_ = std::make_unique<DeferredReplies>(loop_, bus);
+  deferred_ = std::make_shared<DeferredReplies>(loop_, bus);
   rows_timer_ = new uv_timer_t;
   uv_timer_init(loop_, rows_timer_);
   rows_timer_->data = this;
@@ -164,7 +164,8 @@ void BusServiceImpl::FlushBeforeChange() {
 void BusServiceImpl::Stop() {
   if (!bus_) return;
   adapter_.reset();  // no more processing; its libuv handles close on the next loop turn
-  if (deferred_) deferred_->Stop();  // callers waiting for a big reply get none
+  // Callers waiting for a big reply get none; the signals queued behind it are sent.
+  if (deferred_) deferred_->Stop();
   CloseAndFree(rows_timer_);
   rows_timer_ = nullptr;
   rows_.Clear();

@@ -147,7 +147,9 @@ class BusServiceImpl final : public BusService {
   SdBusPtr bus_;
   std::vector<SdBusSlotPtr> slots_;
   std::unique_ptr<SdBusUv> adapter_;
-  std::unique_ptr<DeferredReplies> deferred_;  // before the connection: it holds calls
+  // Before the connection: it holds calls. Shared so that a generation's reply, sent later,
+  // can queue behind the signals of its own change while this service lives.
+  std::shared_ptr<DeferredReplies> deferred_;
   // The ListCertificates rows, kept until the next InventoryChanged() or until no
   // ListCertificates came for kRowsKeptMs (rows_timer_).
   static constexpr std::uint64_t kRowsKeptMs = 10'000;

@@ -21,7 +21,7 @@ DeferredReplies::~DeferredReplies() { Stop(); }
 void DeferredReplies::Stop() {
   waiting_.clear();
   under_way_ = false;
-  after_under_way_.clear();
+  SendAfterUnderWay();  // the reply under way is dropped: nothing left to wait for
   CloseAndFree(check_);
   CloseAndFree(idle_);
   check_ = nullptr;
@@ -62,10 +62,19 @@ void DeferredReplies::WriteOnePart() {
   } else if (r < 0) {
     sd_bus_reply_method_errno(done.get(), r, nullptr);
   }
-  // The reply is sent: now the signals of the changes it does not show.
+  SendAfterUnderWay();  // the reply is sent: now the signals of the changes it does not show
+}
+
+void DeferredReplies::SendAfterUnderWay() {
   const std::vector<std::function<void()>> sends = std::move(after_under_way_);
   after_under_way_.clear();
-  for (const auto& send : sends) send();
+  for (const auto& send : sends) {
+    try {
+      send();
+    } catch (...) {
+      // Out of memory for a signal: the others still go, and the loop goes on.
+    }
+  }
 }
 
 bool DeferredReplies::WriteQueueEmpty() const {

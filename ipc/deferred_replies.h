@@ -61,7 +61,8 @@ class DeferredReplies {
   // through it; the reply under way is not hurried (its remaining parts would hold the loop up
   // to 20 ms at 10,000 certificates), its parts go on one per loop turn.
   void AfterUnderWay(std::function<void()> send);
-  // Drops what waits (the connection is closing) and closes the handles. Idempotent.
+  // Drops the replies that wait (the connection is closing), runs what AfterUnderWay queued,
+  // and closes the handles. Idempotent.
   void Stop();
 
   std::size_t waiting() const { return waiting_.size(); }
@@ -70,6 +71,8 @@ class DeferredReplies {
   static void OnCheck(uv_check_t* handle);
   // Writes the next part of the oldest waiting reply.
   void WriteOnePart();
+  // Runs what AfterUnderWay queued, in order.
+  void SendAfterUnderWay();
   // Starts or stops the handles for what waits and what sd-bus still has to write.
   void Schedule();
   bool WriteQueueEmpty() const;

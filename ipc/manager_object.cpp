@@ -133,26 +133,44 @@ Result<SdBusMessagePtr> NewReply(sd_bus_message* call) {
   return SdBusMessagePtr(raw);
 }
 
+// Answers `call` with the thumbprint `result` names, or its error.
+void AnswerGeneration(sd_bus_message* call, const Result<std::string>& result) noexcept {
+  try {
+    if (result.ok()) {
+      const std::string thumbprint = ValidUtf8(*result);
+      sd_bus_reply_method_return(call, "s", thumbprint.c_str());
+    } else {
+      SdBusError error;
+      SetBusError(error.get(), result.error());
+      sd_bus_reply_method_error(call, error.get());
+    }
+  } catch (...) {
+    sd_bus_reply_method_errorf(call, SD_BUS_ERROR_NO_MEMORY, "out of memory");
+  }
+  // A caller that went away or a closed connection cannot be answered: nothing to do.
+}
+
 // The reply for a method whose backend call completes later (generation): keeps a reference to
-// the call and answers it exactly once, from the loop thread, whenever the daemon is done.
-ManagerBackend::GenerationDone ReplyWhenDone(sd_bus_message* call) {
+// the call and answers it exactly once, from the loop thread, whenever the daemon is done:
+// after the signals of the change it reports (the daemon announces the new certificate first),
+// also when those wait behind a big reply under way (`deferred`, while the service lives).
+ManagerBackend::GenerationDone ReplyWhenDone(sd_bus_message* call,
+                                             const std::weak_ptr<DeferredReplies>& deferred) {
   auto pending = std::make_shared<SdBusMessagePtr>(sd_bus_message_ref(call));
-  return [pending](const Result<std::string>& result) noexcept {
+  return [pending, deferred](const Result<std::string>& result) noexcept {
     if (!*pending) return;  // already answered
-    const SdBusMessagePtr call_message = std::move(*pending);
     try {
-      if (result.ok()) {
-        const std::string thumbprint = ValidUtf8(*result);
-        sd_bus_reply_method_return(call_message.get(), "s", thumbprint.c_str());
-      } else {
-        SdBusError error;
-        SetBusError(error.get(), result.error());
-        sd_bus_reply_method_error(call_message.get(), error.get());
+      if (const auto replies = deferred.lock()) {
+        auto queued = std::make_shared<SdBusMessagePtr>(std::move(*pending));
+        replies->AfterUnderWay([queued, result] { AnswerGeneration(queued->get(), result); });
+        return;
       }
     } catch (...) {
-      sd_bus_reply_method_errorf(call_message.get(), SD_BUS_ERROR_NO_MEMORY, "out of memory");
+      // Out of memory for the queue: answered at once below, if the call was not taken yet.
     }
-    // A caller that went away or a closed connection cannot be answered: nothing to do.
+    if (!*pending) return;
+    const SdBusMessagePtr call_message = std::move(*pending);
+    AnswerGeneration(call_message.get(), result);
   };
 }
 
@@ -426,7 +444,7 @@ int BusServiceImpl::NewSelfSignedCertificate(sd_bus_message* call, sd_bus_error*
 
   // Generation runs off the loop; the reply goes out when it is done, and the loop keeps
   // serving other callers meanwhile.
-  backend_.NewSelfSignedCertificate(*names, ReplyWhenDone(call));
+  backend_.NewSelfSignedCertificate(*names, ReplyWhenDone(call, deferred_));
   return 1;
 }
 
@@ -462,7 +480,7 @@ int BusServiceImpl::RemoveCertificate(sd_bus_message* call, sd_bus_error* error)
 
 int BusServiceImpl::RenewInternalTransportCertificate(sd_bus_message* call, sd_bus_error* error) {
   if (const int denied = Authorize(call, error); denied < 0) return denied;
-  backend_.RenewInternalTransportCertificate(ReplyWhenDone(call));
+  backend_.RenewInternalTransportCertificate(ReplyWhenDone(call, deferred_));
   return 1;
 }
 

@@ -125,5 +125,15 @@ TEST_F(DeferredRepliesTest, FlushSendsTheSignalsRightAfterTheReplyUnderWay) {
   EXPECT_EQ(log_, Log({"list part 1", "list part 2", "changed", "explain part 1"}));
 }
 
+// The connection is closing: the replies that wait are dropped, and the signals queued behind
+// the one under way are sent, not lost.
+TEST_F(DeferredRepliesTest, SendsTheQueuedSignalsWhenStopped) {
+  replies_->Add(call_.get(), Reply("list", 3));
+  uv_run(&loop_, UV_RUN_NOWAIT);
+  Signal("expired");
+  replies_->Stop();
+  EXPECT_EQ(log_, Log({"list part 1", "expired"}));
+}
+
 }  // namespace
 }  // namespace transportcertd
