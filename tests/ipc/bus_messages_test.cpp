@@ -1,9 +1,7 @@
 #include "ipc/bus_messages.h"
 
 #include <gtest/gtest.h>
-#include <sys/socket.h>
 #include <systemd/sd-bus.h>
-#include <unistd.h>
 
 #include <cstddef>
 #include <cstdint>
@@ -13,6 +11,7 @@
 #include <string>
 
 #include "ipc/sd_bus_handles.h"
+#include "tests/ipc/bus_test_support.h"
 
 namespace transportcertd {
 namespace {
@@ -27,26 +26,9 @@ void WriteRow(MessageWriter& out, std::size_t i) {
       .Close();
 }
 
-// Messages built on a connection that never sends: sd-bus makes messages only on a started
-// connection, so it is started on one end of a socket pair whose other end never answers.
+// Messages built on a connection that never sends.
 class AnArrayWrittenInParts : public ::testing::Test {
  protected:
-  void SetUp() override {
-    int fds[2] = {-1, -1};
-    ASSERT_EQ(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0, fds), 0);
-    peer_ = fds[1];
-    sd_bus* raw = nullptr;
-    ASSERT_GE(sd_bus_new(&raw), 0);
-    bus_.reset(raw);
-    ASSERT_GE(sd_bus_set_fd(raw, fds[0], fds[0]), 0);
-    ASSERT_GE(sd_bus_start(raw), 0);
-  }
-
-  void TearDown() override {
-    bus_.reset();
-    if (peer_ >= 0) close(peer_);
-  }
-
   SdBusMessagePtr NewMessage() {
     sd_bus_message* raw = nullptr;
     EXPECT_GE(sd_bus_message_new_signal(bus_.get(), &raw, "/test", "org.example.Test", "Rows"), 0);
@@ -80,9 +62,7 @@ class AnArrayWrittenInParts : public ::testing::Test {
   }
 
  private:
-  // A plain unref: flushing would wait for the authentication the peer never answers.
-  std::unique_ptr<sd_bus, SdBusDeleter<sd_bus_close_unref>> bus_;
-  int peer_ = -1;
+  testing::UnansweredBus bus_;
 };
 
 TEST_F(AnArrayWrittenInParts, EqualsTheSameArrayWrittenAtOnceInAsManyPartsAsItTakes) {

@@ -6,6 +6,7 @@
 #include <signal.h>
 #include <spawn.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -15,6 +16,23 @@
 #include <utility>
 
 namespace transportcertd::testing {
+
+UnansweredBus::UnansweredBus() {
+  int fds[2] = {-1, -1};
+  if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0, fds) != 0) {
+    ADD_FAILURE() << "socketpair: " << std::strerror(errno);
+    return;
+  }
+  peer_ = fds[1];
+  if (sd_bus_new(&bus_) < 0 || sd_bus_set_fd(bus_, fds[0], fds[0]) < 0 || sd_bus_start(bus_) < 0) {
+    ADD_FAILURE() << "cannot start an sd-bus connection on a socket pair";
+  }
+}
+
+UnansweredBus::~UnansweredBus() {
+  if (bus_ != nullptr) sd_bus_close_unref(bus_);
+  if (peer_ >= 0) close(peer_);
+}
 namespace {
 
 // argv/envp as the exec family wants them; the strings stay owned by the vectors.

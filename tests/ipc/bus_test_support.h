@@ -24,6 +24,24 @@ namespace transportcertd::testing {
 
 using namespace std::chrono_literals;
 
+// A started sd-bus connection on which no message is ever sent: sd-bus makes messages only on a
+// started connection, so it is started on one end of a socket pair whose other end never
+// answers. For tests of what builds and queues messages. Closed without a flush (the
+// handshake would wait for the peer).
+class UnansweredBus {
+ public:
+  UnansweredBus();
+  ~UnansweredBus();
+  UnansweredBus(const UnansweredBus&) = delete;
+  UnansweredBus& operator=(const UnansweredBus&) = delete;
+
+  sd_bus* get() const { return bus_; }
+
+ private:
+  sd_bus* bus_ = nullptr;
+  int peer_ = -1;
+};
+
 // A private dbus-daemon (tests/ipc/test-bus.conf) listening in a temporary directory, stopped
 // on destruction (and killed with the test process if that dies first). Every local user may
 // connect.

@@ -1,12 +1,10 @@
 // The order in which big replies, their parts and signals leave the daemon
 // (ipc/deferred_replies.h), without a bus: the parts are written by test functions that log
-// them, on a connection that never sends.
+// them, on a connection that never sends (testing::UnansweredBus).
 #include "ipc/deferred_replies.h"
 
 #include <gtest/gtest.h>
-#include <sys/socket.h>
 #include <systemd/sd-bus.h>
-#include <unistd.h>
 #include <uv.h>
 
 #include <memory>
@@ -14,6 +12,7 @@
 #include <vector>
 
 #include "ipc/sd_bus_handles.h"
+#include "tests/ipc/bus_test_support.h"
 
 namespace transportcertd {
 namespace {
@@ -24,19 +23,10 @@ class DeferredRepliesTest : public ::testing::Test {
  protected:
   void SetUp() override {
     ASSERT_EQ(uv_loop_init(&loop_), 0);
-    // sd-bus makes messages only on a started connection: one end of a socket pair whose
-    // other end never answers.
-    int fds[2] = {-1, -1};
-    ASSERT_EQ(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0, fds), 0);
-    peer_ = fds[1];
-    sd_bus* raw = nullptr;
-    ASSERT_GE(sd_bus_new(&raw), 0);
-    bus_.reset(raw);
-    ASSERT_GE(sd_bus_set_fd(raw, fds[0], fds[0]), 0);
-    ASSERT_GE(sd_bus_start(raw), 0);
     replies_ = std::make_unique<DeferredReplies>(&loop_, bus_.get());
     sd_bus_message* message = nullptr;
-    ASSERT_GE(sd_bus_message_new_signal(raw, &message, "/test", "org.example.Test", "Call"), 0);
+    ASSERT_GE(sd_bus_message_new_signal(bus_.get(), &message, "/test", "org.example.Test", "Call"),
+              0);
     call_.reset(message);
   }
 
@@ -45,9 +35,6 @@ class DeferredRepliesTest : public ::testing::Test {
     uv_run(&loop_, UV_RUN_DEFAULT);  // the handles' close callbacks
     EXPECT_EQ(uv_loop_close(&loop_), 0);
     call_.reset();
-    // Closed without a flush: the connection's handshake waits for a peer that never answers.
-    sd_bus_close_unref(bus_.release());
-    if (peer_ >= 0) close(peer_);
   }
 
   // A reply of `parts` parts, each logged as "NAME part N" when it is written.
@@ -70,8 +57,7 @@ class DeferredRepliesTest : public ::testing::Test {
   }
 
   uv_loop_t loop_{};
-  int peer_ = -1;
-  SdBusPtr bus_;
+  testing::UnansweredBus bus_;
   SdBusMessagePtr call_;
   std::unique_ptr<DeferredReplies> replies_;
   Log log_;
