@@ -116,14 +116,4 @@ void ReadAndParseStoreFiles(const std::vector<std::string>& paths, std::uint64_t
               lib_ctxs != nullptr ? lib_ctxs : &own_lib_ctxs);
 }
 
-std::vector<FileParse> ReadAndParseStoreFiles(const std::vector<std::string>& paths,
-                                              std::uint64_t max_size, unsigned threads,
-                                              WorkerLibCtxs* lib_ctxs) {
-  std::vector<FileParse> results(paths.size());
-  ReadAndParseStoreFiles(
-      paths, max_size, threads, lib_ctxs,
-      [&results](std::size_t i, FileParse parse) { results[i] = std::move(parse); });
-  return results;
-}
-
 }  // namespace transportcertd

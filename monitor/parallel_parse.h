@@ -67,18 +67,13 @@ struct FileParse {
 
 // Reads (ReadStoreFile, at most `max_size` bytes) and parses (ParseStoreFile) each of `paths`,
 // on `threads` threads, each started one in a library context of `lib_ctxs` (or of its own,
-// freed on return, when null: a parse holds no OpenSSL object). The result is in the order of
-// `paths`.
-std::vector<FileParse> ReadAndParseStoreFiles(const std::vector<std::string>& paths,
-                                              std::uint64_t max_size, unsigned threads,
-                                              WorkerLibCtxs* lib_ctxs = nullptr);
-
-// As above, but each file's parse is handed to `take(i, parse)` (i its index in `paths`) by the
-// thread that parsed it, as soon as it is parsed, the file's contents already freed. `take`
-// is called from several threads at once and must only touch what belongs to its index (or
-// lock). A caller that keeps only part of each parse keeps memory compact this way: what it
-// does not keep is freed before the next file is read, and its space is used again for that
-// file, instead of lying between what is kept until every file is parsed.
+// freed on return, when null: a parse holds no OpenSSL object), and hands each file's parse to
+// `take(i, parse)` (i its index in `paths`) on the thread that parsed it, as soon as it is
+// parsed, the file's contents already freed. `take` is called from several threads at once and
+// must only touch what belongs to its index (or lock); it must not throw. A caller that keeps
+// only part of each parse keeps memory compact this way: what it does not keep is freed before
+// the next file is read, and its space is used again for that file, instead of lying between
+// what is kept until every file is parsed.
 void ReadAndParseStoreFiles(const std::vector<std::string>& paths, std::uint64_t max_size,
                             unsigned threads, WorkerLibCtxs* lib_ctxs,
                             const std::function<void(std::size_t, FileParse)>& take);

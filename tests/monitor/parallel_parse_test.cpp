@@ -147,7 +147,10 @@ TEST(ReadAndParseStoreFiles, KeepsTheOrderOfThePathsAndTellsAVanishedFile) {
     thumbprints.push_back(made.thumbprint);
   }
   paths.push_back(dir / "never-there.pem");
-  const auto parses = ReadAndParseStoreFiles(paths, std::uint64_t{1024} * 1024, 4);
+  std::vector<FileParse> parses(paths.size());
+  ReadAndParseStoreFiles(
+      paths, std::uint64_t{1024} * 1024, 4, nullptr,
+      [&parses](std::size_t i, FileParse parse) { parses[i] = std::move(parse); });
   ASSERT_EQ(parses.size(), paths.size());
   for (std::size_t i = 0; i < thumbprints.size(); ++i) {
     ASSERT_TRUE(parses[i].read_ok);
