@@ -23,17 +23,19 @@ void Daemon::RaiseExpiryAlerts(UnixTimeMs now) {
     const std::uint64_t not_after_usec = static_cast<std::uint64_t>(cert.not_after) * 1'000'000;
     if (alert.kind == ExpiryAlert::Kind::kExpired) {
       Alert(AlertKind::kCertificateExpired, spdlog::level::err, fields,
-            "certificate " + cert.thumbprint + " (" + cert.subject + ") expired at " +
-                fields.not_after);
-      if (bus_) bus_->EmitCertificateExpired(cert.thumbprint, cert.subject, not_after_usec);
+            "certificate " + std::string(cert.thumbprint()) + " (" + std::string(cert.subject()) +
+                ") expired at " + fields.not_after);
+      if (bus_)
+        bus_->EmitCertificateExpired(std::string(cert.thumbprint()), std::string(cert.subject()),
+                                     not_after_usec);
     } else {
       fields.threshold = FormatDuration(alert.threshold);
       Alert(AlertKind::kCertificateExpiring, spdlog::level::warn, fields,
-            "certificate " + cert.thumbprint + " (" + cert.subject + ") expires at " +
-                fields.not_after + ", within " + fields.threshold);
+            "certificate " + std::string(cert.thumbprint()) + " (" + std::string(cert.subject()) +
+                ") expires at " + fields.not_after + ", within " + fields.threshold);
       if (bus_) {
-        bus_->EmitCertificateExpiring(cert.thumbprint, cert.subject, not_after_usec,
-                                      fields.threshold);
+        bus_->EmitCertificateExpiring(std::string(cert.thumbprint()), std::string(cert.subject()),
+                                      not_after_usec, fields.threshold);
       }
     }
   }
@@ -92,7 +94,7 @@ void Daemon::WriteMetrics() {
   MetricsSnapshot snapshot;
   snapshot.now = clock_.Now();
   for (const auto& stored : inventory_.certificates) {
-    const std::string& thumbprint = stored.cert().thumbprint;
+    const std::string thumbprint(stored.cert().thumbprint());
     snapshot.certificates.push_back({&stored, StatusOf(stored), ServicesOf(thumbprint),
                                      thumbprint == bindings_.internal_transport});
   }
@@ -103,7 +105,8 @@ void Daemon::WriteMetrics() {
   for (const auto& name : names) {
     const Selection selection = SelectWinner(SelectionFor(name, Service::kSmtp), names_);
     if (selection.winner != nullptr) {
-      snapshot.selected.push_back({name, Service::kSmtp, selection.winner->cert().thumbprint});
+      snapshot.selected.push_back(
+          {name, Service::kSmtp, std::string(selection.winner->cert().thumbprint())});
     }
   }
   std::set<std::string> unusable;

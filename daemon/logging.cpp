@@ -140,8 +140,8 @@ std::string FormatTime(std::int64_t t) {
 
 AlertFields FieldsOf(const Certificate& cert) {
   AlertFields fields;
-  fields.thumbprint = cert.thumbprint;
-  fields.subject = cert.subject;
+  fields.thumbprint = cert.thumbprint();
+  fields.subject = cert.subject();
   fields.not_after = FormatTime(cert.not_after);
   return fields;
 }

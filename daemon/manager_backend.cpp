@@ -63,11 +63,11 @@ Selection Daemon::Explain(const std::string& fqdn, Service service) {
 
 Selection Daemon::AlertIfExpired(Selection selection, const std::string& fqdn, Service service) {
   if (selection.winner != nullptr && selection.winner_expired && expired_selected_ &&
-      expired_selected_->ShouldAlert(selection.winner->cert().thumbprint, fqdn)) {
+      expired_selected_->ShouldAlert(std::string(selection.winner->cert().thumbprint()), fqdn)) {
     Alert(AlertKind::kExpiredCertificateSelected, spdlog::level::err,
           FieldsOf(selection.winner->cert()),
           "no valid certificate is eligible for " + fqdn + " (" + ServiceName(service) +
-              "); the expired certificate " + selection.winner->cert().thumbprint +
+              "); the expired certificate " + std::string(selection.winner->cert().thumbprint()) +
               " is used until one is: " + selection.reason);
   }
   return selection;

@@ -24,7 +24,8 @@ namespace transportcertd {
 
 Result<std::string> BuildPemBundle(const StoredCertificate& stored) {
   if (!stored.HasPrivateKey()) {
-    return Error{stored.cert().thumbprint + " has no private key in the store", ErrorCode::kStore};
+    return Error{std::string(stored.cert().thumbprint()) + " has no private key in the store",
+                 ErrorCode::kStore};
   }
   auto key = ReadPrivateKeyPem(stored.key_file, stored.cert().public_key_id);
   if (!key) return key.error();
@@ -255,7 +256,8 @@ void Publisher::PublishSelections(const Inventory& inventory, const std::string&
   input.publish_dir = config_.publish_dir;
   input.select = [&select](const std::string& name, Service service) -> std::optional<std::string> {
     const StoredCertificate* winner = select(name, service);
-    return winner != nullptr ? std::optional(winner->cert().thumbprint) : std::nullopt;
+    return winner != nullptr ? std::optional(std::string(winner->cert().thumbprint()))
+                             : std::nullopt;
   };
   input.exists = [this](const std::string& path) {
     struct stat st {};
@@ -275,8 +277,8 @@ void Publisher::PublishSelections(const Inventory& inventory, const std::string&
     auto bundle = BuildPemBundle(*winner);
     if (!bundle) {
       AlertFields fields;
-      fields.thumbprint = winner->cert().thumbprint;
-      fields.subject = winner->cert().subject;
+      fields.thumbprint = winner->cert().thumbprint();
+      fields.subject = winner->cert().subject();
       fields.file = config_.publish_dir + "/" + path;
       Alert(AlertKind::kPublishFailed, spdlog::level::err, fields,
             "cannot publish " + path + ": " + bundle.error().message);

@@ -35,22 +35,22 @@ int CertificateProperty(sd_bus* /*bus*/, const char* path, const char* /*interfa
 }
 
 void AppendThumbprint(MessageWriter& w, const StoredCertificate& s, ManagerBackend&) {
-  w.String(s.cert().thumbprint);
+  w.String(s.cert().thumbprint());
 }
 void AppendSha256Fingerprint(MessageWriter& w, const StoredCertificate& s, ManagerBackend&) {
   w.String(s.cert().Sha256Hex());
 }
 void AppendSubject(MessageWriter& w, const StoredCertificate& s, ManagerBackend&) {
-  w.String(s.cert().subject);
+  w.String(s.cert().subject());
 }
 void AppendIssuer(MessageWriter& w, const StoredCertificate& s, ManagerBackend&) {
-  w.String(s.cert().issuer);
+  w.String(s.cert().issuer());
 }
 void AppendSerialNumber(MessageWriter& w, const StoredCertificate& s, ManagerBackend&) {
-  w.String(s.cert().serial);
+  w.String(s.cert().serial());
 }
 void AppendDomains(MessageWriter& w, const StoredCertificate& s, ManagerBackend&) {
-  w.Strings(s.cert().Names());
+  w.Strings(s.cert().Names().ToVector());
 }
 void AppendNotBefore(MessageWriter& w, const StoredCertificate& s, ManagerBackend&) {
   w.U64(ToUsec(s.cert().not_before));
@@ -65,7 +65,7 @@ void AppendHasPrivateKey(MessageWriter& w, const StoredCertificate& s, ManagerBa
   w.Bool(s.HasPrivateKey());
 }
 void AppendKeyAlgorithm(MessageWriter& w, const StoredCertificate& s, ManagerBackend&) {
-  w.String(s.cert().key_algorithm);
+  w.String(s.cert().key_algorithm());
 }
 void AppendKeyBits(MessageWriter& w, const StoredCertificate& s, ManagerBackend&) {
   w.U32(s.cert().key_bits > 0 ? static_cast<std::uint32_t>(s.cert().key_bits) : 0);
@@ -74,13 +74,13 @@ void AppendFiles(MessageWriter& w, const StoredCertificate& s, ManagerBackend&) 
   w.Strings(s.files);
 }
 void AppendServices(MessageWriter& w, const StoredCertificate& s, ManagerBackend& b) {
-  w.Strings(ServiceNames(b.ServicesOf(s.cert().thumbprint)));
+  w.Strings(ServiceNames(b.ServicesOf(std::string(s.cert().thumbprint()))));
 }
 void AppendStatus(MessageWriter& w, const StoredCertificate& s, ManagerBackend& b) {
   w.String(b.StatusOf(s));
 }
 void AppendIsInternalTransport(MessageWriter& w, const StoredCertificate& s, ManagerBackend& b) {
-  w.Bool(b.CurrentBindings().internal_transport == s.cert().thumbprint);
+  w.Bool(b.CurrentBindings().internal_transport == s.cert().thumbprint());
 }
 
 // What a certificate is never changes (the thumbprint is a hash of it); how the daemon uses it
@@ -143,7 +143,8 @@ int BusServiceImpl::EnumerateCertificateObjects(sd_bus* /*bus*/, const char* /*p
     auto* list = static_cast<char**>(std::calloc(certificates.size() + 1, sizeof(char*)));
     if (list == nullptr) return -ENOMEM;
     for (std::size_t i = 0; i < certificates.size(); ++i) {
-      list[i] = strdup(CertificateObjectPath(certificates[i].cert().thumbprint).c_str());
+      list[i] =
+          strdup(CertificateObjectPath(std::string(certificates[i].cert().thumbprint())).c_str());
       if (list[i] == nullptr) {
         for (std::size_t j = 0; j < i; ++j) std::free(list[j]);
         std::free(list);

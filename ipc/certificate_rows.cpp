@@ -37,18 +37,18 @@ std::shared_ptr<const CertificateRows::Table> CertificateRows::Build(
     Row& row = table->rows.emplace_back();
     row.certificate = &cert;
     row.offset = static_cast<std::uint32_t>(text.size());
-    add(cert.thumbprint);
-    add(cert.subject);
-    add(cert.issuer);
-    for (const std::string& name : cert.Names()) add(name);
+    add(cert.thumbprint());
+    add(cert.subject());
+    add(cert.issuer());
+    for (const std::string_view name : cert.Names()) add(name);
     row.names = static_cast<std::uint32_t>(cert.Names().size());
-    text.append(kCertificatePathPrefix).append("/").append(cert.thumbprint).push_back('\0');
+    text.append(kCertificatePathPrefix).append("/").append(cert.thumbprint()).push_back('\0');
     row.not_before = ToUsec(cert.not_before);
     row.not_after = ToUsec(cert.not_after);
-    row.services = backend.ServicesOf(cert.thumbprint);
+    row.services = backend.ServicesOf(std::string(cert.thumbprint()));
     row.self_signed = cert.self_signed;
     row.has_private_key = stored.HasPrivateKey();
-    row.internal_transport = !internal.empty() && internal == cert.thumbprint;
+    row.internal_transport = !internal.empty() && internal == cert.thumbprint();
   }
   text.shrink_to_fit();
   return table;

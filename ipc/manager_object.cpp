@@ -321,7 +321,7 @@ int BusServiceImpl::SelectCertificate(sd_bus_message* call, sd_bus_error* error)
     const std::size_t count = backend_.CurrentInventory().certificates.size();
     return SetBusError(error, NoCertificateError(count, args->fqdn, args->service));
   }
-  const std::string thumbprint = ValidUtf8(selection.winner->cert().thumbprint);
+  const std::string thumbprint = ValidUtf8(selection.winner->cert().thumbprint());
   const std::string reason = ValidUtf8(selection.reason);
   return sd_bus_reply_method_return(call, "ss", thumbprint.c_str(), reason.c_str());
 }

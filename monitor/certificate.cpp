@@ -8,7 +8,10 @@
 #include <openssl/x509v3.h>
 
 #include <algorithm>
+#include <cstring>
 #include <ctime>
+#include <limits>
+#include <stdexcept>
 #include <utility>
 
 namespace transportcertd {
@@ -233,40 +236,40 @@ std::string CurveName(EVP_PKEY* key) {
   return nist != nullptr ? nist : group;
 }
 
-void DescribeKey(EVP_PKEY* key, Certificate& cert) {
+void DescribeKey(EVP_PKEY* key, Certificate& cert, CertificateText& text) {
   if (key == nullptr) {
-    cert.key_algorithm = "unsupported";
+    text.key_algorithm = "unsupported";
     return;
   }
   cert.key_bits = EVP_PKEY_get_bits(key);
   const int id = EVP_PKEY_get_base_id(key);
   if (id == EVP_PKEY_RSA || id == EVP_PKEY_RSA_PSS) {
     cert.key_type = KeyType::kRsa;
-    cert.key_algorithm = "RSA";
+    text.key_algorithm = "RSA";
   } else if (id == EVP_PKEY_EC) {
     cert.key_type = KeyType::kEc;
-    cert.curve = CurveName(key);
-    cert.key_algorithm = cert.curve.empty() ? "EC (explicit parameters)" : "EC " + cert.curve;
+    text.curve = CurveName(key);
+    text.key_algorithm = text.curve.empty() ? "EC (explicit parameters)" : "EC " + text.curve;
   } else {
     const char* name = EVP_PKEY_get0_type_name(key);
-    cert.key_algorithm = name != nullptr ? name : "unknown";
+    text.key_algorithm = name != nullptr ? name : "unknown";
   }
 }
 
-void ReadNames(X509* x509, Certificate& cert) {
+void ReadNames(X509* x509, CertificateText& text) {
   GeneralNamesPtr sans(
       static_cast<GENERAL_NAMES*>(X509_get_ext_d2i(x509, NID_subject_alt_name, nullptr, nullptr)));
   for (int i = 0; sans && i < sk_GENERAL_NAME_num(sans.get()); ++i) {
     const GENERAL_NAME* gn = sk_GENERAL_NAME_value(sans.get(), i);
     if (gn->type != GEN_DNS) continue;
     const ASN1_STRING* s = gn->d.dNSName;
-    cert.dns_names.emplace_back(reinterpret_cast<const char*>(ASN1_STRING_get0_data(s)),
+    text.dns_names.emplace_back(reinterpret_cast<const char*>(ASN1_STRING_get0_data(s)),
                                 static_cast<size_t>(ASN1_STRING_length(s)));
   }
   const X509_NAME* subject = X509_get_subject_name(x509);
   for (int i = X509_NAME_get_index_by_NID(subject, NID_commonName, -1); i >= 0;
        i = X509_NAME_get_index_by_NID(subject, NID_commonName, i)) {
-    cert.common_names.push_back(
+    text.common_names.push_back(
         AsnStringToUtf8(X509_NAME_ENTRY_get_data(X509_NAME_get_entry(subject, i))));
   }
   const X509_NAME* issuer = X509_get_issuer_name(x509);
@@ -276,7 +279,7 @@ void ReadNames(X509* x509, Certificate& cert) {
     last_cn = i;
   }
   if (last_cn >= 0) {
-    cert.issuer_common_name =
+    text.issuer_common_name =
         AsnStringToUtf8(X509_NAME_ENTRY_get_data(X509_NAME_get_entry(issuer, last_cn)));
   }
 }
@@ -366,8 +369,9 @@ Status AddPemBlock(const std::string& name, const std::string& header, const uns
     EvpPkeyPtr key = DecodePrivateKey(name, data, len);
     if (!key) return Error{"unreadable private key: " + TakeOpenSslError("malformed DER")};
     Certificate described;
-    DescribeKey(key.get(), described);
-    out.keys.push_back({ToSha256Digest(PrivateKeyId(key.get())), described.key_algorithm});
+    CertificateText text;
+    DescribeKey(key.get(), described, text);
+    out.keys.push_back({ToSha256Digest(PrivateKeyId(key.get())), std::move(text.key_algorithm)});
     return {};
   }
   if (name == "CERTIFICATE REQUEST" || name == "NEW CERTIFICATE REQUEST") {
@@ -481,6 +485,108 @@ std::string HexLower(const Sha256Digest& digest) {
   return HexLower({reinterpret_cast<const char*>(digest.data()), digest.size()});
 }
 
+namespace {
+
+std::uint32_t LoadU32(const char* at) {
+  std::uint32_t value = 0;
+  std::memcpy(&value, at, sizeof value);
+  return value;
+}
+
+void StoreU32(char* at, std::size_t value) {
+  const auto v = static_cast<std::uint32_t>(value);
+  std::memcpy(at, &v, sizeof v);
+}
+
+}  // namespace
+
+static_assert(sizeof(Certificate) <= 112, "see certificate.h");
+
+Certificate::Certificate(const Certificate& other) { *this = other; }
+
+Certificate& Certificate::operator=(const Certificate& other) {
+  if (this == &other) return *this;
+  sha256 = other.sha256;
+  public_key_id = other.public_key_id;
+  not_before = other.not_before;
+  not_after = other.not_after;
+  key_usage = other.key_usage;
+  version = other.version;
+  key_bits = other.key_bits;
+  key_type = other.key_type;
+  is_ca = other.is_ca;
+  self_signed = other.self_signed;
+  has_extended_key_usage = other.has_extended_key_usage;
+  extended_key_usage_server_auth = other.extended_key_usage_server_auth;
+  usable = other.usable;
+  text_.reset();
+  if (other.text_) {
+    const std::size_t bytes = other.TextBytes();
+    text_ = std::make_unique_for_overwrite<char[]>(bytes);
+    std::memcpy(text_.get(), other.text_.get(), bytes);
+  }
+  return *this;
+}
+
+void Certificate::SetText(const CertificateText& text) {
+  std::vector<std::string_view> all = {
+      text.thumbprint,         text.subject,       text.issuer, text.serial,
+      text.issuer_common_name, text.key_algorithm, text.curve};
+  static_assert(kFixedTexts == 7);
+  all.insert(all.end(), text.dns_names.begin(), text.dns_names.end());
+  all.insert(all.end(), text.common_names.begin(), text.common_names.end());
+  const std::size_t header = sizeof(std::uint32_t) * (2 + all.size());
+  std::size_t bytes = header;
+  for (const std::string_view s : all) bytes += s.size();
+  if (bytes > std::numeric_limits<std::uint32_t>::max())
+    throw std::length_error("certificate text");
+  auto out = std::make_unique_for_overwrite<char[]>(bytes);
+  StoreU32(out.get(), all.size());
+  StoreU32(out.get() + sizeof(std::uint32_t), text.dns_names.size());
+  std::size_t end = header;
+  for (std::size_t i = 0; i < all.size(); ++i) {
+    std::memcpy(out.get() + end, all[i].data(), all[i].size());
+    end += all[i].size();
+    StoreU32(out.get() + sizeof(std::uint32_t) * (2 + i), end);
+  }
+  text_ = std::move(out);
+}
+
+CertificateText Certificate::Text() const {
+  CertificateText text;
+  text.thumbprint = thumbprint();
+  text.subject = subject();
+  text.issuer = issuer();
+  text.serial = serial();
+  text.issuer_common_name = issuer_common_name();
+  text.key_algorithm = key_algorithm();
+  text.curve = curve();
+  text.dns_names = dns_names().ToVector();
+  text.common_names = common_names().ToVector();
+  return text;
+}
+
+std::size_t Certificate::TextCount() const {
+  return text_ ? LoadU32(text_.get()) : std::size_t{kFixedTexts};
+}
+
+std::size_t Certificate::DnsNameCount() const {
+  return text_ ? LoadU32(text_.get() + sizeof(std::uint32_t)) : 0;
+}
+
+std::string_view Certificate::TextAt(const char* text, std::size_t i) {
+  if (text == nullptr) return {};
+  const std::size_t ends = 2 * sizeof(std::uint32_t);
+  const std::size_t begin = i == 0 ? ends + sizeof(std::uint32_t) * LoadU32(text)
+                                   : LoadU32(text + ends + sizeof(std::uint32_t) * (i - 1));
+  const std::size_t end = LoadU32(text + ends + sizeof(std::uint32_t) * i);
+  return {text + begin, end - begin};
+}
+
+std::size_t Certificate::TextBytes() const {
+  return text_ ? LoadU32(text_.get() + sizeof(std::uint32_t) * (1 + TextCount())) : 0;
+}
+
 std::string Certificate::Sha256Hex() const { return HexUpper(sha256); }
 
 bool Certificate::HasServerAuth() const {
@@ -510,16 +616,18 @@ std::optional<std::string> CheckKeyStrength(const Certificate& cert) {
       }
       return "weak key: RSA " + std::to_string(cert.key_bits) + " bits" + kKeyRequirement;
     case KeyType::kEc:
-      if (cert.curve == "P-256" || cert.curve == "P-384" || cert.curve == "P-521") {
+      if (cert.curve() == "P-256" || cert.curve() == "P-384" || cert.curve() == "P-521") {
         return std::nullopt;
       }
       return "weak key: ECDSA " +
-             (cert.curve.empty() ? std::string("on an unnamed curve") : cert.curve) +
+             (cert.curve().empty() ? std::string("on an unnamed curve")
+                                   : std::string(cert.curve())) +
              kKeyRequirement;
     case KeyType::kOther:
       break;
   }
-  const std::string algorithm = cert.key_algorithm.empty() ? "unknown" : cert.key_algorithm;
+  const std::string algorithm =
+      cert.key_algorithm().empty() ? "unknown" : std::string(cert.key_algorithm());
   return "unsupported key: " + algorithm + kKeyRequirement;
 }
 
@@ -560,11 +668,12 @@ Result<Certificate> DescribeCertificateAndDer(X509* x509, std::string& der) {
   der.assign(reinterpret_cast<const char*>(encoded), static_cast<size_t>(der_len));
   OPENSSL_free(encoded);
 
-  cert.thumbprint = HexUpper(Digest(EVP_sha1(), der));
+  CertificateText text;
+  text.thumbprint = HexUpper(Digest(EVP_sha1(), der));
   cert.sha256 = ToSha256Digest(Digest(EVP_sha256(), der));
-  cert.subject = NameToString(X509_get_subject_name(x509));
-  cert.issuer = NameToString(X509_get_issuer_name(x509));
-  cert.serial = SerialToHex(X509_get0_serialNumber(x509));
+  text.subject = NameToString(X509_get_subject_name(x509));
+  text.issuer = NameToString(X509_get_issuer_name(x509));
+  text.serial = SerialToHex(X509_get0_serialNumber(x509));
   cert.version = static_cast<int>(X509_get_version(x509)) + 1;
   auto not_before = ToUnixTime(X509_get0_notBefore(x509), "NotBefore");
   if (!not_before) return not_before.error();
@@ -573,10 +682,11 @@ Result<Certificate> DescribeCertificateAndDer(X509* x509, std::string& der) {
   cert.not_before = *not_before;
   cert.not_after = *not_after;
 
-  ReadNames(x509, cert);
+  ReadNames(x509, text);
   ReadUsages(x509, cert);
   EVP_PKEY* public_key = X509_get0_pubkey(x509);
-  DescribeKey(public_key, cert);
+  DescribeKey(public_key, cert, text);
+  cert.SetText(text);
   cert.public_key_id = ToSha256Digest(CertificateKeyId(x509, public_key));
   cert.self_signed = X509_self_signed(x509, 1) == 1;
   cert.usable = !UnusableReason(cert);

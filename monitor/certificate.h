@@ -5,8 +5,11 @@
 // Pure functions; safe to call from any thread.
 #pragma once
 
+#include <algorithm>
 #include <array>
+#include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -31,22 +34,85 @@ using Sha256Digest = std::array<unsigned char, 32>;
 // The SHA-256 of a SubjectPublicKeyInfo DER: pairs certificates and private keys.
 using KeyId = Sha256Digest;
 
-struct Certificate {
-  std::string thumbprint;  // uppercase hex SHA-1 of the DER (Exchange's convention)
-  Sha256Digest sha256{};   // SHA-256 of the DER; Sha256Hex() formats it
-  std::string subject;     // RFC 4514
-  std::string issuer;      // RFC 4514
-  std::string serial;      // uppercase hex, "-" prefixed when negative
-  UnixTime not_before = 0;
-  UnixTime not_after = 0;
-  std::vector<std::string> dns_names;     // SAN dNSName entries, as written
-  std::vector<std::string> common_names;  // subject CN values
+// A certificate's text fields as separate strings: what Certificate::SetText takes and
+// Certificate::Text gives back (DescribeCertificate, and tests that make up a certificate).
+struct CertificateText {
+  std::string thumbprint;                 // uppercase hex SHA-1 of the DER (Exchange's convention)
+  std::string subject;                    // RFC 4514
+  std::string issuer;                     // RFC 4514
+  std::string serial;                     // uppercase hex, "-" prefixed when negative
   std::string issuer_common_name;         // the issuer's last CN value; empty if it has none
   std::string key_algorithm;              // "RSA", "EC P-256", "DSA", "ED25519", ...
   std::string curve;                      // "P-256", "P-384", "P-521", other short name, or empty
-  int version = 0;                        // 1, 2 or 3
-  int key_bits = 0;
+  std::vector<std::string> dns_names;     // SAN dNSName entries, as written
+  std::vector<std::string> common_names;  // subject CN values
+};
+
+// Some of a certificate's strings (its DNS names, its CNs), as views into its text: valid until
+// the certificate is destroyed or given another text (SetText), also when it is moved.
+class NameList {
+ public:
+  class Iterator {
+   public:
+    using value_type = std::string_view;
+    using difference_type = std::ptrdiff_t;
+    Iterator() = default;
+    Iterator(const char* text, std::size_t i) : text_(text), i_(i) {}
+    std::string_view operator*() const;
+    Iterator& operator++() {
+      ++i_;
+      return *this;
+    }
+    Iterator operator++(int) {
+      Iterator before = *this;
+      ++i_;
+      return before;
+    }
+    bool operator==(const Iterator&) const = default;
+
+   private:
+    const char* text_ = nullptr;
+    std::size_t i_ = 0;
+  };
+
+  NameList(const char* text, std::size_t first, std::size_t count)
+      : text_(text), first_(first), count_(count) {}
+  std::size_t size() const { return count_; }
+  bool empty() const { return count_ == 0; }
+  std::string_view operator[](std::size_t i) const { return *Iterator(text_, first_ + i); }
+  std::string_view front() const { return (*this)[0]; }
+  std::string_view back() const { return (*this)[count_ - 1]; }
+  Iterator begin() const { return {text_, first_}; }
+  Iterator end() const { return {text_, first_ + count_}; }
+  std::vector<std::string> ToVector() const { return {begin(), end()}; }
+  friend bool operator==(const NameList& a, const std::vector<std::string>& b) {
+    return std::equal(a.begin(), a.end(), b.begin(), b.end());
+  }
+
+ private:
+  const char* text_;  // Certificate::text_
+  std::size_t first_;
+  std::size_t count_;
+};
+
+// What the daemon keeps of a certificate for as long as it is in the store: 112 bytes
+// and its strings in one allocation of their own (SetText), 10,000 of them in a store.
+class Certificate {
+ public:
+  Certificate() = default;
+  Certificate(const Certificate& other);
+  Certificate& operator=(const Certificate& other);
+  Certificate(Certificate&&) noexcept = default;
+  Certificate& operator=(Certificate&&) noexcept = default;
+  ~Certificate() = default;
+
+  Sha256Digest sha256{};  // SHA-256 of the DER; Sha256Hex() formats it
+  KeyId public_key_id{};
+  UnixTime not_before = 0;
+  UnixTime not_after = 0;
   std::optional<std::uint32_t> key_usage;  // keyUsage bits when the extension is present
+  int version = 0;                         // 1, 2 or 3
+  int key_bits = 0;
   KeyType key_type = KeyType::kOther;
   bool is_ca = false;        // basicConstraints CA:TRUE
   bool self_signed = false;  // issuer == subject and the signature verifies with its own key
@@ -56,16 +122,56 @@ struct Certificate {
   // UnusableReason finds nothing wrong: set once by DescribeCertificate, for the Status every
   // evaluation and every listing asks of every certificate.
   bool usable = false;
-  KeyId public_key_id{};
+
+  // The text fields, as CertificateText describes them (empty until SetText).
+  std::string_view thumbprint() const { return TextAt(kThumbprint); }
+  std::string_view subject() const { return TextAt(kSubject); }
+  std::string_view issuer() const { return TextAt(kIssuer); }
+  std::string_view serial() const { return TextAt(kSerial); }
+  std::string_view issuer_common_name() const { return TextAt(kIssuerCommonName); }
+  std::string_view key_algorithm() const { return TextAt(kKeyAlgorithm); }
+  std::string_view curve() const { return TextAt(kCurve); }
+  NameList dns_names() const { return {text_.get(), kFixedTexts, DnsNameCount()}; }
+  NameList common_names() const {
+    return {text_.get(), kFixedTexts + DnsNameCount(), TextCount() - kFixedTexts - DnsNameCount()};
+  }
+  // The names selection matches against: SAN DNS names, or the CNs when there is none.
+  NameList Names() const { return DnsNameCount() > 0 ? dns_names() : common_names(); }
+
+  // Replaces every text field at once.
+  void SetText(const CertificateText& text);
+  CertificateText Text() const;
 
   // Uppercase hex of `sha256`.
   std::string Sha256Hex() const;
-  // The names selection matches against: SAN DNS names, or the CNs when there is none.
-  const std::vector<std::string>& Names() const {
-    return dns_names.empty() ? common_names : dns_names;
-  }
   bool HasServerAuth() const;
+
+ private:
+  friend class NameList::Iterator;
+  enum : std::size_t {
+    kThumbprint,
+    kSubject,
+    kIssuer,
+    kSerial,
+    kIssuerCommonName,
+    kKeyAlgorithm,
+    kCurve,
+    kFixedTexts  // then the DNS names, then the CNs
+  };
+  std::size_t TextCount() const;
+  std::size_t DnsNameCount() const;
+  std::string_view TextAt(std::size_t i) const { return TextAt(text_.get(), i); }
+  static std::string_view TextAt(const char* text, std::size_t i);
+  std::size_t TextBytes() const;
+
+  // Every string of the certificate in one allocation: the number of strings and of DNS names
+  // (32 bits each), where each string ends (32 bits each), then the strings themselves.
+  std::unique_ptr<char[]> text_;
 };
+
+inline std::string_view NameList::Iterator::operator*() const {
+  return Certificate::TextAt(text_, i_);
+}
 
 struct PrivateKey {
   KeyId public_key_id{};  // of the matching public key

@@ -35,7 +35,8 @@ Result<std::string> SpkiSha256(EVP_PKEY* key) {
 }
 
 std::string Describe(const Certificate& cert) {
-  return cert.thumbprint + " (" + cert.subject + "), valid until " + FormatDate(cert.not_after);
+  return std::string(cert.thumbprint()) + " (" + std::string(cert.subject()) + "), valid until " +
+         FormatDate(cert.not_after);
 }
 
 }  // namespace
@@ -98,7 +99,7 @@ std::vector<TlsaRecord> ComputeTlsaRecords(const std::vector<DanePublishedName>&
           X509_check_issued(issuer_x509.get(), leaf_x509.get()) == X509_V_OK) {
         if (auto digest = SpkiSha256OfCertificate(issuer_der)) issuer_digest = *digest;
         if (auto described = DescribeCertificate(issuer_x509.get())) {
-          issuer_subject = described->subject;
+          issuer_subject = described->subject();
         }
       }
       ERR_clear_error();
@@ -110,7 +111,7 @@ std::vector<TlsaRecord> ComputeTlsaRecords(const std::vector<DanePublishedName>&
                Describe(leaf)});
       if (issuer_digest) {
         add({owner, 2, 1, 1, *issuer_digest,
-             "issuing CA " + issuer_subject + " of certificate " + leaf.thumbprint +
+             "issuing CA " + issuer_subject + " of certificate " + std::string(leaf.thumbprint()) +
                  " (stays valid for its renewals by the same CA)"});
       }
       if (published.internal_transport && next_key_sha256) {

@@ -49,7 +49,7 @@ std::vector<ExpiryAlert> ExpiryTracker::Update(const Inventory& inventory, UnixT
   std::map<std::string, std::size_t> announced;
   for (const auto& stored : inventory.certificates) {
     const std::size_t stage = StageOf(stored.cert(), now);
-    const auto previous = announced_.find(stored.cert().thumbprint);
+    const auto previous = announced_.find(std::string(stored.cert().thumbprint()));
     const std::size_t last = previous != announced_.end() ? previous->second : 0;
     if (stage > last) {
       if (stage == thresholds_.size() + 1) {
@@ -60,7 +60,8 @@ std::vector<ExpiryAlert> ExpiryTracker::Update(const Inventory& inventory, UnixT
     }
     // A clock set backwards does not re-announce what was already said. Certificates outside
     // every window (most of them) are not remembered: absent means stage 0.
-    if (std::max(stage, last) > 0) announced[stored.cert().thumbprint] = std::max(stage, last);
+    if (std::max(stage, last) > 0)
+      announced[std::string(stored.cert().thumbprint())] = std::max(stage, last);
   }
   announced_ = std::move(announced);
   return alerts;

@@ -16,18 +16,19 @@ std::optional<std::string> InternalTransportReplacementReason(const Inventory& i
   }
   const Certificate& cert = current->cert();
   if (!current->HasPrivateKey()) {
-    return "internal transport certificate " + cert.thumbprint + " has no private key in the store";
+    return "internal transport certificate " + std::string(cert.thumbprint()) +
+           " has no private key in the store";
   }
   if (IsExpired(cert, now)) {
-    return "internal transport certificate " + cert.thumbprint + " expired " +
+    return "internal transport certificate " + std::string(cert.thumbprint()) + " expired " +
            FormatDate(cert.not_after);
   }
   if (IsNotYetValid(cert, now)) {
-    return "internal transport certificate " + cert.thumbprint + " is not valid before " +
-           FormatDate(cert.not_before);
+    return "internal transport certificate " + std::string(cert.thumbprint()) +
+           " is not valid before " + FormatDate(cert.not_before);
   }
   if (now >= (cert.not_after + 1) * 1000 - renew_before.count()) {
-    return "internal transport certificate " + cert.thumbprint + " expires " +
+    return "internal transport certificate " + std::string(cert.thumbprint()) + " expires " +
            FormatDate(cert.not_after) + ", within renew_before " + FormatDuration(renew_before);
   }
   return std::nullopt;

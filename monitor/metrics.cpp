@@ -90,8 +90,8 @@ class Family {
 };
 
 // x509-certificate-exporter takes the last CN of a name (Go's pkix.Name.CommonName).
-std::string LastOf(const std::vector<std::string>& values) {
-  return values.empty() ? std::string() : values.back();
+std::string LastOf(const NameList& values) {
+  return values.empty() ? std::string() : std::string(values.back());
 }
 
 std::string JoinServices(ServiceSet services) {
@@ -139,20 +139,20 @@ std::string EscapeLabelValue(std::string_view value) {
   return out;
 }
 
-std::string SerialToDecimal(const std::string& hex) {
+std::string SerialToDecimal(std::string_view hex) {
   const bool negative = !hex.empty() && hex.front() == '-';
-  const std::string digits = negative ? hex.substr(1) : hex;
+  const std::string digits(negative ? hex.substr(1) : hex);
   if (digits.empty() || digits.find_first_not_of("0123456789ABCDEFabcdef") != std::string::npos) {
-    return hex;
+    return std::string(hex);
   }
   BIGNUM* raw = nullptr;
   if (BN_hex2bn(&raw, digits.c_str()) != static_cast<int>(digits.size())) {
     BN_free(raw);
-    return hex;
+    return std::string(hex);
   }
   BignumPtr bn(raw);
   char* decimal = BN_bn2dec(bn.get());
-  if (decimal == nullptr) return hex;
+  if (decimal == nullptr) return std::string(hex);
   const std::string text = decimal;
   OPENSSL_free(decimal);
   return negative && text != "0" ? "-" + text : text;
@@ -167,10 +167,10 @@ std::string RenderMetrics(const MetricsSnapshot& s) {
     const Certificate& cert = c.stored->cert();
     x509_labels.push_back(
         RenderLabels({{"filepath", c.stored->files.empty() ? "" : c.stored->files.front()},
-                      {"issuer_CN", cert.issuer_common_name},
-                      {"serial_number", SerialToDecimal(cert.serial)},
-                      {"subject_CN", LastOf(cert.common_names)},
-                      {"thumbprint", cert.thumbprint}}));
+                      {"issuer_CN", std::string(cert.issuer_common_name())},
+                      {"serial_number", SerialToDecimal(cert.serial())},
+                      {"subject_CN", LastOf(cert.common_names())},
+                      {"thumbprint", std::string(cert.thumbprint())}}));
   }
 
   Family not_after(&out, "x509_cert_not_after", "gauge",
@@ -193,7 +193,7 @@ std::string RenderMetrics(const MetricsSnapshot& s) {
               "Each certificate in the store: its status, the services it is enabled for, "
               "whether it is self-signed and whether it is the internal transport certificate.");
   for (const auto& c : s.certificates) {
-    info.Sample({{"thumbprint", c.stored->cert().thumbprint},
+    info.Sample({{"thumbprint", std::string(c.stored->cert().thumbprint())},
                  {"status", c.status},
                  {"services", JoinServices(c.services)},
                  {"self_signed", Bool(c.stored->cert().self_signed)},

@@ -57,6 +57,6 @@ std::string EscapeLabelValue(std::string_view value);
 
 // An uppercase hex serial number ("-" prefixed when negative) in decimal, as
 // x509-certificate-exporter shows it; the input unchanged when it is not hex.
-std::string SerialToDecimal(const std::string& hex);
+std::string SerialToDecimal(std::string_view hex);
 
 }  // namespace transportcertd

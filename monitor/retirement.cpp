@@ -20,13 +20,14 @@ std::vector<std::string> SupersededCertificates(const Inventory& inventory,
     if (index.HasNameOnlyItCovers(position)) continue;
     const StoredCertificate& stored = inventory.certificates[position];
     const Certificate& cert = stored.cert();
-    if (!stored.HasPrivateKey() || cert.is_ca || cert.thumbprint == bindings.internal_transport) {
+    if (!stored.HasPrivateKey() || cert.is_ca || cert.thumbprint() == bindings.internal_transport) {
       continue;
     }
-    const ServiceSet services = bindings.ServicesOf(cert.thumbprint, default_services);
+    const ServiceSet services =
+        bindings.ServicesOf(std::string(cert.thumbprint()), default_services);
     if (services == 0 || cert.Names().empty()) continue;
     bool outranked_everywhere = true;
-    for (const std::string& name : cert.Names()) {
+    for (const std::string_view name : cert.Names()) {
       const std::string host = NormalizeHostname(CoveredHost(name));
       // No other certificate may even cover this name under this wildcard mode.
       if (index.AtMostOneCandidate(host, wildcard)) {
@@ -45,7 +46,7 @@ std::vector<std::string> SupersededCertificates(const Inventory& inventory,
       }
       if (!outranked_everywhere) break;
     }
-    if (outranked_everywhere) superseded.push_back(cert.thumbprint);
+    if (outranked_everywhere) superseded.emplace_back(cert.thumbprint());
   }
   return superseded;
 }

@@ -28,7 +28,7 @@ struct Candidate {
 // passed IsValidHostname.
 NameMatch BestNameMatch(const Certificate& cert, const std::string& fqdn, WildcardMode mode) {
   NameMatch best = NameMatch::kNone;
-  for (const std::string& name : cert.Names()) {
+  for (const std::string_view name : cert.Names()) {
     const NameMatch match = MatchValidHostname(name, fqdn, mode);
     if (match == NameMatch::kExact) {
       return match;
@@ -44,7 +44,7 @@ std::optional<std::string> CheckName(const Certificate& cert, NameMatch match) {
   if (match != NameMatch::kNone) {
     return std::nullopt;
   }
-  const std::vector<std::string>& names = cert.Names();
+  const NameList names = cert.Names();
   if (names.empty()) {
     return "name mismatch: no DNS name and no CN";
   }
@@ -71,7 +71,7 @@ std::optional<std::string> CheckPrivateKey(const StoredCertificate& stored) {
 std::optional<std::string> CheckService(const StoredCertificate& stored,
                                         const SelectionInput& input) {
   const ServiceSet services =
-      input.bindings.ServicesOf(stored.cert().thumbprint, input.default_services);
+      input.bindings.ServicesOf(std::string(stored.cert().thumbprint()), input.default_services);
   if ((services & Bit(input.service)) != 0) {
     return std::nullopt;
   }
@@ -154,8 +154,8 @@ Comparison Compare(const Candidate& a, const Candidate& b) {
   if (ca.not_after != cb.not_after) {
     return {ca.not_after > cb.not_after, Criterion::kNotAfter};
   }
-  if (ca.thumbprint != cb.thumbprint) {
-    return {ca.thumbprint < cb.thumbprint, Criterion::kThumbprint};
+  if (ca.thumbprint() != cb.thumbprint()) {
+    return {ca.thumbprint() < cb.thumbprint(), Criterion::kThumbprint};
   }
   return {false, Criterion::kNone};
 }
@@ -220,7 +220,8 @@ std::string WinnerReason(const Candidate& winner) {
 
 std::string OutrankedReason(const Candidate& winner, const Candidate& loser) {
   const Criterion criterion = Compare(winner, loser).decided_by;
-  std::string reason = "outranked by " + winner.stored->cert().thumbprint.substr(0, 8) +
+  std::string reason = "outranked by " +
+                       std::string(winner.stored->cert().thumbprint().substr(0, 8)) +
                        "…: " + CriterionPhrase(criterion, winner, loser);
   if (loser.expired) {
     reason += " (" + ExpiryPhrase(loser) + ")";
@@ -293,7 +294,7 @@ Selection Select(const SelectionInput& input, const NameIndex* index) {
       may_match = next_offered != offered.cend() && *next_offered == i;
     }
     Judgement judgement{
-        input.inventory.certificates[i].cert().thumbprint, Verdict::kIneligible, {}};
+        std::string(input.inventory.certificates[i].cert().thumbprint()), Verdict::kIneligible, {}};
     if (auto reason = Judge(input, may_match, i, candidates)) {
       judgement.reason = std::move(*reason);
     } else {
@@ -320,7 +321,7 @@ Selection Select(const SelectionInput& input, const NameIndex* index) {
 NameIndex::NameIndex(const Inventory& inventory) {
   const std::vector<StoredCertificate>& certificates = inventory.certificates;
   for (std::size_t i = 0; i < certificates.size(); ++i) {
-    for (const std::string& name : certificates[i].cert().Names()) {
+    for (const std::string_view name : certificates[i].cert().Names()) {
       entries_.emplace_back(HashName(NormalizeHostname(name)), static_cast<std::uint32_t>(i));
     }
   }
@@ -329,7 +330,7 @@ NameIndex::NameIndex(const Inventory& inventory) {
   // under it is alone under both.
   only_it_covers_.assign(certificates.size(), false);
   for (std::size_t i = 0; i < certificates.size(); ++i) {
-    for (const std::string& name : certificates[i].cert().Names()) {
+    for (const std::string_view name : certificates[i].cert().Names()) {
       if (AtMostOneCandidate(CoveredHost(name), WildcardMode::kMultiLevel)) {
         only_it_covers_[i] = true;
         break;
@@ -338,9 +339,9 @@ NameIndex::NameIndex(const Inventory& inventory) {
   }
 }
 
-std::string CoveredHost(const std::string& name) {
-  if (name.rfind("*.", 0) == 0) return "transportcertd-probe" + name.substr(1);
-  return name;
+std::string CoveredHost(std::string_view name) {
+  if (name.starts_with("*.")) return "transportcertd-probe" + std::string(name.substr(1));
+  return std::string(name);
 }
 
 // A certificate name covers `fqdn` only if, normalized, it is `fqdn` itself or "*." followed by

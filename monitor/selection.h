@@ -82,7 +82,7 @@ class NameIndex {
 
 // A host name that certificate name `name` covers: the name itself, or for a wildcard name one
 // host under it ("*.example.com" -> "transportcertd-probe.example.com").
-std::string CoveredHost(const std::string& name);
+std::string CoveredHost(std::string_view name);
 
 // The same winner, reason and winner_expired as Select, judging only the certificates `index`
 // offers: `judgements` stays empty. `index` must have been built from `input.inventory`.

@@ -171,13 +171,13 @@ Result<std::string> ReadCertificateDer(const StoredCertificate& stored) {
     auto parsed = ParseStoreFile(*contents);
     if (!parsed) continue;
     for (std::size_t i = 0; i < parsed->certificates.size(); ++i) {
-      if (parsed->certificates[i].thumbprint == stored.cert().thumbprint) {
+      if (parsed->certificates[i].thumbprint() == stored.cert().thumbprint()) {
         return std::move(parsed.value().certificate_ders[i]);
       }
     }
   }
   const std::string where = stored.files.empty() ? "the store" : stored.files.front();
-  return Error{stored.cert().thumbprint + " is no longer in " + where +
+  return Error{std::string(stored.cert().thumbprint()) + " is no longer in " + where +
                    " (the store changed since it was scanned)",
                ErrorCode::kStore};
 }
@@ -190,11 +190,11 @@ bool IsStoreFileName(const std::string& name) {
   return kExtensions.contains(Lowercase(name.substr(dot)));
 }
 
-const StoredCertificate* Inventory::Find(const std::string& thumbprint) const {
+const StoredCertificate* Inventory::Find(std::string_view thumbprint) const {
   const auto it = std::lower_bound(
       certificates.begin(), certificates.end(), thumbprint,
-      [](const StoredCertificate& c, const std::string& t) { return c.cert().thumbprint < t; });
-  return it != certificates.end() && it->cert().thumbprint == thumbprint ? &*it : nullptr;
+      [](const StoredCertificate& c, std::string_view t) { return c.cert().thumbprint() < t; });
+  return it != certificates.end() && it->cert().thumbprint() == thumbprint ? &*it : nullptr;
 }
 
 StoreScanner::CompactFileParts::CompactFileParts(FileParts parts) {
@@ -393,12 +393,12 @@ Result<std::optional<Inventory>> StoreScanner::Scan(bool only_if_changed) {
   // By thumbprint; a certificate in several files is one entry listing them all, in file order.
   std::stable_sort(certificates.begin(), certificates.end(),
                    [](const StoredCertificate& a, const StoredCertificate& b) {
-                     return a.cert().thumbprint < b.cert().thumbprint;
+                     return a.cert().thumbprint() < b.cert().thumbprint();
                    });
   std::size_t kept = 0;  // entries certificates[0, kept) are merged
   for (std::size_t i = 0; i < certificates.size(); ++i) {
     StoredCertificate& entry = certificates[i];
-    if (kept > 0 && certificates[kept - 1].cert().thumbprint == entry.cert().thumbprint) {
+    if (kept > 0 && certificates[kept - 1].cert().thumbprint() == entry.cert().thumbprint()) {
       certificates[kept - 1].files.push_back(std::move(entry.files.front()));
       continue;
     }
@@ -415,17 +415,17 @@ Result<std::optional<Inventory>> StoreScanner::Scan(bool only_if_changed) {
   // CA certificates stay the same, so only new certificates are checked.
   std::string ca_set;
   for (const auto& stored : certificates) {
-    if (stored.cert().is_ca) ca_set += stored.cert().thumbprint;
+    if (stored.cert().is_ca) ca_set += stored.cert().thumbprint();
   }
   if (ca_set != chain_cache_ca_set_) {
     chain_cache_.clear();
     chain_cache_ca_set_ = ca_set;
   }
-  auto cached_chain = [&](const std::string& thumbprint) -> const CachedChain* {
+  auto cached_chain = [&](std::string_view thumbprint) -> const CachedChain* {
     const auto it = std::lower_bound(
         chain_cache_.begin(), chain_cache_.end(), thumbprint,
-        [](const CachedChain& c, const std::string& t) { return c.certificate->thumbprint < t; });
-    return it != chain_cache_.end() && it->certificate->thumbprint == thumbprint ? &*it : nullptr;
+        [](const CachedChain& c, std::string_view t) { return c.certificate->thumbprint() < t; });
+    return it != chain_cache_.end() && it->certificate->thumbprint() == thumbprint ? &*it : nullptr;
   };
   // The DER of a certificate to check: parsed during this scan, or read back from the store.
   auto der_of = [&](const StoredCertificate& stored) -> std::optional<std::string> {
@@ -440,7 +440,7 @@ Result<std::optional<Inventory>> StoreScanner::Scan(bool only_if_changed) {
   X509StackPtr intermediates;
   const bool checks_needed =
       std::any_of(certificates.begin(), certificates.end(), [&](const StoredCertificate& stored) {
-        return !stored.cert().self_signed && cached_chain(stored.cert().thumbprint) == nullptr;
+        return !stored.cert().self_signed && cached_chain(stored.cert().thumbprint()) == nullptr;
       });
   if (checks_needed) {
     trust = MakeTrustStore(options_);
@@ -461,7 +461,7 @@ Result<std::optional<Inventory>> StoreScanner::Scan(bool only_if_changed) {
   };
   std::vector<StoredCertificate*> unchecked;
   for (StoredCertificate& stored : certificates) {
-    if (cached_chain(stored.cert().thumbprint) == nullptr) unchecked.push_back(&stored);
+    if (cached_chain(stored.cert().thumbprint()) == nullptr) unchecked.push_back(&stored);
   }
   std::vector<ChainCheck> checks(unchecked.size());
   const auto check_one = [&](std::size_t i) {
@@ -487,7 +487,7 @@ Result<std::optional<Inventory>> StoreScanner::Scan(bool only_if_changed) {
     for (; key != keys.end() && key->first == key_id; ++key) {
       paired[static_cast<std::size_t>(key - keys.begin())] = true;
     }
-    if (const CachedChain* cached = cached_chain(stored.cert().thumbprint)) {
+    if (const CachedChain* cached = cached_chain(stored.cert().thumbprint())) {
       stored.chain = cached->status;
       stored.issuers = cached->issuers;
       chains.push_back({stored.certificate, stored.chain, stored.issuers});

@@ -12,6 +12,7 @@
 #include <optional>
 #include <span>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <variant>
 #include <vector>
@@ -62,7 +63,7 @@ struct Inventory {
   std::vector<std::pair<KeyId, std::string>> keys;
 
   // Finds a certificate by thumbprint (uppercase); nullptr when absent.
-  const StoredCertificate* Find(const std::string& thumbprint) const;
+  const StoredCertificate* Find(std::string_view thumbprint) const;
 };
 
 struct ScanOptions {

@@ -33,7 +33,7 @@ std::vector<Part> PartsOf(std::string_view text) {
     auto parsed = ParseStoreFile(piece);
     if (!parsed) return;
     if (parsed->certificates.size() == 1 && parsed->keys.empty()) {
-      part.thumbprint = parsed->certificates.front().thumbprint;
+      part.thumbprint = parsed->certificates.front().thumbprint();
     } else if (parsed->keys.size() == 1 && parsed->certificates.empty()) {
       part.key_id = parsed->keys.front().public_key_id;
     }
@@ -65,7 +65,7 @@ bool KeyGoesWith(const Inventory& inventory, const StoredCertificate& stored) {
   if (!stored.HasPrivateKey()) return false;
   return std::none_of(inventory.certificates.begin(), inventory.certificates.end(),
                       [&](const auto& other) {
-                        return other.cert().thumbprint != stored.cert().thumbprint &&
+                        return other.cert().thumbprint() != stored.cert().thumbprint() &&
                                other.cert().public_key_id == stored.cert().public_key_id;
                       });
 }
@@ -313,8 +313,8 @@ Result<std::string> RestoreKeyStillNeeded(const Inventory& after, const RemovalP
       const std::string kept = outcome.kept_in + "/" + BaseName(change.path);
       auto key = ReadPrivateKeyPem(kept, stored.cert().public_key_id);
       if (!key) continue;
-      auto written =
-          WriteNewFile(store_dir + "/restored-" + stored.cert().thumbprint + ".key", *key, 0600);
+      auto written = WriteNewFile(
+          store_dir + "/restored-" + std::string(stored.cert().thumbprint()) + ".key", *key, 0600);
       if (!written) return Error{written.error().message, ErrorCode::kStore};
       return written;
     }
@@ -343,12 +343,12 @@ Result<ImportPlan> PlanImport(const Inventory& inventory, std::string_view pem,
                  ErrorCode::kInvalidArgument};
   }
   ImportPlan plan;
-  plan.thumbprint = leaf.thumbprint;
-  plan.path = store_dir + "/imported-" + leaf.thumbprint + ".pem";
+  plan.thumbprint = leaf.thumbprint();
+  plan.path = store_dir + "/imported-" + std::string(leaf.thumbprint()) + ".pem";
   plan.contents = std::string(pem);
   const bool certs_stored =
       std::all_of(parsed->certificates.begin(), parsed->certificates.end(),
-                  [&](const Certificate& c) { return inventory.Find(c.thumbprint) != nullptr; });
+                  [&](const Certificate& c) { return inventory.Find(c.thumbprint()) != nullptr; });
   const bool keys_stored = std::all_of(
       parsed->keys.begin(), parsed->keys.end(),
       [&](const PrivateKey& k) { return !KeyFiles(inventory, k.public_key_id).empty(); });

@@ -93,7 +93,7 @@ std::string ThumbprintOfFile(const std::string& path) {
   X509Ptr x509(PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr));
   if (!x509) return "";
   const auto described = DescribeCertificate(x509.get());
-  return described ? described->thumbprint : "";
+  return described ? std::string(described->thumbprint()) : "";
 }
 
 // A rescan after a store change runs on the thread pool. ScanGate holds each background scan at
@@ -358,7 +358,7 @@ TEST_F(SimulatedTime, TheInternalTransportCertificateIsRenewedTheMomentRenewBefo
   // Made on the daemon's clock: valid from the moment of the renewal.
   const Inventory& inventory = daemon_->CurrentInventory();
   const auto it = std::find_if(inventory.certificates.begin(), inventory.certificates.end(),
-                               [&](const auto& s) { return s.cert().thumbprint == renewed; });
+                               [&](const auto& s) { return s.cert().thumbprint() == renewed; });
   ASSERT_NE(it, inventory.certificates.end());
   EXPECT_EQ(it->cert().not_before, renew_at / kSecond);
   EXPECT_TRUE(std::filesystem::exists(Store() + "/current.pem")) << "the old one stays";
@@ -452,7 +452,7 @@ TEST_F(SimulatedTime, TheLoopRunsWhileAStoreRescanIsInFlightAndAChangeMeanwhileF
   }));
   const StoredCertificate* winner = daemon_->Select("second.example.com", Service::kSmtp).winner;
   ASSERT_NE(winner, nullptr);
-  EXPECT_EQ(winner->cert().thumbprint, second.thumbprint);
+  EXPECT_EQ(winner->cert().thumbprint(), second.thumbprint);
 }
 
 TEST_F(SimulatedTime, AnImportDuringABackgroundRescanSeesWhatThatRescanFinds) {

@@ -768,7 +768,7 @@ TEST_F(ABusService, CertificateObjectsCarryEveryDocumentedProperty) {
     EXPECT_EQ(text("Sha256Fingerprint").size(), 64U);
     EXPECT_EQ(text("Subject"), "CN=mail.example.com");
     EXPECT_EQ(text("Issuer"), "CN=mail.example.com");
-    EXPECT_EQ(text("SerialNumber"), stored.cert().serial);
+    EXPECT_EQ(text("SerialNumber"), stored.cert().serial());
     EXPECT_EQ(text("Status"), "Valid");
     EXPECT_EQ(text("KeyAlgorithm"), "RSA");
     EXPECT_EQ(testing::GetStringsProperty(client, path, kCertificateInterface, "Domains"),

@@ -111,7 +111,7 @@ Result<std::vector<std::string>> TestBackend::GetTlsaRecords(const std::string& 
   std::vector<std::string> lines;
   for (const auto& record :
        ComputeTlsaRecords({{fqdn_, selection.winner,
-                            selection.winner != nullptr && selection.winner->cert().thumbprint ==
+                            selection.winner != nullptr && selection.winner->cert().thumbprint() ==
                                                                bindings_.internal_transport}},
                           {25}, std::nullopt)) {
     lines.push_back(record.ZoneLine());
@@ -143,7 +143,7 @@ Result<std::string> TestBackend::ImportCertificate(const std::string& pem, Servi
             (parsed.ok() ? std::string("no certificate and key in it") : parsed.error().message),
         ErrorCode::kInvalidArgument};
   }
-  const std::string thumbprint = parsed->certificates.front().thumbprint;
+  const std::string thumbprint(parsed->certificates.front().thumbprint());
   last_import_services_ = services;
   store_.Write(thumbprint + ".pem", pem, 0600);
   if (services != 0) bindings_.services[thumbprint] = services;

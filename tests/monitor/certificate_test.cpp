@@ -37,17 +37,17 @@ TEST(ACertificate, IsDescribedWithEveryFieldTheDaemonShows) {
   ASSERT_TRUE(parsed.ok()) << parsed.error().message;
   ASSERT_EQ(parsed->certificates.size(), 1u);
   const Certificate& c = parsed->certificates[0];
-  EXPECT_EQ(c.thumbprint, made.thumbprint);
+  EXPECT_EQ(c.thumbprint(), made.thumbprint);
   EXPECT_EQ(c.Sha256Hex().size(), 64u);
-  EXPECT_EQ(c.subject, "CN=mail.example.com");
-  EXPECT_EQ(c.issuer, "CN=mail.example.com");
+  EXPECT_EQ(c.subject(), "CN=mail.example.com");
+  EXPECT_EQ(c.issuer(), "CN=mail.example.com");
   EXPECT_EQ(c.version, 3);
   EXPECT_EQ(c.not_before, 1'700'000'000 - 3600);
   EXPECT_EQ(c.not_after, 1'700'000'000 + 86400);
-  EXPECT_EQ(c.dns_names, (std::vector<std::string>{"mail.example.com", "mx.example.com"}));
-  EXPECT_EQ(c.common_names, std::vector<std::string>{"mail.example.com"});
+  EXPECT_EQ(c.dns_names(), (std::vector<std::string>{"mail.example.com", "mx.example.com"}));
+  EXPECT_EQ(c.common_names(), std::vector<std::string>{"mail.example.com"});
   EXPECT_EQ(c.key_type, KeyType::kRsa);
-  EXPECT_EQ(c.key_algorithm, "RSA");
+  EXPECT_EQ(c.key_algorithm(), "RSA");
   EXPECT_EQ(c.key_bits, 2048);
   ASSERT_TRUE(c.key_usage.has_value());
   EXPECT_EQ(*c.key_usage & (kKeyUsageDigitalSignature | kKeyUsageKeyEncipherment),
@@ -56,7 +56,7 @@ TEST(ACertificate, IsDescribedWithEveryFieldTheDaemonShows) {
   EXPECT_TRUE(c.HasServerAuth());
   EXPECT_TRUE(c.self_signed);
   EXPECT_FALSE(c.is_ca);
-  EXPECT_FALSE(c.serial.empty());
+  EXPECT_FALSE(c.serial().empty());
   EXPECT_EQ(parsed->certificate_ders, std::vector<std::string>{made.der});
 }
 
@@ -94,8 +94,8 @@ TEST(ACertificate, NamesTheEcCurveAndKeySize) {
   auto parsed = ParseStoreFile(MakeCertificate(spec).cert_pem);
   ASSERT_TRUE(parsed.ok());
   EXPECT_EQ(parsed->certificates[0].key_type, KeyType::kEc);
-  EXPECT_EQ(parsed->certificates[0].curve, "P-384");
-  EXPECT_EQ(parsed->certificates[0].key_algorithm, "EC P-384");
+  EXPECT_EQ(parsed->certificates[0].curve(), "P-384");
+  EXPECT_EQ(parsed->certificates[0].key_algorithm(), "EC P-384");
   EXPECT_EQ(parsed->certificates[0].key_bits, 384);
 }
 
@@ -120,7 +120,7 @@ TEST(ACertificate, IssuedByACaIsNotSelfSigned) {
   auto parsed = ParseStoreFile(MakeCertificate(spec).cert_pem);
   ASSERT_TRUE(parsed.ok());
   EXPECT_FALSE(parsed->certificates[0].self_signed);
-  EXPECT_EQ(parsed->certificates[0].issuer, "CN=Test Root");
+  EXPECT_EQ(parsed->certificates[0].issuer(), "CN=Test Root");
 
   auto root = ParseStoreFile(ca.cert_pem);
   ASSERT_TRUE(root.ok());
@@ -134,8 +134,8 @@ TEST(ACertificate, KeepsTheCommonNamesOfItsIssuer) {
   spec.issuer = &ca;
   auto parsed = ParseStoreFile(MakeCertificate(spec).cert_pem);
   ASSERT_TRUE(parsed.ok());
-  EXPECT_EQ(parsed->certificates[0].issuer_common_name, "Test Root");
-  EXPECT_EQ(parsed->certificates[0].common_names, std::vector<std::string>{"mail.example.com"});
+  EXPECT_EQ(parsed->certificates[0].issuer_common_name(), "Test Root");
+  EXPECT_EQ(parsed->certificates[0].common_names(), std::vector<std::string>{"mail.example.com"});
 }
 
 // Metrics label a certificate with its issuer's last CN, as other exporters do.
@@ -151,7 +151,7 @@ TEST(ACertificate, KeepsTheLastCommonNameOfAnIssuerWithSeveral) {
   ASSERT_EQ(X509_set_issuer_name(x509.get(), issuer.get()), 1);
   auto described = DescribeCertificate(x509.get());
   ASSERT_TRUE(described.ok()) << described.error().message;
-  EXPECT_EQ(described->issuer_common_name, "Last CN");
+  EXPECT_EQ(described->issuer_common_name(), "Last CN");
 }
 
 TEST(ACertificate, ThatOnlyLooksSelfIssuedIsNotSelfSigned) {
@@ -162,7 +162,7 @@ TEST(ACertificate, ThatOnlyLooksSelfIssuedIsNotSelfSigned) {
   spec.issuer = &impostor_ca;
   auto parsed = ParseStoreFile(MakeCertificate(spec).cert_pem);
   ASSERT_TRUE(parsed.ok());
-  EXPECT_EQ(parsed->certificates[0].subject, parsed->certificates[0].issuer);
+  EXPECT_EQ(parsed->certificates[0].subject(), parsed->certificates[0].issuer());
   EXPECT_FALSE(parsed->certificates[0].self_signed);
 }
 
@@ -177,11 +177,95 @@ TEST(ACertificate, AndItsKeyShareAPublicKeyId) {
   EXPECT_NE(MakeCertificate({}).thumbprint, made.thumbprint);
 }
 
+CertificateText EveryTextField() {
+  CertificateText text;
+  text.thumbprint = "3BA4";
+  text.subject = "CN=mail.example.com,O=Example";
+  text.issuer = "";  // an empty string between others
+  text.serial = "-1F";
+  text.issuer_common_name = "Example CA";
+  text.key_algorithm = "EC P-384";
+  text.curve = "P-384";
+  text.dns_names = {"mail.example.com", "", "*.example.com"};
+  text.common_names = {"a", "b"};
+  return text;
+}
+
+void ExpectText(const Certificate& cert, const CertificateText& text) {
+  EXPECT_EQ(cert.thumbprint(), text.thumbprint);
+  EXPECT_EQ(cert.subject(), text.subject);
+  EXPECT_EQ(cert.issuer(), text.issuer);
+  EXPECT_EQ(cert.serial(), text.serial);
+  EXPECT_EQ(cert.issuer_common_name(), text.issuer_common_name);
+  EXPECT_EQ(cert.key_algorithm(), text.key_algorithm);
+  EXPECT_EQ(cert.curve(), text.curve);
+  EXPECT_EQ(cert.dns_names().ToVector(), text.dns_names);
+  EXPECT_EQ(cert.common_names().ToVector(), text.common_names);
+}
+
+TEST(ACertificatesText, GivesBackEveryFieldAsItWasSet) {
+  Certificate cert;
+  cert.SetText(EveryTextField());
+  ExpectText(cert, EveryTextField());
+  const CertificateText back = cert.Text();
+  ExpectText(cert, back);
+  EXPECT_EQ(cert.Names().ToVector(), EveryTextField().dns_names);
+}
+
+TEST(ACertificatesText, IsEmptyUntilSetAndNamesFallBackToTheCommonNames) {
+  const Certificate empty;
+  ExpectText(empty, CertificateText{});
+  EXPECT_TRUE(empty.Names().empty());
+
+  CertificateText text = EveryTextField();
+  text.dns_names.clear();
+  Certificate cert;
+  cert.SetText(text);
+  ExpectText(cert, text);
+  EXPECT_EQ(cert.Names().ToVector(), (std::vector<std::string>{"a", "b"}));
+  text.common_names.clear();
+  cert.SetText(text);
+  EXPECT_TRUE(cert.Names().empty());
+  EXPECT_TRUE(cert.common_names().empty());
+}
+
+TEST(ACertificatesText, IsItsOwnInACopyAndStaysPutWhenTheCertificateMoves) {
+  auto original = std::make_unique<Certificate>();
+  original->SetText(EveryTextField());
+  original->key_bits = 384;
+  Certificate copy = *original;
+  Certificate assigned;
+  assigned.SetText(CertificateText{});
+  assigned = copy;
+  const NameList names = original->dns_names();
+  Certificate moved = std::move(*original);
+  EXPECT_EQ(names.ToVector(), EveryTextField().dns_names);  // the text moved with it
+  original.reset();
+  ExpectText(copy, EveryTextField());
+  ExpectText(assigned, EveryTextField());
+  ExpectText(moved, EveryTextField());
+  EXPECT_EQ(assigned.key_bits, 384);
+  copy.SetText(CertificateText{});
+  ExpectText(assigned, EveryTextField());
+}
+
+TEST(ACertificatesText, HoldsLongAndManyNames) {
+  CertificateText text;
+  text.subject = std::string(70'000, 'x');  // longer than 16 bits can count
+  for (int i = 0; i < 1000; ++i) text.dns_names.push_back("host" + std::to_string(i) + ".example");
+  Certificate cert;
+  cert.SetText(text);
+  ExpectText(cert, text);
+  EXPECT_EQ(cert.Names().size(), 1000u);
+  EXPECT_EQ(cert.Names()[999], "host999.example");
+  EXPECT_EQ(cert.Names().back(), "host999.example");
+}
+
 TEST(AStoreFile, InDerFormIsParsed) {
   const auto made = MakeCertificate({});
   auto parsed = ParseStoreFile(made.der);
   ASSERT_TRUE(parsed.ok());
-  EXPECT_EQ(parsed->certificates[0].thumbprint, made.thumbprint);
+  EXPECT_EQ(parsed->certificates[0].thumbprint(), made.thumbprint);
 }
 
 TEST(AStoreFile, InDerFormWithTrailingBytesIsRejected) {
@@ -199,9 +283,9 @@ TEST(AStoreFile, WithAChainYieldsEveryCertificateInOrder) {
   auto parsed = ParseStoreFile(leaf.cert_pem + intermediate.cert_pem + root.cert_pem);
   ASSERT_TRUE(parsed.ok());
   ASSERT_EQ(parsed->certificates.size(), 3u);
-  EXPECT_EQ(parsed->certificates[0].thumbprint, leaf.thumbprint);
-  EXPECT_EQ(parsed->certificates[1].thumbprint, intermediate.thumbprint);
-  EXPECT_EQ(parsed->certificates[2].thumbprint, root.thumbprint);
+  EXPECT_EQ(parsed->certificates[0].thumbprint(), leaf.thumbprint);
+  EXPECT_EQ(parsed->certificates[1].thumbprint(), intermediate.thumbprint);
+  EXPECT_EQ(parsed->certificates[2].thumbprint(), root.thumbprint);
 }
 
 TEST(AStoreFile, ThatIsEmptyIsReportedAsSuch) {
@@ -240,7 +324,7 @@ TEST(AStoreFile, ThatIsTruncatedKeepsTheCompleteBlocksAndSaysSo) {
   auto parsed = ParseStoreFile(first.cert_pem + cut);
   ASSERT_TRUE(parsed.ok());
   ASSERT_EQ(parsed->certificates.size(), 1u);
-  EXPECT_EQ(parsed->certificates[0].thumbprint, first.thumbprint);
+  EXPECT_EQ(parsed->certificates[0].thumbprint(), first.thumbprint);
   ASSERT_EQ(parsed->skipped.size(), 1u);
   EXPECT_NE(parsed->skipped[0].find("truncated"), std::string::npos);
 

@@ -123,7 +123,7 @@ TEST_F(TheCorpus, ParsesEveryFileDirectlyWithoutCrashing) {
     if (result) {
       ++parsed;
       for (const auto& cert : result->certificates) {
-        EXPECT_EQ(cert.thumbprint.size(), 40u) << name;
+        EXPECT_EQ(cert.thumbprint().size(), 40u) << name;
         EXPECT_EQ(cert.Sha256Hex().size(), 64u) << name;
       }
     } else {
@@ -143,7 +143,8 @@ TEST_F(TheCorpus, RescanningAnUnchangedStoreGivesTheSameInventory) {
   EXPECT_EQ(first->problems, second->problems);
   ASSERT_EQ(first->certificates.size(), second->certificates.size());
   for (size_t i = 0; i < first->certificates.size(); ++i) {
-    EXPECT_EQ(first->certificates[i].cert().thumbprint, second->certificates[i].cert().thumbprint);
+    EXPECT_EQ(first->certificates[i].cert().thumbprint(),
+              second->certificates[i].cert().thumbprint());
     EXPECT_EQ(first->certificates[i].chain, second->certificates[i].chain);
   }
 }

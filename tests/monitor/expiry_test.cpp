@@ -14,7 +14,9 @@ constexpr UnixTimeMs kExpiry = (kNotAfter + 1) * 1000;  // first expired millise
 Inventory OneCertificate(const std::string& thumbprint = "AA", UnixTime not_after = kNotAfter) {
   Inventory inventory;
   Certificate cert;
-  cert.thumbprint = thumbprint;
+  CertificateText text;
+  text.thumbprint = thumbprint;
+  cert.SetText(text);
   cert.not_before = 1'000'000'000;
   cert.not_after = not_after;
   StoredCertificate stored;

@@ -25,12 +25,14 @@ StoredCertificate Stored(Certificate cert, std::vector<std::string> files = {"/s
 
 Certificate PlainCertificate(const std::string& thumbprint = "AAAA") {
   Certificate cert;
-  cert.thumbprint = thumbprint;
-  cert.subject = "CN=mail.example.com";
-  cert.issuer = "CN=Example CA";
-  cert.common_names = {"mail.example.com"};
-  cert.issuer_common_name = "Example CA";
-  cert.serial = "1F";
+  CertificateText text;
+  text.thumbprint = thumbprint;
+  text.subject = "CN=mail.example.com";
+  text.issuer = "CN=Example CA";
+  text.common_names = {"mail.example.com"};
+  text.issuer_common_name = "Example CA";
+  text.serial = "1F";
+  cert.SetText(text);
   cert.not_before = kNotBefore;
   cert.not_after = kNotAfter;
   return cert;
@@ -173,7 +175,9 @@ TEST_F(AMetricsRendering, GivesEveryFamilyHelpAndTypeOnceBeforeItsSamples) {
 
 TEST_F(AMetricsRendering, EscapesBackslashQuoteAndNewlineInLabelValues) {
   Certificate hostile = PlainCertificate();
-  hostile.common_names = {"evil\"} 1\nx509_cert_expired{a=\"b\\"};
+  CertificateText text = hostile.Text();
+  text.common_names = {"evil\"} 1\nx509_cert_expired{a=\"b\\"};
+  hostile.SetText(text);
   Add(hostile, "Valid", Bit(Service::kSmtp), false, {"/store/quote\"back\\slash\nnl.pem"});
   const std::string line = Samples(Render(), "x509_cert_not_after").at(0);
   EXPECT_NE(line.find(R"(subject_CN="evil\"} 1\nx509_cert_expired{a=\"b\\")"), std::string::npos)
@@ -208,8 +212,10 @@ TEST_F(AMetricsRendering, ShowsSerialNumbersInDecimalAsTheExporterDoes) {
 
 TEST_F(AMetricsRendering, UsesTheLastCommonNameAndEmptyLabelsWhenThereIsNone) {
   Certificate cert = PlainCertificate();
-  cert.common_names = {"first.example.com", "last.example.com"};
-  cert.issuer_common_name.clear();
+  CertificateText text = cert.Text();
+  text.common_names = {"first.example.com", "last.example.com"};
+  text.issuer_common_name.clear();
+  cert.SetText(text);
   Add(cert, "Valid", Bit(Service::kSmtp), false, {});
   const std::string line = Samples(Render(), "x509_cert_not_after").at(0);
   EXPECT_NE(line.find(R"(subject_CN="last.example.com")"), std::string::npos) << line;

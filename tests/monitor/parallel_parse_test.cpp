@@ -156,7 +156,7 @@ TEST(ReadAndParseStoreFiles, KeepsTheOrderOfThePathsAndTellsAVanishedFile) {
     ASSERT_TRUE(parses[i].read_ok);
     ASSERT_TRUE(parses[i].parsed.ok());
     ASSERT_EQ(parses[i].parsed->certificates.size(), 1u);
-    EXPECT_EQ(parses[i].parsed->certificates[0].thumbprint, thumbprints[i]);
+    EXPECT_EQ(parses[i].parsed->certificates[0].thumbprint(), thumbprints[i]);
   }
   EXPECT_TRUE(parses.back().gone);
   EXPECT_FALSE(parses.back().read_ok);
@@ -193,7 +193,7 @@ using Seen = std::vector<std::string>;
 Seen Describe(const Inventory& inventory) {
   Seen seen;
   for (const auto& c : inventory.certificates) {
-    std::string line = "certificate " + c.cert().thumbprint + " chain " +
+    std::string line = "certificate " + std::string(c.cert().thumbprint()) + " chain " +
                        std::to_string(static_cast<int>(c.chain)) + " key " + c.key_file + " files";
     for (const auto& file : c.files) line += " " + file;
     line += " issuers";

@@ -113,7 +113,8 @@ class ASelection : public ::testing::Test {
   }
 
   static std::string WinnerOf(const Selection& selection) {
-    return selection.winner != nullptr ? selection.winner->cert().thumbprint : "(no winner)";
+    return selection.winner != nullptr ? std::string(selection.winner->cert().thumbprint())
+                                       : "(no winner)";
   }
 
   static Judgement JudgementOf(const Selection& selection, const std::string& thumbprint) {
@@ -135,9 +136,9 @@ class ASelection : public ::testing::Test {
   }
 
   const Certificate& CertOf(const std::string& thumbprint) const {
-    const auto it =
-        std::find_if(inventory_.certificates.begin(), inventory_.certificates.end(),
-                     [&](const StoredCertificate& s) { return s.cert().thumbprint == thumbprint; });
+    const auto it = std::find_if(
+        inventory_.certificates.begin(), inventory_.certificates.end(),
+        [&](const StoredCertificate& s) { return s.cert().thumbprint() == thumbprint; });
     EXPECT_NE(it, inventory_.certificates.end());
     return it->cert();
   }
@@ -681,7 +682,7 @@ TEST_F(ASelection, FindsCertificatesByAnyFormOfTheirNamesThroughTheNameIndex) {
     std::vector<std::size_t> found;
     for (std::size_t i = 0; i < inventory_.certificates.size(); ++i) {
       if (std::find(thumbprints.begin(), thumbprints.end(),
-                    inventory_.certificates[i].cert().thumbprint) != thumbprints.end()) {
+                    inventory_.certificates[i].cert().thumbprint()) != thumbprints.end()) {
         found.push_back(i);
       }
     }
@@ -714,11 +715,12 @@ TEST_F(ASelection, KnowsWhichCertificatesAreTheOnlyOnesForOneOfTheirNames) {
   const NameIndex index(inventory_);
   std::map<std::string, bool> only;
   for (std::size_t i = 0; i < inventory_.certificates.size(); ++i) {
-    only[inventory_.certificates[i].cert().thumbprint] = index.HasNameOnlyItCovers(i);
+    only[std::string(inventory_.certificates[i].cert().thumbprint())] =
+        index.HasNameOnlyItCovers(i);
     // The definition: one of its names covers a host no other certificate may cover, under
     // either mode.
     bool expected = false;
-    for (const std::string& name : inventory_.certificates[i].cert().Names()) {
+    for (const std::string_view name : inventory_.certificates[i].cert().Names()) {
       expected =
           expected || (index.AtMostOneCandidate(CoveredHost(name), WildcardMode::kOneLevel) &&
                        index.AtMostOneCandidate(CoveredHost(name), WildcardMode::kMultiLevel));

@@ -321,7 +321,7 @@ TEST_F(AGeneratedCertificate, IsReadByTheStoreAsASelfSignedCertificateWithItsKey
   ASSERT_EQ(parsed->certificates.size(), 1u);
   ASSERT_EQ(parsed->keys.size(), 1u);
   const Certificate& c = parsed->certificates[0];
-  EXPECT_EQ(c.thumbprint, generated_->thumbprint);
+  EXPECT_EQ(c.thumbprint(), generated_->thumbprint);
   EXPECT_EQ(c.public_key_id, parsed->keys[0].public_key_id);
   EXPECT_TRUE(c.self_signed);
   EXPECT_FALSE(c.is_ca);
@@ -536,7 +536,7 @@ TEST(ASelfSignedReplacement, UsesTheExistingKeyItIsGiven) {
   ASSERT_TRUE(key.ok());
   ASSERT_EQ(key->keys.size(), 1u);
   EXPECT_EQ(parsed->certificates.front().public_key_id, key->keys.front().public_key_id);
-  EXPECT_EQ(parsed->certificates.front().key_algorithm, "EC P-384");
+  EXPECT_EQ(parsed->certificates.front().key_algorithm(), "EC P-384");
   auto spec = KeySpecOfPrivateKeyPem(generated->key_pem);
   ASSERT_TRUE(spec.ok());
   EXPECT_EQ(spec->ToString(), "ec:P-384");

@@ -117,7 +117,7 @@ class Store {
     std::vector<std::string> candidates;
     for (const auto& stored : now.certificates) {
       if (stored.HasPrivateKey() && !stored.cert().is_ca) {
-        candidates.push_back(stored.cert().thumbprint);
+        candidates.emplace_back(stored.cert().thumbprint());
       }
     }
     if (!candidates.empty()) internal_ = Pick(candidates);
@@ -129,7 +129,7 @@ class Store {
   void Remove(bool race) {
     Inventory seen = Scan();
     if (seen.certificates.empty()) return;
-    const std::string thumbprint = Pick(seen.certificates).cert().thumbprint;
+    const std::string thumbprint(Pick(seen.certificates).cert().thumbprint());
     if (race) Uniform(0, 1) == 0 ? Drop() : Replace();
     const Inventory before = Scan();  // the truth when the removal starts
     const bool internal_has_key =
@@ -213,7 +213,7 @@ class Store {
       auto text = ReadStoreFile(entry.path().string(), 1 << 20);
       if (!text) continue;
       if (auto parsed = ParseStoreFile(*text)) {
-        for (const auto& cert : parsed->certificates) found.insert(cert.thumbprint);
+        for (const auto& cert : parsed->certificates) found.emplace(cert.thumbprint());
       }
     }
     for (const auto& thumbprint : removed_thumbprints_) {
@@ -240,13 +240,13 @@ class Store {
   void ExpectNothingLost(const Inventory& before, const Inventory& after,
                          const std::string& removed) {
     for (const auto& stored : before.certificates) {
-      if (stored.cert().thumbprint == removed) continue;
-      const StoredCertificate* now = after.Find(stored.cert().thumbprint);
-      ASSERT_NE(now, nullptr) << "lost certificate " << stored.cert().thumbprint << " at step "
+      if (stored.cert().thumbprint() == removed) continue;
+      const StoredCertificate* now = after.Find(stored.cert().thumbprint());
+      ASSERT_NE(now, nullptr) << "lost certificate " << stored.cert().thumbprint() << " at step "
                               << step_;
       if (stored.HasPrivateKey()) {
         EXPECT_TRUE(now->HasPrivateKey())
-            << "certificate " << stored.cert().thumbprint << " lost its key at step " << step_;
+            << "certificate " << stored.cert().thumbprint() << " lost its key at step " << step_;
       }
     }
   }
@@ -259,7 +259,7 @@ class Store {
       auto parsed = ParseStoreFile(*text);
       if (!parsed) continue;
       for (const auto& cert : parsed->certificates) {
-        cert_found = cert_found || cert.thumbprint == removed.cert().thumbprint;
+        cert_found = cert_found || cert.thumbprint() == removed.cert().thumbprint();
       }
       for (const auto& key : parsed->keys) {
         key_found = key_found || key.public_key_id == removed.cert().public_key_id;

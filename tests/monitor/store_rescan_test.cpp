@@ -40,7 +40,7 @@ class ARescan : public ::testing::Test {
     };
     std::string text;
     for (const auto& stored : inventory.certificates) {
-      text += "certificate " + labels_.at(stored.cert().thumbprint) + ":";
+      text += "certificate " + labels_.at(std::string(stored.cert().thumbprint())) + ":";
       for (const auto& path : stored.files) text += " " + file(path);
       if (stored.HasPrivateKey()) text += " key " + file(stored.key_file);
       text += "\n";
@@ -130,7 +130,7 @@ TEST_F(ARescan, SeesAFileAddedReplacedRewrittenOrRemoved) {
   inventory = ScanIfChanged();
   ASSERT_TRUE(inventory.has_value());
   ASSERT_EQ(inventory->certificates.size(), 1u);
-  EXPECT_EQ(inventory->certificates[0].cert().thumbprint, first.thumbprint);
+  EXPECT_EQ(inventory->certificates[0].cert().thumbprint(), first.thumbprint);
   EXPECT_FALSE(ScanIfChanged().has_value());
 }
 

@@ -91,7 +91,7 @@ TEST_F(ACertificateStore, TellsWhichCertificatesAreUsableAsSelectionJudgesThem) 
   int usable = 0;
   for (const StoredCertificate& stored : inventory.certificates) {
     EXPECT_EQ(stored.cert().usable, !UnusableReason(stored.cert()).has_value())
-        << stored.cert().subject;
+        << stored.cert().subject();
     usable += stored.cert().usable ? 1 : 0;
   }
   EXPECT_EQ(usable, 1);
@@ -198,7 +198,7 @@ TEST_F(ACertificateStore, SkipsTruncatedPemAndKeepsTheRest) {
   dir_.Write("bad.pem", bad.cert_pem.substr(0, 200));
   const auto inventory = Scan();
   ASSERT_EQ(inventory.certificates.size(), 1u);
-  EXPECT_EQ(inventory.certificates[0].cert().thumbprint, good.thumbprint);
+  EXPECT_EQ(inventory.certificates[0].cert().thumbprint(), good.thumbprint);
   EXPECT_FALSE(ProblemOf(inventory, "bad.pem").empty());
 }
 
@@ -265,12 +265,12 @@ TEST_F(ACertificateStore, SeesAFileReplacedByRename) {
   const auto first = Cert("first.example.com");
   const auto second = Cert("second.example.com");
   dir_.Write("mail.pem", first.cert_pem);
-  ASSERT_EQ(Scan().certificates.at(0).cert().thumbprint, first.thumbprint);
+  ASSERT_EQ(Scan().certificates.at(0).cert().thumbprint(), first.thumbprint);
   dir_.Write(".incoming", second.cert_pem);
   ASSERT_EQ(std::rename((dir_ / ".incoming").c_str(), (dir_ / "mail.pem").c_str()), 0);
   const auto inventory = Scan();
   ASSERT_EQ(inventory.certificates.size(), 1u);
-  EXPECT_EQ(inventory.certificates[0].cert().thumbprint, second.thumbprint);
+  EXPECT_EQ(inventory.certificates[0].cert().thumbprint(), second.thumbprint);
 }
 
 TEST_F(ACertificateStore, ForgetsARemovedFile) {
