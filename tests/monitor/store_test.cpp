@@ -69,7 +69,7 @@ TEST_F(ACertificateStore, PairsACertificateWithItsKeyInAnotherFile) {
   dir_.Write("mail-key.pem", made.key_pem);
   const auto inventory = Scan();
   ASSERT_EQ(inventory.certificates.size(), 1u);
-  EXPECT_EQ(inventory.certificates[0].key_file, dir_ / "mail-key.pem");
+  EXPECT_EQ(inventory.certificates[0].key_file_name, "mail-key.pem");
   EXPECT_TRUE(inventory.problems.empty());
 }
 
@@ -102,7 +102,7 @@ TEST_F(ACertificateStore, PairsCertificateAndKeyInOneFile) {
   dir_.Write("combined.pem", made.key_pem + made.cert_pem);
   const auto inventory = Scan();
   ASSERT_EQ(inventory.certificates.size(), 1u);
-  EXPECT_EQ(inventory.certificates[0].key_file, dir_ / "combined.pem");
+  EXPECT_EQ(inventory.certificates[0].key_file_name, "combined.pem");
 }
 
 TEST_F(ACertificateStore, ListsACertificateFoundInTwoFilesOnceWithBothFiles) {
@@ -111,8 +111,7 @@ TEST_F(ACertificateStore, ListsACertificateFoundInTwoFilesOnceWithBothFiles) {
   dir_.Write("b.der", made.der);
   const auto inventory = Scan();
   ASSERT_EQ(inventory.certificates.size(), 1u);
-  EXPECT_EQ(inventory.certificates[0].files,
-            (std::vector<std::string>{dir_ / "a.pem", dir_ / "b.der"}));
+  EXPECT_EQ(inventory.certificates[0].file_names, (std::vector<std::string>{"a.pem", "b.der"}));
   EXPECT_FALSE(inventory.certificates[0].HasPrivateKey());
 }
 
@@ -139,7 +138,7 @@ TEST_F(ACertificateStore, ReadsACertificateBackFromItsFile) {
   dir_.Write("mail.pem", made.key_pem + made.cert_pem);
   const auto inventory = Scan();
   ASSERT_EQ(inventory.certificates.size(), 1u);
-  const auto der = ReadCertificateDer(inventory.certificates[0]);
+  const auto der = ReadCertificateDer(inventory.dir, inventory.certificates[0]);
   ASSERT_TRUE(der.ok()) << der.error().message;
   EXPECT_EQ(*der, made.der);
 }
@@ -151,7 +150,7 @@ TEST_F(ACertificateStore, ReadsACertificateBackFromItsNextFileWhenTheFirstChange
   const auto inventory = Scan();
   ASSERT_EQ(inventory.certificates.size(), 1u);
   dir_.Write("a.pem", Cert("other.example.com").cert_pem);
-  const auto der = ReadCertificateDer(inventory.certificates[0]);
+  const auto der = ReadCertificateDer(inventory.dir, inventory.certificates[0]);
   ASSERT_TRUE(der.ok()) << der.error().message;
   EXPECT_EQ(*der, made.der);
 }
@@ -162,7 +161,7 @@ TEST_F(ACertificateStore, FailsToReadACertificateBackOnceItsFileHoldsAnotherOne)
   const auto inventory = Scan();
   ASSERT_EQ(inventory.certificates.size(), 1u);
   dir_.Write("mail.pem", Cert("other.example.com").cert_pem);
-  const auto der = ReadCertificateDer(inventory.certificates[0]);
+  const auto der = ReadCertificateDer(inventory.dir, inventory.certificates[0]);
   ASSERT_FALSE(der.ok());
   EXPECT_EQ(der.error().code, ErrorCode::kStore);
   EXPECT_NE(der.error().message.find(made.thumbprint), std::string::npos) << der.error().message;
@@ -173,7 +172,7 @@ TEST_F(ACertificateStore, FailsToReadACertificateBackOnceItsFileIsGone) {
   const auto inventory = Scan();
   ASSERT_EQ(inventory.certificates.size(), 1u);
   std::filesystem::remove(dir_ / "mail.pem");
-  EXPECT_FALSE(ReadCertificateDer(inventory.certificates[0]).ok());
+  EXPECT_FALSE(ReadCertificateDer(inventory.dir, inventory.certificates[0]).ok());
 }
 
 TEST_F(ACertificateStore, KeepsNoOldCopyOfACertificateWhoseFileWasRewritten) {
