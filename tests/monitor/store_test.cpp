@@ -115,6 +115,41 @@ TEST_F(ACertificateStore, ListsACertificateFoundInTwoFilesOnceWithBothFiles) {
   EXPECT_FALSE(inventory.certificates[0].HasPrivateKey());
 }
 
+TEST_F(ACertificateStore, NamesItsFilesOnceInItsDirectoryAndJoinsThemIntoFullPaths) {
+  // Each file is kept as its name in the store directory, not as a full path per use.
+  const auto both = Cert("both.example.com");
+  const auto apart = Cert("apart.example.com");
+  const auto orphan = Cert("orphan.example.com");
+  dir_.Write("both.pem", both.cert_pem + both.key_pem);
+  dir_.Write("both-copy.der", both.der);
+  dir_.Write("apart.crt", apart.cert_pem);
+  dir_.Write("apart.key", apart.key_pem);
+  dir_.Write("orphan.key", orphan.key_pem);
+  const auto inventory = Scan();
+  EXPECT_EQ(inventory.dir, dir_.path());
+  EXPECT_EQ(inventory.Path("both.pem"), dir_.path() + "/both.pem");
+  ASSERT_EQ(inventory.certificates.size(), 2u);
+  const StoredCertificate* in_two = inventory.Find(both.thumbprint);
+  ASSERT_NE(in_two, nullptr);
+  EXPECT_EQ(in_two->file_names, (std::vector<std::string>{"both-copy.der", "both.pem"}));
+  EXPECT_EQ(in_two->key_file_name, "both.pem");
+  const StoredCertificate* key_apart = inventory.Find(apart.thumbprint);
+  ASSERT_NE(key_apart, nullptr);
+  EXPECT_EQ(key_apart->file_names, std::vector<std::string>{"apart.crt"});
+  EXPECT_EQ(key_apart->key_file_name, "apart.key");
+  std::vector<std::string> key_files;
+  for (const auto& [key_id, name] : inventory.keys) key_files.push_back(name);
+  std::sort(key_files.begin(), key_files.end());
+  EXPECT_EQ(key_files, (std::vector<std::string>{"apart.key", "both.pem", "orphan.key"}));
+  // Problems, which users read as they are, keep the full path.
+  ASSERT_EQ(inventory.problems.size(), 1u);
+  EXPECT_EQ(inventory.problems[0].file, dir_ / "orphan.key");
+  // Read back through the directory: the same certificate from its files.
+  const auto der = ReadCertificateDer(inventory.dir, *in_two);
+  ASSERT_TRUE(der.ok()) << der.error().message;
+  EXPECT_EQ(*der, both.der);
+}
+
 TEST_F(ACertificateStore, KeepsNoSpareRoomForCertificatesMergedFromSeveralFiles) {
   // A chain file per leaf, each with the same intermediate: the inventory is kept until the
   // next scan, so it holds no room for the copies it merged.
