@@ -17,7 +17,8 @@ std::vector<DanePublishedName> Daemon::DaneNames() {
     const StoredCertificate* winner = Select(name, Service::kSmtp).winner;
     published.push_back(
         {name, winner,
-         winner != nullptr && winner->cert().thumbprint() == bindings_.internal_transport});
+         winner != nullptr && winner->cert().thumbprint() == bindings_.internal_transport,
+         inventory_.dir});
   }
   return published;
 }

@@ -93,6 +93,7 @@ void Daemon::WriteMetrics() {
   if (!metrics_.enabled() || exit_code_ != 0 || !sigterm_) return;
   MetricsSnapshot snapshot;
   snapshot.now = clock_.Now();
+  snapshot.store_dir = inventory_.dir;
   for (const auto& stored : inventory_.certificates) {
     const std::string thumbprint(stored.cert().thumbprint());
     snapshot.certificates.push_back({&stored, StatusOf(stored), ServicesOf(thumbprint),

@@ -22,14 +22,14 @@
 
 namespace transportcertd {
 
-Result<std::string> BuildPemBundle(const StoredCertificate& stored) {
+Result<std::string> BuildPemBundle(const std::string& store_dir, const StoredCertificate& stored) {
   if (!stored.HasPrivateKey()) {
     return Error{std::string(stored.cert().thumbprint()) + " has no private key in the store",
                  ErrorCode::kStore};
   }
-  auto key = ReadPrivateKeyPem(stored.key_file, stored.cert().public_key_id);
+  auto key = ReadPrivateKeyPem(store_dir + "/" + stored.key_file_name, stored.cert().public_key_id);
   if (!key) return key.error();
-  auto der = ReadCertificateDer(stored);
+  auto der = ReadCertificateDer(store_dir, stored);
   if (!der) return der.error();
   std::string bundle = std::move(key).value() + DerToPem(*der);
   for (const auto& issuer : stored.ChainDer()) bundle += DerToPem(issuer);
@@ -247,7 +247,7 @@ void Publisher::PublishSelections(const Inventory& inventory, const std::string&
   std::map<std::string, std::optional<std::string>> files;
   if (const StoredCertificate* stored = inventory.Find(internal);
       stored != nullptr && stored->HasPrivateKey()) {
-    auto bundle = BuildPemBundle(*stored);
+    auto bundle = BuildPemBundle(inventory.dir, *stored);
     if (bundle) files["internal-transport.pem"] = std::move(bundle).value();
   }
   PublishPlanInput input;
@@ -274,7 +274,7 @@ void Publisher::PublishSelections(const Inventory& inventory, const std::string&
     }
     const StoredCertificate* winner = inventory.Find(file.thumbprint);
     if (winner == nullptr) continue;
-    auto bundle = BuildPemBundle(*winner);
+    auto bundle = BuildPemBundle(inventory.dir, *winner);
     if (!bundle) {
       AlertFields fields;
       fields.thumbprint = winner->cert().thumbprint();

@@ -30,9 +30,10 @@
 
 namespace transportcertd {
 
-// Key, leaf and chain of `stored` as one PEM text, key and leaf read back from the store; fails
-// (ErrorCode::kStore) when either is no longer there, e.g. a file changed since the scan.
-Result<std::string> BuildPemBundle(const StoredCertificate& stored);
+// Key, leaf and chain of `stored` as one PEM text, key and leaf read back from the store in
+// `store_dir` (its inventory's dir); fails (ErrorCode::kStore) when either is no longer there,
+// e.g. a file changed since the scan.
+Result<std::string> BuildPemBundle(const std::string& store_dir, const StoredCertificate& stored);
 
 // The files under publish.dir that `config` publishes, relative to it: internal-transport.pem,
 // sni-map and <name>.pem for the FQDN and each publish.names entry, the same sni-map and

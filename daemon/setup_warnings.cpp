@@ -18,7 +18,7 @@ void WarnAboutSetup(const Config& config, const Inventory& inventory) {
   }
   std::set<std::string> key_files;
   for (const auto& stored : inventory.certificates) {
-    if (stored.HasPrivateKey()) key_files.insert(stored.key_file);
+    if (stored.HasPrivateKey()) key_files.insert(inventory.Path(stored.key_file_name));
   }
   for (const auto& file : key_files) {
     struct stat st {};

@@ -204,8 +204,9 @@ std::vector<BusServiceImpl::CertificateState> BusServiceImpl::CurrentCertificate
     state.status_hash = TextHash().Add(backend_.StatusOf(stored)).value();
     state.has_private_key = stored.HasPrivateKey();
     state.internal_transport = internal == thumbprint;
-    TextHash files;
-    for (const std::string& file : stored.files) files.Add(file);
+    TextHash files;  // of the full paths, as Files shows them: the store's directory, then names
+    files.Add(backend_.CurrentInventory().dir);
+    for (const std::string& name : stored.file_names) files.Add(name);
     state.files_hash = files.value();
   }
   const auto by_thumbprint = [](const CertificateState& a, const CertificateState& b) {

@@ -70,8 +70,12 @@ void AppendKeyAlgorithm(MessageWriter& w, const StoredCertificate& s, ManagerBac
 void AppendKeyBits(MessageWriter& w, const StoredCertificate& s, ManagerBackend&) {
   w.U32(s.cert().key_bits > 0 ? static_cast<std::uint32_t>(s.cert().key_bits) : 0);
 }
-void AppendFiles(MessageWriter& w, const StoredCertificate& s, ManagerBackend&) {
-  w.Strings(s.files);
+void AppendFiles(MessageWriter& w, const StoredCertificate& s, ManagerBackend& b) {
+  const Inventory& inventory = b.CurrentInventory();  // the one `s` is from
+  std::vector<std::string> paths;
+  paths.reserve(s.file_names.size());
+  for (const std::string& name : s.file_names) paths.push_back(inventory.Path(name));
+  w.Strings(paths);
 }
 void AppendServices(MessageWriter& w, const StoredCertificate& s, ManagerBackend& b) {
   w.Strings(ServiceNames(b.ServicesOf(std::string(s.cert().thumbprint()))));

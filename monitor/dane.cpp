@@ -83,7 +83,7 @@ std::vector<TlsaRecord> ComputeTlsaRecords(const std::vector<DanePublishedName>&
     if (published.certificate == nullptr) continue;
     const Certificate& leaf = published.certificate->cert();
     // Read back from the store: when it changed meanwhile, the rescan that follows recomputes.
-    const auto leaf_der = ReadCertificateDer(*published.certificate);
+    const auto leaf_der = ReadCertificateDer(published.store_dir, *published.certificate);
     if (!leaf_der) continue;
     const auto leaf_digest = SpkiSha256OfCertificate(*leaf_der);
     if (!leaf_digest) continue;  // a certificate in the inventory always has a readable key

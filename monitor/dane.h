@@ -42,6 +42,7 @@ struct DanePublishedName {
   std::string name;                                // a host name, without trailing dot
   const StoredCertificate* certificate = nullptr;  // its selection; nullptr: nothing published
   bool internal_transport = false;                 // `certificate` is the internal transport one
+  std::string store_dir;                           // the Inventory::dir `certificate` is from
 };
 
 // The records for `names` on `ports`, in order: per name, per port, the leaf's `3 1 1`, the

@@ -94,6 +94,11 @@ std::string LastOf(const NameList& values) {
   return values.empty() ? std::string() : std::string(values.back());
 }
 
+// The full path of the first of the store files `names` in `dir`; "" when there is none.
+std::string FirstFilePath(const std::string& dir, const std::vector<std::string>& names) {
+  return names.empty() ? std::string() : dir + "/" + names.front();
+}
+
 std::string JoinServices(ServiceSet services) {
   std::string joined;
   for (const auto& name : ServiceNames(services)) {
@@ -166,7 +171,7 @@ std::string RenderMetrics(const MetricsSnapshot& s) {
   for (const auto& c : s.certificates) {
     const Certificate& cert = c.stored->cert();
     x509_labels.push_back(
-        RenderLabels({{"filepath", c.stored->files.empty() ? "" : c.stored->files.front()},
+        RenderLabels({{"filepath", FirstFilePath(s.store_dir, c.stored->file_names)},
                       {"issuer_CN", std::string(cert.issuer_common_name())},
                       {"serial_number", SerialToDecimal(cert.serial())},
                       {"subject_CN", LastOf(cert.common_names())},

@@ -38,6 +38,7 @@ struct MetricsSelection {
 
 struct MetricsSnapshot {
   std::vector<MetricsCertificate> certificates;  // one series set each, in this order
+  std::string store_dir;  // the certificates' Inventory::dir: filepath labels are full paths
   std::vector<MetricsSelection> selected;
   std::uint64_t unusable_files = 0;       // store files with at least one problem
   std::uint64_t reload_failures = 0;      // since start

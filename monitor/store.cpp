@@ -164,9 +164,9 @@ class ParsedDers {
 
 }  // namespace
 
-Result<std::string> ReadCertificateDer(const StoredCertificate& stored) {
-  for (const std::string& file : stored.files) {
-    auto contents = ReadStoreFile(file, ScanOptions{}.max_file_size);
+Result<std::string> ReadCertificateDer(const std::string& dir, const StoredCertificate& stored) {
+  for (const std::string& name : stored.file_names) {
+    auto contents = ReadStoreFile(dir + "/" + name, ScanOptions{}.max_file_size);
     if (!contents) continue;
     auto parsed = ParseStoreFile(*contents);
     if (!parsed) continue;
@@ -176,7 +176,8 @@ Result<std::string> ReadCertificateDer(const StoredCertificate& stored) {
       }
     }
   }
-  const std::string where = stored.files.empty() ? "the store" : stored.files.front();
+  const std::string where =
+      stored.file_names.empty() ? "the store" : dir + "/" + stored.file_names.front();
   return Error{std::string(stored.cert().thumbprint()) + " is no longer in " + where +
                    " (the store changed since it was scanned)",
                ErrorCode::kStore};
@@ -188,6 +189,12 @@ bool IsStoreFileName(const std::string& name) {
   if (dot == std::string::npos) return false;
   static const std::set<std::string> kExtensions = {".pem", ".crt", ".cer", ".key", ".der"};
   return kExtensions.contains(Lowercase(name.substr(dot)));
+}
+
+std::string Inventory::Path(std::string_view name) const {
+  std::string path;
+  path.reserve(dir.size() + 1 + name.size());
+  return path.append(dir).append(1, '/').append(name);
 }
 
 const StoredCertificate* Inventory::Find(std::string_view thumbprint) const {
@@ -372,6 +379,7 @@ Result<std::optional<Inventory>> StoreScanner::Scan(bool only_if_changed) {
   // The inventory is built in vectors, sorted once, rather than in maps: what a scan frees
   // must not leave small holes between what the inventory keeps.
   Inventory inventory;
+  inventory.dir = dir_;
   std::vector<StoredCertificate>& certificates = inventory.certificates;
   std::vector<std::pair<KeyId, std::string>>& keys = inventory.keys;
   std::size_t cert_count = 0, key_count = 0;
@@ -382,13 +390,14 @@ Result<std::optional<Inventory>> StoreScanner::Scan(bool only_if_changed) {
   certificates.reserve(cert_count);
   keys.reserve(key_count);
   for (const auto& [name, file] : cache_) {
-    const std::string path = dir_ + "/" + name;
-    for (const auto& why : file.parts.problems()) inventory.problems.push_back({path, why});
+    for (const auto& why : file.parts.problems()) {
+      inventory.problems.push_back({inventory.Path(name), why});
+    }
     for (const auto& cert : file.parts.certificates()) {
       certificates.emplace_back().certificate = cert;
-      certificates.back().files.push_back(path);
+      certificates.back().file_names.push_back(name);
     }
-    for (const auto& key_id : file.parts.key_ids()) keys.emplace_back(key_id, path);
+    for (const auto& key_id : file.parts.key_ids()) keys.emplace_back(key_id, name);
   }
   // By thumbprint; a certificate in several files is one entry listing them all, in file order.
   std::stable_sort(certificates.begin(), certificates.end(),
@@ -399,7 +408,7 @@ Result<std::optional<Inventory>> StoreScanner::Scan(bool only_if_changed) {
   for (std::size_t i = 0; i < certificates.size(); ++i) {
     StoredCertificate& entry = certificates[i];
     if (kept > 0 && certificates[kept - 1].cert().thumbprint() == entry.cert().thumbprint()) {
-      certificates[kept - 1].files.push_back(std::move(entry.files.front()));
+      certificates[kept - 1].file_names.push_back(std::move(entry.file_names.front()));
       continue;
     }
     if (i != kept) certificates[kept] = std::move(entry);
@@ -430,7 +439,7 @@ Result<std::optional<Inventory>> StoreScanner::Scan(bool only_if_changed) {
   // The DER of a certificate to check: parsed during this scan, or read back from the store.
   auto der_of = [&](const StoredCertificate& stored) -> std::optional<std::string> {
     if (auto der = parsed_ders.Find(stored.certificate.get())) return der;
-    if (auto der = ReadCertificateDer(stored)) return std::move(der).value();
+    if (auto der = ReadCertificateDer(dir_, stored)) return std::move(der).value();
     return std::nullopt;
   };
   // The trust store and the store's CA certificates as intermediates, built only when some
@@ -483,7 +492,7 @@ Result<std::optional<Inventory>> StoreScanner::Scan(bool only_if_changed) {
     const KeyId& key_id = stored.cert().public_key_id;
     auto key = std::lower_bound(keys.begin(), keys.end(), key_id,
                                 [](const auto& k, const KeyId& id) { return k.first < id; });
-    if (key != keys.end() && key->first == key_id) stored.key_file = key->second;
+    if (key != keys.end() && key->first == key_id) stored.key_file_name = key->second;
     for (; key != keys.end() && key->first == key_id; ++key) {
       paired[static_cast<std::size_t>(key - keys.begin())] = true;
     }
@@ -510,7 +519,7 @@ Result<std::optional<Inventory>> StoreScanner::Scan(bool only_if_changed) {
   for (std::size_t i = 0; i < keys.size(); ++i) {
     if (!paired[i]) {
       inventory.problems.push_back(
-          {keys[i].second, "private key that matches no certificate in the store"});
+          {inventory.Path(keys[i].second), "private key that matches no certificate in the store"});
     }
   }
   std::sort(inventory.problems.begin(), inventory.problems.end(),

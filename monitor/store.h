@@ -33,15 +33,17 @@ struct StoredCertificate {
   // Never null in an inventory; shared with the scanner's cache and with later inventories
   // while its file is unchanged, so a certificate is held in memory once.
   std::shared_ptr<const Certificate> certificate;
-  std::vector<std::string> files;  // store files holding this certificate (full paths, sorted)
-  std::string key_file;            // full path of the file with its private key; empty if none
+  // The store files holding this certificate: their names in Inventory::dir, sorted
+  // (Inventory::Path gives the full path). A short name needs no allocation of its own.
+  std::vector<std::string> file_names;
+  std::string key_file_name;  // name of the file with its private key, as above; empty if none
   ChainStatus chain = ChainStatus::kIncomplete;
   // The issuers to publish after the leaf (DER, no trust anchor), shared by every certificate
   // of the inventory with the same chain; nullptr when there are none.
   std::shared_ptr<const std::vector<std::string>> issuers;
 
   const Certificate& cert() const { return *certificate; }
-  bool HasPrivateKey() const { return !key_file.empty(); }
+  bool HasPrivateKey() const { return !key_file_name.empty(); }
   const std::vector<std::string>& ChainDer() const {
     static const std::vector<std::string> kNone;
     return issuers ? *issuers : kNone;
@@ -55,13 +57,18 @@ struct StoreProblem {
 };
 
 struct Inventory {
+  // The store directory, as given to the StoreScanner. The store is one flat directory: its
+  // files are named by their names in it, and joined with it (Path) where a path is needed.
+  std::string dir;
   std::vector<StoredCertificate> certificates;  // sorted by thumbprint
   // Sorted by file. A file can have several problems and still contribute what was usable.
   std::vector<StoreProblem> problems;
-  // Every private key of the store as (public key id, file), sorted; a key may be in several
-  // files. StoredCertificate::key_file names the first of them.
+  // Every private key of the store as (public key id, file name in `dir`), sorted; a key may
+  // be in several files. StoredCertificate::key_file_name names the first of them.
   std::vector<std::pair<KeyId, std::string>> keys;
 
+  // The full path of the store file `name`: dir + "/" + name.
+  std::string Path(std::string_view name) const;
   // Finds a certificate by thumbprint (uppercase); nullptr when absent.
   const StoredCertificate* Find(std::string_view thumbprint) const;
 };
@@ -84,11 +91,12 @@ struct ScanOptions {
 // regular file of at most `max_size` bytes. Fails with a reason (without the path).
 Result<std::string> ReadStoreFile(const std::string& path, std::uint64_t max_size);
 
-// Reads `stored`'s certificate back from the store: its DER, from the first of its files that
-// still holds it. The files may have changed since the scan, so each is read and parsed again
-// and only a certificate with the same thumbprint is taken. Fails (ErrorCode::kStore) when none
-// holds it any more; the rescan that follows the change tells what the store holds now.
-Result<std::string> ReadCertificateDer(const StoredCertificate& stored);
+// Reads `stored`'s certificate back from the store in `dir` (its inventory's dir): its DER, from
+// the first of its files that still holds it. The files may have changed since the scan, so
+// each is read and parsed again and only a certificate with the same thumbprint is taken. Fails
+// (ErrorCode::kStore) when none holds it any more; the rescan that follows the change tells
+// what the store holds now.
+Result<std::string> ReadCertificateDer(const std::string& dir, const StoredCertificate& stored);
 
 // File names the scanner looks at: *.pem *.crt *.cer *.key *.der (case-insensitive), not hidden.
 bool IsStoreFileName(const std::string& name);

@@ -75,7 +75,7 @@ std::vector<std::string> KeyFiles(const Inventory& inventory, const KeyId& key_i
   const auto first = std::lower_bound(inventory.keys.begin(), inventory.keys.end(),
                                       std::pair<KeyId, std::string>{key_id, ""});
   for (auto it = first; it != inventory.keys.end() && it->first == key_id; ++it) {
-    files.push_back(it->second);
+    files.push_back(inventory.Path(it->second));
   }
   return files;
 }
@@ -149,7 +149,8 @@ std::vector<std::string> FilesToReadForRemoval(const Inventory& inventory,
                                                const std::string& thumbprint) {
   const StoredCertificate* stored = inventory.Find(thumbprint);
   if (stored == nullptr) return {};
-  std::set<std::string> files(stored->files.begin(), stored->files.end());
+  std::set<std::string> files;
+  for (const std::string& name : stored->file_names) files.insert(inventory.Path(name));
   if (KeyGoesWith(inventory, *stored)) {
     for (auto& file : KeyFiles(inventory, stored->cert().public_key_id)) files.insert(file);
   }
@@ -214,7 +215,8 @@ Result<RemovalPlan> PlanRemoval(const Inventory& inventory, const std::string& t
     }
     kept.append(text, copied);
     const bool inventory_says_cert =
-        std::binary_search(stored->files.begin(), stored->files.end(), path);
+        std::any_of(stored->file_names.begin(), stored->file_names.end(),
+                    [&](const std::string& name) { return inventory.Path(name) == path; });
     const bool inventory_says_key =
         std::find(key_files.begin(), key_files.end(), path) != key_files.end();
     if (holds_cert != inventory_says_cert || holds_key != inventory_says_key) {

@@ -35,7 +35,7 @@ TEST_F(APemBundle, HoldsTheKeyThenTheCertificateReadBackFromTheStore) {
   store_.Write("mail.key", cert.key_pem, 0600);
   const StoredCertificate stored = Scanned(cert);
 
-  const auto bundle = BuildPemBundle(stored);
+  const auto bundle = BuildPemBundle(store_.path(), stored);
   ASSERT_TRUE(bundle.ok()) << bundle.error().message;
   EXPECT_NE(bundle->find("PRIVATE KEY"), std::string::npos);
   EXPECT_TRUE(bundle->ends_with(cert.cert_pem)) << *bundle;
@@ -49,7 +49,7 @@ TEST_F(APemBundle, FailsRatherThanPublishAnotherCertificateWrittenOverTheScanned
   const TestCert other = Cert("other.example.com");
   store_.Write("mail.crt", other.cert_pem);  // the key file still holds the scanned key
 
-  const auto bundle = BuildPemBundle(stored);
+  const auto bundle = BuildPemBundle(store_.path(), stored);
   ASSERT_FALSE(bundle.ok()) << *bundle;
   EXPECT_EQ(bundle.error().code, ErrorCode::kStore);
   EXPECT_NE(bundle.error().message.find(cert.thumbprint), std::string::npos)

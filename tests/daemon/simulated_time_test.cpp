@@ -475,7 +475,8 @@ TEST_F(SimulatedTime, AnImportDuringABackgroundRescanSeesWhatThatRescanFinds) {
   EXPECT_EQ(Logged("the store already holds it").size(), 1u);
   const StoredCertificate* stored = daemon_->CurrentInventory().Find(cert.thumbprint);
   ASSERT_NE(stored, nullptr);
-  EXPECT_EQ(stored->files, std::vector<std::string>{Store() + "/dropped.pem"});
+  EXPECT_EQ(daemon_->CurrentInventory().dir, Store());
+  EXPECT_EQ(stored->file_names, std::vector<std::string>{"dropped.pem"});
   // The held scan's completion finds nothing left to take in, and evaluates what the import
   // took in: the new certificate is published for its name.
   EXPECT_TRUE(RunUntil(

@@ -112,7 +112,8 @@ Result<std::vector<std::string>> TestBackend::GetTlsaRecords(const std::string& 
   for (const auto& record :
        ComputeTlsaRecords({{fqdn_, selection.winner,
                             selection.winner != nullptr && selection.winner->cert().thumbprint() ==
-                                                               bindings_.internal_transport}},
+                                                               bindings_.internal_transport,
+                            inventory_.dir}},
                           {25}, std::nullopt)) {
     lines.push_back(record.ZoneLine());
   }
@@ -160,8 +161,8 @@ Status TestBackend::RemoveCertificate(const std::string& thumbprint) {
                      "replacement first",
                  ErrorCode::kInternalTransport};
   }
-  for (const std::string& file : stored->files) unlink(file.c_str());
-  if (stored->HasPrivateKey()) unlink(stored->key_file.c_str());
+  for (const std::string& name : stored->file_names) unlink(inventory_.Path(name).c_str());
+  if (stored->HasPrivateKey()) unlink(inventory_.Path(stored->key_file_name).c_str());
   bindings_.services.erase(thumbprint);
   Rescan();
   return Status::Ok();

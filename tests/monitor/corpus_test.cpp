@@ -65,8 +65,8 @@ TEST_F(TheCorpus, IsEitherInventoriedOrReportedFileByFile) {
 
   std::set<std::string> used, reported;
   for (const auto& stored : inventory->certificates) {
-    for (const auto& file : stored.files) used.insert(fs::path(file).filename());
-    if (stored.HasPrivateKey()) used.insert(fs::path(stored.key_file).filename());
+    for (const auto& name : stored.file_names) used.insert(name);
+    if (stored.HasPrivateKey()) used.insert(stored.key_file_name);
   }
   for (const auto& problem : inventory->problems) {
     EXPECT_FALSE(problem.reason.empty()) << problem.file;

@@ -97,7 +97,8 @@ TEST_F(DaneRecords, GiveASelfSignedInternalCertificateItsKeyAndTheNextKeyPerPort
   const std::string leaf = OpenSslSpkiSha256(cert.cert_pem, false);
   const std::string next(64, 'a');
 
-  const auto records = ComputeTlsaRecords({{"mail.example.com", &stored, true}}, {25, 465}, next);
+  const auto records =
+      ComputeTlsaRecords({{"mail.example.com", &stored, true, store_.path()}}, {25, 465}, next);
 
   EXPECT_EQ(Lines(records), (std::vector<std::string>{
                                 "_25._tcp.mail.example.com. IN TLSA 3 1 1 " + leaf,
@@ -114,9 +115,9 @@ TEST_F(DaneRecords, GiveTheNextKeyOnlyToTheInternalTransportCertificate) {
   store_.Write("cert.pem", cert.key_pem + cert.cert_pem, 0600);
   const StoredCertificate& stored = Stored(cert.thumbprint);
 
-  const auto records =
-      ComputeTlsaRecords({{"mail.example.com", &stored, false}, {"other.example.com", nullptr}},
-                         {25}, std::string(64, 'a'));
+  const auto records = ComputeTlsaRecords({{"mail.example.com", &stored, false, store_.path()},
+                                           {"other.example.com", nullptr, false, store_.path()}},
+                                          {25}, std::string(64, 'a'));
 
   EXPECT_EQ(Lines(records), std::vector<std::string>{"_25._tcp.mail.example.com. IN TLSA 3 1 1 " +
                                                      OpenSslSpkiSha256(cert.cert_pem, false)});
@@ -134,7 +135,8 @@ TEST_F(DaneRecords, GiveACaIssuedCertificateItsIssuersDaneTaRecord) {
   const StoredCertificate& stored = Stored(leaf.thumbprint, options);
   ASSERT_EQ(stored.ChainDer().size(), 1u) << "the intermediate is published with the leaf";
 
-  const auto records = ComputeTlsaRecords({{"mail.example.com", &stored, false}}, {25}, {});
+  const auto records =
+      ComputeTlsaRecords({{"mail.example.com", &stored, false, store_.path()}}, {25}, {});
 
   EXPECT_EQ(Lines(records), (std::vector<std::string>{
                                 "_25._tcp.mail.example.com. IN TLSA 3 1 1 " +
@@ -149,8 +151,9 @@ TEST_F(DaneRecords, ListEachRecordOnceWhenTwoNamesShareAnOwner) {
   const TestCert cert = MakeCertificate(CertSpec{});
   store_.Write("cert.pem", cert.key_pem + cert.cert_pem, 0600);
   const StoredCertificate& stored = Stored(cert.thumbprint);
-  const auto records = ComputeTlsaRecords(
-      {{"mail.example.com", &stored, true}, {"mail.example.com", &stored, true}}, {25}, {});
+  const auto records = ComputeTlsaRecords({{"mail.example.com", &stored, true, store_.path()},
+                                           {"mail.example.com", &stored, true, store_.path()}},
+                                          {25}, {});
   EXPECT_EQ(records.size(), 1u);
 }
 

@@ -21,7 +21,7 @@ Inventory OneCertificate(const std::string& thumbprint = "AA", UnixTime not_afte
   cert.not_after = not_after;
   StoredCertificate stored;
   stored.certificate = std::make_shared<const Certificate>(std::move(cert));
-  stored.key_file = "/store/key.pem";
+  stored.key_file_name = "key.pem";
   inventory.certificates.push_back(stored);
   return inventory;
 }
@@ -149,7 +149,7 @@ TEST_F(TheInternalTransportRule, ReplacesOneMissingFromTheStore) {
 }
 
 TEST_F(TheInternalTransportRule, ReplacesOneWithoutItsKey) {
-  inventory_.certificates[0].key_file.clear();
+  inventory_.certificates[0].key_file_name.clear();
   auto why =
       InternalTransportReplacementReason(inventory_, bindings_, renew_before_, kExpiry - 60 * kDay);
   ASSERT_TRUE(why);

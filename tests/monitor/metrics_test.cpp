@@ -15,11 +15,12 @@ constexpr UnixTime kNotBefore = 1'700'000'000;
 constexpr UnixTime kNotAfter = 1'800'000'000;
 constexpr UnixTimeMs kNow = 1'750'000'000'000;
 
-StoredCertificate Stored(Certificate cert, std::vector<std::string> files = {"/store/a.pem"}) {
+// `files`: names in the snapshot's store directory, /store.
+StoredCertificate Stored(Certificate cert, std::vector<std::string> files = {"a.pem"}) {
   StoredCertificate stored;
   stored.certificate = std::make_shared<const Certificate>(std::move(cert));
-  stored.files = std::move(files);
-  stored.key_file = stored.files.empty() ? "" : stored.files.front();
+  stored.file_names = std::move(files);
+  stored.key_file_name = stored.file_names.empty() ? "" : stored.file_names.front();
   return stored;
 }
 
@@ -43,7 +44,7 @@ class AMetricsRendering : public ::testing::Test {
   // Adds a certificate to the snapshot; the stored certificate lives as long as the fixture.
   void Add(Certificate cert, std::string status = "Valid",
            ServiceSet services = Bit(Service::kSmtp), bool internal = false,
-           std::vector<std::string> files = {"/store/a.pem"}) {
+           std::vector<std::string> files = {"a.pem"}) {
     stored_.push_back(
         std::make_unique<StoredCertificate>(Stored(std::move(cert), std::move(files))));
     snapshot_.certificates.push_back({stored_.back().get(), std::move(status), services, internal});
@@ -52,6 +53,7 @@ class AMetricsRendering : public ::testing::Test {
   std::string Render() {
     snapshot_.now = snapshot_.now == 0 ? kNow : snapshot_.now;
     if (snapshot_.version.empty()) snapshot_.version = "1.2.3";
+    if (snapshot_.store_dir.empty()) snapshot_.store_dir = "/store";
     return RenderMetrics(snapshot_);
   }
 
@@ -95,7 +97,7 @@ TEST_F(AMetricsRendering, DescribesStatusServicesSelfSignedAndInternalTransport)
   Certificate self = PlainCertificate("BBBB");
   self.self_signed = true;
   Add(PlainCertificate("AAAA"), "Expiring", Bit(Service::kSmtp) | Bit(Service::kImap));
-  Add(self, "Valid", 0, /*internal=*/true, {"/store/b.pem"});
+  Add(self, "Valid", 0, /*internal=*/true, {"b.pem"});
   const std::string text = Render();
   EXPECT_EQ(Samples(text, "transportcertd_certificate_info"),
             (std::vector<std::string>{
@@ -178,7 +180,7 @@ TEST_F(AMetricsRendering, EscapesBackslashQuoteAndNewlineInLabelValues) {
   CertificateText text = hostile.Text();
   text.common_names = {"evil\"} 1\nx509_cert_expired{a=\"b\\"};
   hostile.SetText(text);
-  Add(hostile, "Valid", Bit(Service::kSmtp), false, {"/store/quote\"back\\slash\nnl.pem"});
+  Add(hostile, "Valid", Bit(Service::kSmtp), false, {"quote\"back\\slash\nnl.pem"});
   const std::string line = Samples(Render(), "x509_cert_not_after").at(0);
   EXPECT_NE(line.find(R"(subject_CN="evil\"} 1\nx509_cert_expired{a=\"b\\")"), std::string::npos)
       << line;

@@ -194,8 +194,9 @@ Seen Describe(const Inventory& inventory) {
   Seen seen;
   for (const auto& c : inventory.certificates) {
     std::string line = "certificate " + std::string(c.cert().thumbprint()) + " chain " +
-                       std::to_string(static_cast<int>(c.chain)) + " key " + c.key_file + " files";
-    for (const auto& file : c.files) line += " " + file;
+                       std::to_string(static_cast<int>(c.chain)) + " key " + c.key_file_name +
+                       " files";
+    for (const auto& name : c.file_names) line += " " + name;
     line += " issuers";
     for (const auto& der : c.ChainDer()) {
       line += " " + std::to_string(std::hash<std::string>{}(der));

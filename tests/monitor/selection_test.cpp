@@ -38,9 +38,9 @@ class ASelection : public ::testing::Test {
     }
     StoredCertificate stored;
     stored.certificate = std::make_shared<const Certificate>(std::move(described).value());
-    stored.files = {"/store/" + made.thumbprint + ".pem"};
+    stored.file_names = {made.thumbprint + ".pem"};
     if (with_key) {
-      stored.key_file = "/store/" + made.thumbprint + ".key";
+      stored.key_file_name = made.thumbprint + ".key";
     }
     stored.chain = chain;
     inventory_.certificates.push_back(std::move(stored));

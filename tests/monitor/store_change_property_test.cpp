@@ -232,10 +232,11 @@ class Store {
   bool HoldsInternalTransport(const Inventory& inventory, const std::string& path) const {
     const StoredCertificate* internal = inventory.Find(internal_);
     if (internal == nullptr) return false;
-    for (const auto& [key_id, file] : inventory.keys) {
-      if (key_id == internal->cert().public_key_id && file == path) return true;
+    for (const auto& [key_id, name] : inventory.keys) {
+      if (key_id == internal->cert().public_key_id && inventory.Path(name) == path) return true;
     }
-    return std::find(internal->files.begin(), internal->files.end(), path) != internal->files.end();
+    return std::any_of(internal->file_names.begin(), internal->file_names.end(),
+                       [&](const std::string& name) { return inventory.Path(name) == path; });
   }
   void ExpectNothingLost(const Inventory& before, const Inventory& after,
                          const std::string& removed) {

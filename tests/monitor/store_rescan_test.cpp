@@ -41,12 +41,12 @@ class ARescan : public ::testing::Test {
     std::string text;
     for (const auto& stored : inventory.certificates) {
       text += "certificate " + labels_.at(std::string(stored.cert().thumbprint())) + ":";
-      for (const auto& path : stored.files) text += " " + file(path);
-      if (stored.HasPrivateKey()) text += " key " + file(stored.key_file);
+      for (const auto& name : stored.file_names) text += " " + name;
+      if (stored.HasPrivateKey()) text += " key " + stored.key_file_name;
       text += "\n";
     }
-    for (const auto& [key_id, path] : inventory.keys) {
-      text += "key " + key_labels_.at(key_id) + ": " + file(path) + "\n";
+    for (const auto& [key_id, name] : inventory.keys) {
+      text += "key " + key_labels_.at(key_id) + ": " + name + "\n";
     }
     for (const auto& problem : inventory.problems) {
       text += "problem " + file(problem.file) + ": " + problem.reason + "\n";
@@ -119,7 +119,7 @@ TEST_F(ARescan, SeesAFileAddedReplacedRewrittenOrRemoved) {
   inventory = ScanIfChanged();
   ASSERT_TRUE(inventory.has_value());
   ASSERT_EQ(inventory->certificates.size(), 1u);
-  EXPECT_EQ(inventory->certificates[0].files.size(), 2u);
+  EXPECT_EQ(inventory->certificates[0].file_names.size(), 2u);
 
   dir_.Write("first.pem", first.cert_pem);  // rewritten in place
   inventory = ScanIfChanged();

@@ -69,7 +69,7 @@ TEST_F(ACertificateStore, PairsACertificateWithItsKeyInAnotherFile) {
   dir_.Write("mail-key.pem", made.key_pem);
   const auto inventory = Scan();
   ASSERT_EQ(inventory.certificates.size(), 1u);
-  EXPECT_EQ(inventory.certificates[0].key_file, dir_ / "mail-key.pem");
+  EXPECT_EQ(inventory.certificates[0].key_file_name, "mail-key.pem");
   EXPECT_TRUE(inventory.problems.empty());
 }
 
@@ -102,7 +102,7 @@ TEST_F(ACertificateStore, PairsCertificateAndKeyInOneFile) {
   dir_.Write("combined.pem", made.key_pem + made.cert_pem);
   const auto inventory = Scan();
   ASSERT_EQ(inventory.certificates.size(), 1u);
-  EXPECT_EQ(inventory.certificates[0].key_file, dir_ / "combined.pem");
+  EXPECT_EQ(inventory.certificates[0].key_file_name, "combined.pem");
 }
 
 TEST_F(ACertificateStore, ListsACertificateFoundInTwoFilesOnceWithBothFiles) {
@@ -111,9 +111,43 @@ TEST_F(ACertificateStore, ListsACertificateFoundInTwoFilesOnceWithBothFiles) {
   dir_.Write("b.der", made.der);
   const auto inventory = Scan();
   ASSERT_EQ(inventory.certificates.size(), 1u);
-  EXPECT_EQ(inventory.certificates[0].files,
-            (std::vector<std::string>{dir_ / "a.pem", dir_ / "b.der"}));
+  EXPECT_EQ(inventory.certificates[0].file_names, (std::vector<std::string>{"a.pem", "b.der"}));
   EXPECT_FALSE(inventory.certificates[0].HasPrivateKey());
+}
+
+TEST_F(ACertificateStore, NamesItsFilesOnceInItsDirectoryAndJoinsThemIntoFullPaths) {
+  // Each file is kept as its name in the store directory, not as a full path per use.
+  const auto both = Cert("both.example.com");
+  const auto apart = Cert("apart.example.com");
+  const auto orphan = Cert("orphan.example.com");
+  dir_.Write("both.pem", both.cert_pem + both.key_pem);
+  dir_.Write("both-copy.der", both.der);
+  dir_.Write("apart.crt", apart.cert_pem);
+  dir_.Write("apart.key", apart.key_pem);
+  dir_.Write("orphan.key", orphan.key_pem);
+  const auto inventory = Scan();
+  EXPECT_EQ(inventory.dir, dir_.path());
+  EXPECT_EQ(inventory.Path("both.pem"), dir_.path() + "/both.pem");
+  ASSERT_EQ(inventory.certificates.size(), 2u);
+  const StoredCertificate* in_two = inventory.Find(both.thumbprint);
+  ASSERT_NE(in_two, nullptr);
+  EXPECT_EQ(in_two->file_names, (std::vector<std::string>{"both-copy.der", "both.pem"}));
+  EXPECT_EQ(in_two->key_file_name, "both.pem");
+  const StoredCertificate* key_apart = inventory.Find(apart.thumbprint);
+  ASSERT_NE(key_apart, nullptr);
+  EXPECT_EQ(key_apart->file_names, std::vector<std::string>{"apart.crt"});
+  EXPECT_EQ(key_apart->key_file_name, "apart.key");
+  std::vector<std::string> key_files;
+  for (const auto& [key_id, name] : inventory.keys) key_files.push_back(name);
+  std::sort(key_files.begin(), key_files.end());
+  EXPECT_EQ(key_files, (std::vector<std::string>{"apart.key", "both.pem", "orphan.key"}));
+  // Problems, which users read as they are, keep the full path.
+  ASSERT_EQ(inventory.problems.size(), 1u);
+  EXPECT_EQ(inventory.problems[0].file, dir_ / "orphan.key");
+  // Read back through the directory: the same certificate from its files.
+  const auto der = ReadCertificateDer(inventory.dir, *in_two);
+  ASSERT_TRUE(der.ok()) << der.error().message;
+  EXPECT_EQ(*der, both.der);
 }
 
 TEST_F(ACertificateStore, KeepsNoSpareRoomForCertificatesMergedFromSeveralFiles) {
@@ -139,7 +173,7 @@ TEST_F(ACertificateStore, ReadsACertificateBackFromItsFile) {
   dir_.Write("mail.pem", made.key_pem + made.cert_pem);
   const auto inventory = Scan();
   ASSERT_EQ(inventory.certificates.size(), 1u);
-  const auto der = ReadCertificateDer(inventory.certificates[0]);
+  const auto der = ReadCertificateDer(inventory.dir, inventory.certificates[0]);
   ASSERT_TRUE(der.ok()) << der.error().message;
   EXPECT_EQ(*der, made.der);
 }
@@ -151,7 +185,7 @@ TEST_F(ACertificateStore, ReadsACertificateBackFromItsNextFileWhenTheFirstChange
   const auto inventory = Scan();
   ASSERT_EQ(inventory.certificates.size(), 1u);
   dir_.Write("a.pem", Cert("other.example.com").cert_pem);
-  const auto der = ReadCertificateDer(inventory.certificates[0]);
+  const auto der = ReadCertificateDer(inventory.dir, inventory.certificates[0]);
   ASSERT_TRUE(der.ok()) << der.error().message;
   EXPECT_EQ(*der, made.der);
 }
@@ -162,7 +196,7 @@ TEST_F(ACertificateStore, FailsToReadACertificateBackOnceItsFileHoldsAnotherOne)
   const auto inventory = Scan();
   ASSERT_EQ(inventory.certificates.size(), 1u);
   dir_.Write("mail.pem", Cert("other.example.com").cert_pem);
-  const auto der = ReadCertificateDer(inventory.certificates[0]);
+  const auto der = ReadCertificateDer(inventory.dir, inventory.certificates[0]);
   ASSERT_FALSE(der.ok());
   EXPECT_EQ(der.error().code, ErrorCode::kStore);
   EXPECT_NE(der.error().message.find(made.thumbprint), std::string::npos) << der.error().message;
@@ -173,7 +207,7 @@ TEST_F(ACertificateStore, FailsToReadACertificateBackOnceItsFileIsGone) {
   const auto inventory = Scan();
   ASSERT_EQ(inventory.certificates.size(), 1u);
   std::filesystem::remove(dir_ / "mail.pem");
-  EXPECT_FALSE(ReadCertificateDer(inventory.certificates[0]).ok());
+  EXPECT_FALSE(ReadCertificateDer(inventory.dir, inventory.certificates[0]).ok());
 }
 
 TEST_F(ACertificateStore, KeepsNoOldCopyOfACertificateWhoseFileWasRewritten) {
