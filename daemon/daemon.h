@@ -93,7 +93,7 @@ class Daemon final : public ManagerBackend {
   std::string MetricsTextfile() const override { return config_.metrics_textfile; }
   const Inventory& CurrentInventory() const override { return inventory_; }
   const Bindings& CurrentBindings() const override { return bindings_; }
-  ServiceSet ServicesOf(const std::string& thumbprint) const override;
+  ServiceSet ServicesOf(std::string_view thumbprint) const override;
   std::string StatusOf(const StoredCertificate& certificate) const override;
   std::uint64_t NextExpiryUsec() const override;
   Selection Select(const std::string& fqdn, Service service) override;

@@ -25,7 +25,7 @@ Status Daemon::SaveBindingsOrRevert(const Bindings& previous) {
   return {};
 }
 
-ServiceSet Daemon::ServicesOf(const std::string& thumbprint) const {
+ServiceSet Daemon::ServicesOf(std::string_view thumbprint) const {
   return bindings_.ServicesOf(thumbprint, config_.default_services);
 }
 

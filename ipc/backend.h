@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <functional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "monitor/bindings.h"
@@ -24,7 +25,7 @@ class ManagerBackend {
   virtual std::string StorePath() const = 0;
   virtual const Inventory& CurrentInventory() const = 0;
   virtual const Bindings& CurrentBindings() const = 0;
-  virtual ServiceSet ServicesOf(const std::string& thumbprint) const = 0;
+  virtual ServiceSet ServicesOf(std::string_view thumbprint) const = 0;
   // Valid Expiring Expired NotYetValid NoPrivateKey Unusable
   virtual std::string StatusOf(const StoredCertificate& certificate) const = 0;
   // Microseconds since the epoch of the earliest NotAfter in the store (0 when empty).

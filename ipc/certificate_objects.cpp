@@ -78,7 +78,7 @@ void AppendFiles(MessageWriter& w, const StoredCertificate& s, ManagerBackend& b
   w.Strings(paths);
 }
 void AppendServices(MessageWriter& w, const StoredCertificate& s, ManagerBackend& b) {
-  w.Strings(ServiceNames(b.ServicesOf(std::string(s.cert().thumbprint()))));
+  w.Strings(ServiceNames(b.ServicesOf(s.cert().thumbprint())));
 }
 void AppendStatus(MessageWriter& w, const StoredCertificate& s, ManagerBackend& b) {
   w.String(b.StatusOf(s));

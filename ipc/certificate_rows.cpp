@@ -45,7 +45,7 @@ std::shared_ptr<const CertificateRows::Table> CertificateRows::Build(
     text.append(kCertificatePathPrefix).append("/").append(cert.thumbprint()).push_back('\0');
     row.not_before = ToUsec(cert.not_before);
     row.not_after = ToUsec(cert.not_after);
-    row.services = backend.ServicesOf(std::string(cert.thumbprint()));
+    row.services = backend.ServicesOf(cert.thumbprint());
     row.self_signed = cert.self_signed;
     row.has_private_key = stored.HasPrivateKey();
     row.internal_transport = !internal.empty() && internal == cert.thumbprint();

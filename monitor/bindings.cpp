@@ -103,7 +103,7 @@ std::vector<std::string> ServiceNames(ServiceSet set) {
   return names;
 }
 
-ServiceSet Bindings::ServicesOf(const std::string& thumbprint, ServiceSet defaults) const {
+ServiceSet Bindings::ServicesOf(std::string_view thumbprint, ServiceSet defaults) const {
   const auto it = services.find(Upper(thumbprint));
   return it == services.end() ? defaults : it->second;
 }

@@ -41,7 +41,7 @@ struct Bindings {
   std::string internal_transport;              // thumbprint, or empty
   std::map<std::string, ServiceSet> services;  // explicit settings by thumbprint
 
-  ServiceSet ServicesOf(const std::string& thumbprint, ServiceSet defaults) const;
+  ServiceSet ServicesOf(std::string_view thumbprint, ServiceSet defaults) const;
   bool operator==(const Bindings&) const = default;
 };
 

@@ -46,10 +46,10 @@ bool ExpiryTracker::IsExpiring(const Certificate& cert, UnixTimeMs now) const {
 
 std::vector<ExpiryAlert> ExpiryTracker::Update(const Inventory& inventory, UnixTimeMs now) {
   std::vector<ExpiryAlert> alerts;
-  std::map<std::string, std::size_t> announced;
+  std::map<std::string, std::size_t, std::less<>> announced;
   for (const auto& stored : inventory.certificates) {
     const std::size_t stage = StageOf(stored.cert(), now);
-    const auto previous = announced_.find(std::string(stored.cert().thumbprint()));
+    const auto previous = announced_.find(stored.cert().thumbprint());
     const std::size_t last = previous != announced_.end() ? previous->second : 0;
     if (stage > last) {
       if (stage == thresholds_.size() + 1) {
@@ -60,8 +60,10 @@ std::vector<ExpiryAlert> ExpiryTracker::Update(const Inventory& inventory, UnixT
     }
     // A clock set backwards does not re-announce what was already said. Certificates outside
     // every window (most of them) are not remembered: absent means stage 0.
-    if (std::max(stage, last) > 0)
-      announced[std::string(stored.cert().thumbprint())] = std::max(stage, last);
+    if (std::max(stage, last) > 0) {
+      announced.emplace(stored.cert().thumbprint(),
+                        std::max(stage, last));  // thumbprints are unique
+    }
   }
   announced_ = std::move(announced);
   return alerts;

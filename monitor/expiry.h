@@ -7,6 +7,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <optional>
 #include <string>
@@ -54,8 +55,8 @@ class ExpiryTracker {
   // no smaller one; n+1: expired.
   std::size_t StageOf(const Certificate& cert, UnixTimeMs now) const;
 
-  std::vector<Milliseconds> thresholds_;          // largest first
-  std::map<std::string, std::size_t> announced_;  // thumbprint -> last stage alerted
+  std::vector<Milliseconds> thresholds_;                       // largest first
+  std::map<std::string, std::size_t, std::less<>> announced_;  // thumbprint -> last stage alerted
 };
 
 // A certificate has expired once `now` is past its NotAfter second.

@@ -23,8 +23,7 @@ std::vector<std::string> SupersededCertificates(const Inventory& inventory,
     if (!stored.HasPrivateKey() || cert.is_ca || cert.thumbprint() == bindings.internal_transport) {
       continue;
     }
-    const ServiceSet services =
-        bindings.ServicesOf(std::string(cert.thumbprint()), default_services);
+    const ServiceSet services = bindings.ServicesOf(cert.thumbprint(), default_services);
     if (services == 0 || cert.Names().empty()) continue;
     bool outranked_everywhere = true;
     for (const std::string_view name : cert.Names()) {

@@ -71,7 +71,7 @@ std::optional<std::string> CheckPrivateKey(const StoredCertificate& stored) {
 std::optional<std::string> CheckService(const StoredCertificate& stored,
                                         const SelectionInput& input) {
   const ServiceSet services =
-      input.bindings.ServicesOf(std::string(stored.cert().thumbprint()), input.default_services);
+      input.bindings.ServicesOf(stored.cert().thumbprint(), input.default_services);
   if ((services & Bit(input.service)) != 0) {
     return std::nullopt;
   }

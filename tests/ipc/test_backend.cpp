@@ -68,7 +68,7 @@ void TestBackend::SetInternalTransport(const std::string& thumbprint) {
   if (service_ != nullptr) service_->InventoryChanged();
 }
 
-ServiceSet TestBackend::ServicesOf(const std::string& thumbprint) const {
+ServiceSet TestBackend::ServicesOf(std::string_view thumbprint) const {
   return bindings_.ServicesOf(thumbprint, kDefaultServices);
 }
 
