@@ -275,7 +275,7 @@ int ChangeLatency(const std::string& src, const std::string& dest, const std::st
   BioPtr bio(BIO_new_mem_buf(text.data(), static_cast<int>(text.size())));
   X509Ptr x509(PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr));
   if (!x509) Fail("cannot read the certificate in " + src);
-  const std::string thumbprint = DescribeCertificate(x509.get())->thumbprint;
+  const std::string thumbprint(DescribeCertificate(x509.get())->thumbprint());
 
   sd_bus* bus = Connect();
   const auto start = Clock::now();
