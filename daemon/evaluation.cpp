@@ -25,9 +25,10 @@ void Daemon::RaiseExpiryAlerts(UnixTimeMs now) {
       Alert(AlertKind::kCertificateExpired, spdlog::level::err, fields,
             "certificate " + std::string(cert.thumbprint()) + " (" + std::string(cert.subject()) +
                 ") expired at " + fields.not_after);
-      if (bus_)
+      if (bus_) {
         bus_->EmitCertificateExpired(std::string(cert.thumbprint()), std::string(cert.subject()),
                                      not_after_usec);
+      }
     } else {
       fields.threshold = FormatDuration(alert.threshold);
       Alert(AlertKind::kCertificateExpiring, spdlog::level::warn, fields,
@@ -95,7 +96,7 @@ void Daemon::WriteMetrics() {
   snapshot.now = clock_.Now();
   snapshot.store_dir = inventory_.dir;
   for (const auto& stored : inventory_.certificates) {
-    const std::string thumbprint(stored.cert().thumbprint());
+    const std::string_view thumbprint = stored.cert().thumbprint();
     snapshot.certificates.push_back({&stored, StatusOf(stored), ServicesOf(thumbprint),
                                      thumbprint == bindings_.internal_transport});
   }

@@ -27,7 +27,8 @@ Result<std::string> BuildPemBundle(const std::string& store_dir, const StoredCer
     return Error{std::string(stored.cert().thumbprint()) + " has no private key in the store",
                  ErrorCode::kStore};
   }
-  auto key = ReadPrivateKeyPem(store_dir + "/" + stored.key_file_name, stored.cert().public_key_id);
+  auto key =
+      ReadPrivateKeyPem(StorePath(store_dir, stored.key_file_name), stored.cert().public_key_id);
   if (!key) return key.error();
   auto der = ReadCertificateDer(store_dir, stored);
   if (!der) return der.error();

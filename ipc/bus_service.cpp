@@ -197,7 +197,7 @@ std::vector<BusServiceImpl::CertificateState> BusServiceImpl::CurrentCertificate
   std::vector<CertificateState> states;
   states.reserve(certificates.size());
   for (const StoredCertificate& stored : certificates) {
-    const std::string thumbprint(stored.cert().thumbprint());
+    const std::string_view thumbprint = stored.cert().thumbprint();
     CertificateState& state = states.emplace_back();
     thumbprint.copy(state.thumbprint.data(), state.thumbprint.size());
     state.services = backend_.ServicesOf(thumbprint) & kAllServices;  // what ServiceNames shows

@@ -506,6 +506,13 @@ Certificate::Certificate(const Certificate& other) { *this = other; }
 
 Certificate& Certificate::operator=(const Certificate& other) {
   if (this == &other) return *this;
+  std::unique_ptr<char[]> text;
+  if (other.text_) {
+    const std::size_t bytes = other.TextBytes();
+    text = std::make_unique_for_overwrite<char[]>(bytes);
+    std::memcpy(text.get(), other.text_.get(), bytes);
+  }
+  text_ = std::move(text);
   sha256 = other.sha256;
   public_key_id = other.public_key_id;
   not_before = other.not_before;
@@ -519,36 +526,38 @@ Certificate& Certificate::operator=(const Certificate& other) {
   has_extended_key_usage = other.has_extended_key_usage;
   extended_key_usage_server_auth = other.extended_key_usage_server_auth;
   usable = other.usable;
-  text_.reset();
-  if (other.text_) {
-    const std::size_t bytes = other.TextBytes();
-    text_ = std::make_unique_for_overwrite<char[]>(bytes);
-    std::memcpy(text_.get(), other.text_.get(), bytes);
-  }
   return *this;
 }
 
 void Certificate::SetText(const CertificateText& text) {
-  std::vector<std::string_view> all = {
-      text.thumbprint,         text.subject,       text.issuer, text.serial,
-      text.issuer_common_name, text.key_algorithm, text.curve};
-  static_assert(kFixedTexts == 7);
-  all.insert(all.end(), text.dns_names.begin(), text.dns_names.end());
-  all.insert(all.end(), text.common_names.begin(), text.common_names.end());
-  const std::size_t header = sizeof(std::uint32_t) * (2 + all.size());
+  // Every string, in the order of the blob (kThumbprint ... kCurve, DNS names, CNs).
+  auto for_each = [&text](auto&& f) {
+    static_assert(kFixedTexts == 7);
+    for (const std::string* s : {&text.thumbprint, &text.subject, &text.issuer, &text.serial,
+                                 &text.issuer_common_name, &text.key_algorithm, &text.curve}) {
+      f(*s);
+    }
+    for (const std::string& s : text.dns_names) f(s);
+    for (const std::string& s : text.common_names) f(s);
+  };
+  const std::size_t count = kFixedTexts + text.dns_names.size() + text.common_names.size();
+  const std::size_t header = sizeof(std::uint32_t) * (2 + count);
   std::size_t bytes = header;
-  for (const std::string_view s : all) bytes += s.size();
-  if (bytes > std::numeric_limits<std::uint32_t>::max())
-    throw std::length_error("certificate text");
-  auto out = std::make_unique_for_overwrite<char[]>(bytes);
-  StoreU32(out.get(), all.size());
-  StoreU32(out.get() + sizeof(std::uint32_t), text.dns_names.size());
-  std::size_t end = header;
-  for (std::size_t i = 0; i < all.size(); ++i) {
-    std::memcpy(out.get() + end, all[i].data(), all[i].size());
-    end += all[i].size();
-    StoreU32(out.get() + sizeof(std::uint32_t) * (2 + i), end);
+  for_each([&bytes](const std::string& s) { bytes += s.size(); });
+  // Unreachable for a certificate read from a store file (at most 1 MiB): 32-bit offsets.
+  if (bytes > std::numeric_limits<std::uint32_t>::max()) {
+    throw std::length_error("certificate text over 4 GiB");
   }
+  auto out = std::make_unique_for_overwrite<char[]>(bytes);
+  StoreU32(out.get(), count);
+  StoreU32(out.get() + sizeof(std::uint32_t), text.dns_names.size());
+  std::size_t i = 0;
+  std::size_t end = header;
+  for_each([&](const std::string& s) {
+    std::memcpy(out.get() + end, s.data(), s.size());
+    end += s.size();
+    StoreU32(out.get() + sizeof(std::uint32_t) * (2 + i++), end);
+  });
   text_ = std::move(out);
 }
 

@@ -9,6 +9,7 @@
 #include <array>
 #include <cstddef>
 #include <cstdint>
+#include <iterator>
 #include <memory>
 #include <optional>
 #include <string>
@@ -49,13 +50,15 @@ struct CertificateText {
 };
 
 // Some of a certificate's strings (its DNS names, its CNs), as views into its text: valid until
-// the certificate is destroyed or given another text (SetText), also when it is moved.
+// the certificate is destroyed or given another text (SetText, or assigning another certificate
+// to it), also when it is moved. The same holds for the string_views its accessors return.
 class NameList {
  public:
   class Iterator {
    public:
     using value_type = std::string_view;
     using difference_type = std::ptrdiff_t;
+    using iterator_category = std::forward_iterator_tag;
     Iterator() = default;
     Iterator(const char* text, std::size_t i) : text_(text), i_(i) {}
     std::string_view operator*() const;
@@ -74,6 +77,9 @@ class NameList {
     const char* text_ = nullptr;
     std::size_t i_ = 0;
   };
+
+  using iterator = Iterator;
+  using const_iterator = Iterator;
 
   NameList(const char* text, std::size_t first, std::size_t count)
       : text_(text), first_(first), count_(count) {}

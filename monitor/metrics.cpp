@@ -96,7 +96,7 @@ std::string LastOf(const NameList& values) {
 
 // The full path of the first of the store files `names` in `dir`; "" when there is none.
 std::string FirstFilePath(const std::string& dir, const std::vector<std::string>& names) {
-  return names.empty() ? std::string() : dir + "/" + names.front();
+  return names.empty() ? std::string() : StorePath(dir, names.front());
 }
 
 std::string JoinServices(ServiceSet services) {

@@ -166,7 +166,7 @@ class ParsedDers {
 
 Result<std::string> ReadCertificateDer(const std::string& dir, const StoredCertificate& stored) {
   for (const std::string& name : stored.file_names) {
-    auto contents = ReadStoreFile(dir + "/" + name, ScanOptions{}.max_file_size);
+    auto contents = ReadStoreFile(StorePath(dir, name), ScanOptions{}.max_file_size);
     if (!contents) continue;
     auto parsed = ParseStoreFile(*contents);
     if (!parsed) continue;
@@ -177,7 +177,7 @@ Result<std::string> ReadCertificateDer(const std::string& dir, const StoredCerti
     }
   }
   const std::string where =
-      stored.file_names.empty() ? "the store" : dir + "/" + stored.file_names.front();
+      stored.file_names.empty() ? "the store" : StorePath(dir, stored.file_names.front());
   return Error{std::string(stored.cert().thumbprint()) + " is no longer in " + where +
                    " (the store changed since it was scanned)",
                ErrorCode::kStore};
@@ -191,11 +191,13 @@ bool IsStoreFileName(const std::string& name) {
   return kExtensions.contains(Lowercase(name.substr(dot)));
 }
 
-std::string Inventory::Path(std::string_view name) const {
+std::string StorePath(std::string_view dir, std::string_view name) {
   std::string path;
   path.reserve(dir.size() + 1 + name.size());
   return path.append(dir).append(1, '/').append(name);
 }
+
+std::string Inventory::Path(std::string_view name) const { return StorePath(dir, name); }
 
 const StoredCertificate* Inventory::Find(std::string_view thumbprint) const {
   const auto it = std::lower_bound(
@@ -317,7 +319,7 @@ Result<std::optional<Inventory>> StoreScanner::Scan(bool only_if_changed) {
   const bool unchanged = scanned_ && to_read.empty() && cache.size() == cache_.size();
   std::vector<std::string> paths;
   paths.reserve(to_read.size());
-  for (const std::size_t i : to_read) paths.push_back(dir_ + "/" + cache[i].first);
+  for (const std::size_t i : to_read) paths.push_back(StorePath(dir_, cache[i].first));
   // Each file is turned into what the cache keeps of it by the thread that parsed it, at once:
   // what the parse made only for the scan (the certificates in the parse's own vector, each
   // DER) is then freed before that thread's next file, whose parse uses the same space again.

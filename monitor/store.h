@@ -67,7 +67,7 @@ struct Inventory {
   // be in several files. StoredCertificate::key_file_name names the first of them.
   std::vector<std::pair<KeyId, std::string>> keys;
 
-  // The full path of the store file `name`: dir + "/" + name.
+  // The full path of the store file `name` (StorePath).
   std::string Path(std::string_view name) const;
   // Finds a certificate by thumbprint (uppercase); nullptr when absent.
   const StoredCertificate* Find(std::string_view thumbprint) const;
@@ -97,6 +97,10 @@ Result<std::string> ReadStoreFile(const std::string& path, std::uint64_t max_siz
 // (ErrorCode::kStore) when none holds it any more; the rescan that follows the change tells
 // what the store holds now.
 Result<std::string> ReadCertificateDer(const std::string& dir, const StoredCertificate& stored);
+
+// The full path of the file `name` of the store directory `dir`: dir + "/" + name. Everything
+// that keeps store file names (an inventory, a metrics snapshot) joins them with this.
+std::string StorePath(std::string_view dir, std::string_view name);
 
 // File names the scanner looks at: *.pem *.crt *.cer *.key *.der (case-insensitive), not hidden.
 bool IsStoreFileName(const std::string& name);

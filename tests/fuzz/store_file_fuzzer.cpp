@@ -53,12 +53,12 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   for (std::size_t i = 0; i < parsed->certificates.size(); ++i) {
     const Certificate& cert = parsed->certificates[i];
     const std::string& der = parsed->certificate_ders[i];
-    Check(IsUpperHex(cert.thumbprint, 40), "the thumbprint is 40 uppercase hex digits");
+    Check(IsUpperHex(cert.thumbprint(), 40), "the thumbprint is 40 uppercase hex digits");
     Check(IsUpperHex(cert.Sha256Hex(), 64), "the SHA-256 fingerprint is 64 uppercase hex digits");
     Check(X509FromDer(der) != nullptr, "the certificate's DER loads back");
     const Result<ParsedFile> as_pem = ParseStoreFile(DerToPem(der));
     Check(as_pem && as_pem->certificates.size() == 1 &&
-              as_pem->certificates.front().thumbprint == cert.thumbprint,
+              as_pem->certificates.front().thumbprint() == cert.thumbprint(),
           "the certificate as PEM parses back to the same thumbprint");
   }
   return 0;

@@ -247,6 +247,13 @@ TEST(ACertificatesText, IsItsOwnInACopyAndStaysPutWhenTheCertificateMoves) {
   EXPECT_EQ(assigned.key_bits, 384);
   copy.SetText(CertificateText{});
   ExpectText(assigned, EveryTextField());
+  Certificate& same = assigned;
+  assigned = same;
+  ExpectText(assigned, EveryTextField());
+  assigned = Certificate();  // a certificate with no text at all
+  ExpectText(assigned, CertificateText{});
+  const Certificate copied_empty = assigned;
+  ExpectText(copied_empty, CertificateText{});
 }
 
 TEST(ACertificatesText, HoldsLongAndManyNames) {
