@@ -669,6 +669,77 @@ TEST_F(ABusService, SendsTheReplyUnderWayBeforeTheSignalsOfALaterChange) {
   EXPECT_EQ(List().size(), count + 1);
 }
 
+// A generation that ends while a big reply is under way answers after the signals of its own
+// certificate, which wait for that reply: its caller can look the new certificate up at once.
+TEST_F(ABusService, RepliesToAGenerationAfterTheSignalsOfItsCertificateWhenABigReplyIsUnderWay) {
+  const std::size_t count = 2 * kRowsPerPart + 1;  // three parts
+  backend_.AddCertificates(count);
+  ASSERT_EQ(List().size(), count);
+  uv_timer_t finish{};
+  uv_timer_init(&loop_, &finish);
+  finish.data = &backend_;
+  bool started = false;
+  backend_.SetOnStatusOf([&] {
+    if (started) return;
+    started = true;
+    // The generation ends in the next loop turn: after the reply's first part, before its second.
+    uv_timer_start(
+        &finish,
+        [](uv_timer_t* timer) { static_cast<TestBackend*>(timer->data)->FinishGeneration(); }, 0,
+        0);
+  });
+  struct Seen {
+    std::vector<std::string> order;
+  } seen;
+  WithClient([&](sd_bus* client) {
+    sd_bus_slot* raw = nullptr;
+    ASSERT_GE(sd_bus_match_signal(
+                  client, &raw, kBusName, nullptr, "org.freedesktop.DBus.ObjectManager",
+                  "InterfacesAdded",
+                  [](sd_bus_message*, void* userdata, sd_bus_error*) {
+                    static_cast<Seen*>(userdata)->order.emplace_back("InterfacesAdded");
+                    return 0;
+                  },
+                  &seen),
+              0);
+    const SdBusSlotPtr match(raw);
+    // Read in this order: the generation is pending when the listing starts.
+    ASSERT_GE(
+        sd_bus_call_method_async(
+            client, nullptr, kBusName, kManagerPath, kManagerInterface, "NewSelfSignedCertificate",
+            [](sd_bus_message* reply, void* userdata, sd_bus_error*) {
+              static_cast<Seen*>(userdata)->order.emplace_back(
+                  sd_bus_message_is_method_error(reply, nullptr) ? "error"
+                                                                 : "NewSelfSignedCertificate");
+              return 0;
+            },
+            &seen, "as", 1, "relay.example.com"),
+        0);
+    ASSERT_GE(sd_bus_call_method_async(
+                  client, nullptr, kBusName, kManagerPath, kManagerInterface, "ListCertificates",
+                  [](sd_bus_message*, void* userdata, sd_bus_error*) {
+                    static_cast<Seen*>(userdata)->order.emplace_back("ListCertificates");
+                    return 0;
+                  },
+                  &seen, ""),
+              0);
+    const auto deadline = std::chrono::steady_clock::now() + 20s;
+    while (seen.order.size() < 3 && std::chrono::steady_clock::now() < deadline) {
+      if (sd_bus_process(client, nullptr) > 0) continue;
+      sd_bus_wait(client, 100'000);
+    }
+  });
+  backend_.SetOnStatusOf(nullptr);
+  bool closed = false;
+  finish.data = &closed;
+  uv_close(reinterpret_cast<uv_handle_t*>(&finish),
+           [](uv_handle_t* handle) { *static_cast<bool*>(handle->data) = true; });
+  EXPECT_TRUE(PumpUntil(&loop_, [&] { return closed; }));
+  EXPECT_EQ(seen.order, (std::vector<std::string>{"ListCertificates", "InterfacesAdded",
+                                                  "NewSelfSignedCertificate"}));
+  EXPECT_EQ(List().size(), count + 1);
+}
+
 TEST_F(ABusService, GetTlsaRecordsAnswersForTheFqdnOrEveryPublishedName) {
   const std::string thumbprint = backend_.AddCertificate({});
   CallResult all = Call("GetTlsaRecords", "s", "");
