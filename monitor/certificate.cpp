@@ -502,30 +502,17 @@ void StoreU32(char* at, std::size_t value) {
 
 static_assert(sizeof(Certificate) <= 112, "see certificate.h");
 
-Certificate::Certificate(const Certificate& other) { *this = other; }
-
-Certificate& Certificate::operator=(const Certificate& other) {
-  if (this == &other) return *this;
-  std::unique_ptr<char[]> text;
-  if (other.text_) {
-    const std::size_t bytes = other.TextBytes();
-    text = std::make_unique_for_overwrite<char[]>(bytes);
-    std::memcpy(text.get(), other.text_.get(), bytes);
+Certificate::TextBuffer::TextBuffer(const TextBuffer& other) {
+  if (other.bytes_) {
+    const std::size_t bytes = TextBytes(other.get());
+    bytes_ = std::make_unique_for_overwrite<char[]>(bytes);
+    std::memcpy(bytes_.get(), other.get(), bytes);
   }
-  text_ = std::move(text);
-  sha256 = other.sha256;
-  public_key_id = other.public_key_id;
-  not_before = other.not_before;
-  not_after = other.not_after;
-  key_usage = other.key_usage;
-  version = other.version;
-  key_bits = other.key_bits;
-  key_type = other.key_type;
-  is_ca = other.is_ca;
-  self_signed = other.self_signed;
-  has_extended_key_usage = other.has_extended_key_usage;
-  extended_key_usage_server_auth = other.extended_key_usage_server_auth;
-  usable = other.usable;
+}
+
+Certificate::TextBuffer& Certificate::TextBuffer::operator=(const TextBuffer& other) {
+  TextBuffer copy(other);  // before anything changes: safe for self-assignment
+  bytes_ = std::move(copy.bytes_);
   return *this;
 }
 
@@ -558,7 +545,7 @@ void Certificate::SetText(const CertificateText& text) {
     end += s.size();
     StoreU32(out.get() + sizeof(std::uint32_t) * (2 + i++), end);
   });
-  text_ = std::move(out);
+  text_ = TextBuffer(std::move(out));
 }
 
 CertificateText Certificate::Text() const {
@@ -576,11 +563,11 @@ CertificateText Certificate::Text() const {
 }
 
 std::size_t Certificate::TextCount() const {
-  return text_ ? LoadU32(text_.get()) : std::size_t{kFixedTexts};
+  return text_.get() != nullptr ? LoadU32(text_.get()) : std::size_t{kFixedTexts};
 }
 
 std::size_t Certificate::DnsNameCount() const {
-  return text_ ? LoadU32(text_.get() + sizeof(std::uint32_t)) : 0;
+  return text_.get() != nullptr ? LoadU32(text_.get() + sizeof(std::uint32_t)) : 0;
 }
 
 std::string_view Certificate::TextAt(const char* text, std::size_t i) {
@@ -592,8 +579,8 @@ std::string_view Certificate::TextAt(const char* text, std::size_t i) {
   return {text + begin, end - begin};
 }
 
-std::size_t Certificate::TextBytes() const {
-  return text_ ? LoadU32(text_.get() + sizeof(std::uint32_t) * (1 + TextCount())) : 0;
+std::size_t Certificate::TextBytes(const char* text) {
+  return LoadU32(text + sizeof(std::uint32_t) * (1 + LoadU32(text)));
 }
 
 std::string Certificate::Sha256Hex() const { return HexUpper(sha256); }

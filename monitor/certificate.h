@@ -14,6 +14,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "monitor/openssl_handles.h"
@@ -105,13 +106,6 @@ class NameList {
 // and its strings in one allocation of their own (SetText), 10,000 of them in a store.
 class Certificate {
  public:
-  Certificate() = default;
-  Certificate(const Certificate& other);
-  Certificate& operator=(const Certificate& other);
-  Certificate(Certificate&&) noexcept = default;
-  Certificate& operator=(Certificate&&) noexcept = default;
-  ~Certificate() = default;
-
   Sha256Digest sha256{};  // SHA-256 of the DER; Sha256Hex() formats it
   KeyId public_key_id{};
   UnixTime not_before = 0;
@@ -168,11 +162,26 @@ class Certificate {
   std::size_t DnsNameCount() const;
   std::string_view TextAt(std::size_t i) const { return TextAt(text_.get(), i); }
   static std::string_view TextAt(const char* text, std::size_t i);
-  std::size_t TextBytes() const;
+  static std::size_t TextBytes(const char* text);
 
   // Every string of the certificate in one allocation: the number of strings and of DNS names
-  // (32 bits each), where each string ends (32 bits each), then the strings themselves.
-  std::unique_ptr<char[]> text_;
+  // (32 bits each), where each string ends (32 bits each), then the strings themselves. Copied
+  // whole with the certificate, whose copy and move are then the defaults.
+  class TextBuffer {
+   public:
+    TextBuffer() = default;
+    explicit TextBuffer(std::unique_ptr<char[]> bytes) : bytes_(std::move(bytes)) {}
+    TextBuffer(const TextBuffer& other);
+    TextBuffer& operator=(const TextBuffer& other);
+    TextBuffer(TextBuffer&&) noexcept = default;
+    TextBuffer& operator=(TextBuffer&&) noexcept = default;
+    ~TextBuffer() = default;
+    const char* get() const { return bytes_.get(); }
+
+   private:
+    std::unique_ptr<char[]> bytes_;
+  };
+  TextBuffer text_;
 };
 
 inline std::string_view NameList::Iterator::operator*() const {
