@@ -38,6 +38,7 @@ using testing::ClientThread;
 using testing::CommandResult;
 using testing::ConnectClient;
 using testing::PrivateBus;
+using testing::ProcessUntil;
 using testing::PumpUntil;
 using testing::ReadString;
 using testing::ReadStrings;
@@ -216,6 +217,29 @@ class ABusService : public ::testing::Test {
     });
   }
 
+  // As WithClient, and runs `change` on the loop in the turn after the first part of the first
+  // big reply written meanwhile (its first StatusOf): after that part, before the next.
+  void WithChangeAfterFirstPart(std::function<void()> change,
+                                const std::function<void(sd_bus*)>& body) {
+    uv_timer_t timer{};
+    uv_timer_init(&loop_, &timer);
+    timer.data = &change;
+    bool started = false;
+    backend_.SetOnStatusOf([&] {
+      if (started) return;
+      started = true;
+      uv_timer_start(
+          &timer, [](uv_timer_t* t) { (*static_cast<std::function<void()>*>(t->data))(); }, 0, 0);
+    });
+    WithClient(body);
+    backend_.SetOnStatusOf(nullptr);
+    bool closed = false;
+    timer.data = &closed;
+    uv_close(reinterpret_cast<uv_handle_t*>(&timer),
+             [](uv_handle_t* handle) { *static_cast<bool*>(handle->data) = true; });
+    EXPECT_TRUE(PumpUntil(&loop_, [&] { return closed; }));
+  }
+
   // Runs a command (busctl, ...) from a client thread while the loop runs.
   CommandResult Run(const std::vector<std::string>& argv) {
     CommandResult result;
@@ -254,11 +278,8 @@ class ABusService : public ::testing::Test {
       const SdBusSlotPtr match(raw);
       subscribed = true;
       if (r < 0) return;
-      const auto deadline = std::chrono::steady_clock::now() + 10s;
-      while (seen.size() < count && std::chrono::steady_clock::now() < deadline) {
-        if (sd_bus_process(client.get(), nullptr) > 0) continue;
-        sd_bus_wait(client.get(), 100'000);
-      }
+      ProcessUntil(
+          client.get(), [&] { return seen.size() >= count; }, 10s);
     });
     EXPECT_TRUE(PumpUntil(&loop_, [&] { return subscribed.load(); }));
     trigger();
@@ -484,11 +505,8 @@ TEST_F(ABusService, AnswersWhatWasAskedBeforeAChangeWithoutTheChange) {
                              "SMTP");
     sd_bus_flush(bus.get());
     sent = true;
-    const auto deadline = std::chrono::steady_clock::now() + 20s;
-    while (replies.count < 3 && std::chrono::steady_clock::now() < deadline) {
-      if (sd_bus_process(bus.get(), nullptr) > 0) continue;
-      sd_bus_wait(bus.get(), 100'000);
-    }
+    ProcessUntil(
+        bus.get(), [&] { return replies.count >= 3; }, 20s);
   });
   while (!sent) std::this_thread::sleep_for(1ms);
   std::this_thread::sleep_for(200ms);  // the bus daemon passes them on meanwhile
@@ -609,58 +627,37 @@ TEST_F(ABusService, SendsTheReplyUnderWayBeforeTheSignalsOfALaterChange) {
   // A call answered after the InterfacesAdded of these has let them all out before the client
   // below subscribes.
   ASSERT_EQ(List().size(), count);
-  uv_timer_t change{};
-  uv_timer_init(&loop_, &change);
-  change.data = &backend_;
-  bool started = false;
-  backend_.SetOnStatusOf([&] {
-    if (started) return;
-    started = true;
-    // A store change in the next loop turn: after the reply's first part, before its second.
-    uv_timer_start(
-        &change,
-        [](uv_timer_t* timer) {
-          static_cast<TestBackend*>(timer->data)->AddCertificate(Named({"late.example.com"}));
-        },
-        0, 0);
-  });
   struct Seen {
     std::vector<std::string> order;
     SdBusMessagePtr list;
   } seen;
-  WithClient([&](sd_bus* client) {
-    sd_bus_slot* raw = nullptr;
-    ASSERT_GE(sd_bus_match_signal(
-                  client, &raw, kBusName, nullptr, "org.freedesktop.DBus.ObjectManager",
-                  "InterfacesAdded",
-                  [](sd_bus_message* m, void* userdata, sd_bus_error*) {
-                    static_cast<Seen*>(userdata)->order.emplace_back(DescribeSignal(m));
-                    return 0;
-                  },
-                  &seen),
-              0);
-    const SdBusSlotPtr match(raw);
-    sd_bus_call_method_async(
-        client, nullptr, kBusName, kManagerPath, kManagerInterface, "ListCertificates",
-        [](sd_bus_message* reply, void* userdata, sd_bus_error*) {
-          auto* into = static_cast<Seen*>(userdata);
-          into->order.emplace_back("ListCertificates");
-          into->list.reset(sd_bus_message_ref(reply));
-          return 0;
-        },
-        &seen, "");
-    const auto deadline = std::chrono::steady_clock::now() + 20s;
-    while (seen.order.size() < 2 && std::chrono::steady_clock::now() < deadline) {
-      if (sd_bus_process(client, nullptr) > 0) continue;
-      sd_bus_wait(client, 100'000);
-    }
-  });
-  backend_.SetOnStatusOf(nullptr);
-  bool closed = false;
-  change.data = &closed;
-  uv_close(reinterpret_cast<uv_handle_t*>(&change),
-           [](uv_handle_t* handle) { *static_cast<bool*>(handle->data) = true; });
-  EXPECT_TRUE(PumpUntil(&loop_, [&] { return closed; }));
+  // A store change after the reply's first part, before its second.
+  WithChangeAfterFirstPart(
+      [&] { backend_.AddCertificate(Named({"late.example.com"})); },
+      [&](sd_bus* client) {
+        sd_bus_slot* raw = nullptr;
+        ASSERT_GE(sd_bus_match_signal(
+                      client, &raw, kBusName, nullptr, "org.freedesktop.DBus.ObjectManager",
+                      "InterfacesAdded",
+                      [](sd_bus_message* m, void* userdata, sd_bus_error*) {
+                        static_cast<Seen*>(userdata)->order.emplace_back(DescribeSignal(m));
+                        return 0;
+                      },
+                      &seen),
+                  0);
+        const SdBusSlotPtr match(raw);
+        sd_bus_call_method_async(
+            client, nullptr, kBusName, kManagerPath, kManagerInterface, "ListCertificates",
+            [](sd_bus_message* reply, void* userdata, sd_bus_error*) {
+              auto* into = static_cast<Seen*>(userdata);
+              into->order.emplace_back("ListCertificates");
+              into->list.reset(sd_bus_message_ref(reply));
+              return 0;
+            },
+            &seen, "");
+        ProcessUntil(
+            client, [&] { return seen.order.size() >= 2; }, 20s);
+      });
   ASSERT_EQ(seen.order.size(), 2U);
   EXPECT_EQ(seen.order[0], "ListCertificates");
   EXPECT_TRUE(Contains(seen.order[1], "InterfacesAdded")) << seen.order[1];
@@ -675,66 +672,49 @@ TEST_F(ABusService, RepliesToAGenerationAfterTheSignalsOfItsCertificateWhenABigR
   const std::size_t count = 2 * kRowsPerPart + 1;  // three parts
   backend_.AddCertificates(count);
   ASSERT_EQ(List().size(), count);
-  uv_timer_t finish{};
-  uv_timer_init(&loop_, &finish);
-  finish.data = &backend_;
-  bool started = false;
-  backend_.SetOnStatusOf([&] {
-    if (started) return;
-    started = true;
-    // The generation ends in the next loop turn: after the reply's first part, before its second.
-    uv_timer_start(
-        &finish,
-        [](uv_timer_t* timer) { static_cast<TestBackend*>(timer->data)->FinishGeneration(); }, 0,
-        0);
-  });
   struct Seen {
     std::vector<std::string> order;
   } seen;
-  WithClient([&](sd_bus* client) {
-    sd_bus_slot* raw = nullptr;
-    ASSERT_GE(sd_bus_match_signal(
-                  client, &raw, kBusName, nullptr, "org.freedesktop.DBus.ObjectManager",
-                  "InterfacesAdded",
-                  [](sd_bus_message*, void* userdata, sd_bus_error*) {
-                    static_cast<Seen*>(userdata)->order.emplace_back("InterfacesAdded");
-                    return 0;
-                  },
-                  &seen),
-              0);
-    const SdBusSlotPtr match(raw);
-    // Read in this order: the generation is pending when the listing starts.
-    ASSERT_GE(
-        sd_bus_call_method_async(
-            client, nullptr, kBusName, kManagerPath, kManagerInterface, "NewSelfSignedCertificate",
-            [](sd_bus_message* reply, void* userdata, sd_bus_error*) {
-              static_cast<Seen*>(userdata)->order.emplace_back(
-                  sd_bus_message_is_method_error(reply, nullptr) ? "error"
-                                                                 : "NewSelfSignedCertificate");
-              return 0;
-            },
-            &seen, "as", 1, "relay.example.com"),
-        0);
-    ASSERT_GE(sd_bus_call_method_async(
-                  client, nullptr, kBusName, kManagerPath, kManagerInterface, "ListCertificates",
-                  [](sd_bus_message*, void* userdata, sd_bus_error*) {
-                    static_cast<Seen*>(userdata)->order.emplace_back("ListCertificates");
-                    return 0;
-                  },
-                  &seen, ""),
-              0);
-    const auto deadline = std::chrono::steady_clock::now() + 20s;
-    while (seen.order.size() < 3 && std::chrono::steady_clock::now() < deadline) {
-      if (sd_bus_process(client, nullptr) > 0) continue;
-      sd_bus_wait(client, 100'000);
-    }
-  });
-  backend_.SetOnStatusOf(nullptr);
-  bool closed = false;
-  finish.data = &closed;
-  uv_close(reinterpret_cast<uv_handle_t*>(&finish),
-           [](uv_handle_t* handle) { *static_cast<bool*>(handle->data) = true; });
-  EXPECT_TRUE(PumpUntil(&loop_, [&] { return closed; }));
+  // The generation ends after the reply's first part, before its second.
+  WithChangeAfterFirstPart(
+      [&] { backend_.FinishGeneration(); },
+      [&](sd_bus* client) {
+        sd_bus_slot* raw = nullptr;
+        ASSERT_GE(sd_bus_match_signal(
+                      client, &raw, kBusName, nullptr, "org.freedesktop.DBus.ObjectManager",
+                      "InterfacesAdded",
+                      [](sd_bus_message*, void* userdata, sd_bus_error*) {
+                        static_cast<Seen*>(userdata)->order.emplace_back("InterfacesAdded");
+                        return 0;
+                      },
+                      &seen),
+                  0);
+        const SdBusSlotPtr match(raw);
+        // Read in this order: the generation is pending when the listing starts.
+        ASSERT_GE(sd_bus_call_method_async(
+                      client, nullptr, kBusName, kManagerPath, kManagerInterface,
+                      "NewSelfSignedCertificate",
+                      [](sd_bus_message* reply, void* userdata, sd_bus_error*) {
+                        static_cast<Seen*>(userdata)->order.emplace_back(
+                            sd_bus_message_is_method_error(reply, nullptr)
+                                ? "error"
+                                : "NewSelfSignedCertificate");
+                        return 0;
+                      },
+                      &seen, "as", 1, "relay.example.com"),
+                  0);
+        ASSERT_GE(
+            sd_bus_call_method_async(
+                client, nullptr, kBusName, kManagerPath, kManagerInterface, "ListCertificates",
+                [](sd_bus_message*, void* userdata, sd_bus_error*) {
+                  static_cast<Seen*>(userdata)->order.emplace_back("ListCertificates");
+                  return 0;
+                },
+                &seen, ""),
+            0);
+        ProcessUntil(
+            client, [&] { return seen.order.size() >= 3; }, 20s);
+      });
   EXPECT_EQ(seen.order, (std::vector<std::string>{"ListCertificates", "InterfacesAdded",
                                                   "NewSelfSignedCertificate"}));
   EXPECT_EQ(List().size(), count + 1);

@@ -236,6 +236,17 @@ SdBusPtr ConnectClient(const std::string& address) {
   return bus;
 }
 
+bool ProcessUntil(sd_bus* client, const std::function<bool()>& done,
+                  std::chrono::milliseconds timeout) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (!done()) {
+    if (std::chrono::steady_clock::now() >= deadline) return false;
+    if (sd_bus_process(client, nullptr) > 0) continue;
+    sd_bus_wait(client, 100'000);
+  }
+  return true;
+}
+
 std::string ReadString(sd_bus_message* message) {
   const char* text = nullptr;
   EXPECT_GT(sd_bus_message_read_basic(message, SD_BUS_TYPE_STRING, &text), 0);

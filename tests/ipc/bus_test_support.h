@@ -108,6 +108,11 @@ void RunClient(uv_loop_t* loop, const std::function<void()>& body);
 // A new client connection to the bus at `address` (use it on one thread only).
 SdBusPtr ConnectClient(const std::string& address);
 
+// Processes what arrives on `client` (replies, signals, their callbacks) until `done` or
+// `timeout`; true when done.
+bool ProcessUntil(sd_bus* client, const std::function<bool()>& done,
+                  std::chrono::milliseconds timeout);
+
 struct CallResult {
   SdBusMessagePtr reply;  // on success
   std::string error_name, error_message;
